@@ -1,0 +1,80 @@
+"""The example app: a small SaaS host with billing plugged in (R-EX-1..3).
+
+``make demo`` serves it on SQLite in its instance folder, created and seeded on first start,
+with the sandbox payment service and a test clock that moves time forward.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_login import LoginManager, current_user
+from flask_wtf import CSRFProtect
+
+from flask_subscriptions import OffsetClock, Subscriptions
+from flask_subscriptions.gateways.sandbox import SandboxGateway
+
+from .models import User, db, load_account, seed_demo_people
+
+CATALOG = Path(__file__).with_name("catalog.toml")
+
+subscriptions = Subscriptions()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(
+        SECRET_KEY=os.environ.get("SECRET_KEY", "demo-only-not-secret"),
+        SQLALCHEMY_DATABASE_URI=os.environ.get(
+            "DATABASE_URL", f"sqlite:///{Path(app.instance_path) / 'example.sqlite'}"
+        ),
+        MAIL_SUPPRESS_SEND=True,  # the Mail page reads the outbox; no SMTP needed (R-EX-3)
+        MAIL_DEFAULT_SENDER="billing@example.com",
+        SUBSCRIPTIONS_BASE_TEMPLATE="example/base.html",
+        SUBSCRIPTIONS_SUPPORT_EMAIL="support@example.com",
+    )
+    app.config.update(config or {})
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "example.sign_in"
+    clock = OffsetClock(Path(app.instance_path) / "test-clock.json")
+    subscriptions.init_app(app, db=db, gateway=SandboxGateway(), clock=clock)
+
+    from .views import bp
+
+    app.register_blueprint(bp)
+    with app.app_context():
+        _create_and_seed()
+    return app
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+@subscriptions.current_account_loader
+def _current_account() -> Any:
+    return current_user.account if current_user.is_authenticated else None
+
+
+subscriptions.account_loader(load_account)
+
+
+def _create_and_seed() -> None:
+    from flask_subscriptions.core.catalog import load_catalog_file
+    from flask_subscriptions.models import metadata
+    from flask_subscriptions.services.catalog import load_catalog
+
+    db.create_all()
+    metadata.create_all(db.engine)
+    seed_demo_people()
+    load_catalog(load_catalog_file(CATALOG))

@@ -1,0 +1,89 @@
+"""The example host's own tables: users, a team, and who owns what."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from flask_login import UserMixin
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from flask_subscriptions import BillingAccountMixin
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+class Team(BillingAccountMixin, db.Model):  # type: ignore[name-defined,misc]
+    """A payer with several owners (R-NOTE-2, R-SEC-2)."""
+
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    members: Mapped[list[User]] = relationship(back_populates="team")
+
+    @property
+    def billing_id(self) -> str:
+        return f"team-{self.id}"
+
+    def billing_owner_emails(self) -> Sequence[str]:
+        return [m.email for m in self.members if m.role == "owner"]
+
+    def is_billing_owner(self, user: Any) -> bool:
+        return isinstance(user, User) and user.team_id == self.id and user.role == "owner"
+
+
+class User(UserMixin, BillingAccountMixin, db.Model):  # type: ignore[name-defined,misc]
+    """A person; pays for itself unless it belongs to a team."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    email: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    role: Mapped[str] = mapped_column(String(10), default="owner")
+    team: Mapped[Team | None] = relationship(back_populates="members")
+
+    @property
+    def billing_id(self) -> str:
+        return f"user-{self.id}"
+
+    @property
+    def account(self) -> Team | User:
+        """The account this person acts for."""
+        return self.team if self.team is not None else self
+
+
+def load_account(account_id: str) -> Team | User | None:
+    kind, _, raw = account_id.partition("-")
+    if not raw.isdigit():
+        return None
+    model = {"team": Team, "user": User}.get(kind)
+    return db.session.get(model, int(raw)) if model else None
+
+
+DEMO_PEOPLE = (
+    # name, e-mail, team, role
+    ("alice", "alice@example.com", None, "owner"),
+    ("olivia", "olivia@acme.example", "Acme", "owner"),
+    ("oscar", "oscar@acme.example", "Acme", "owner"),
+    ("mike", "mike@acme.example", "Acme", "member"),
+)
+
+
+def seed_demo_people() -> None:
+    if db.session.query(User).first() is not None:
+        return
+    teams: dict[str, Team] = {}
+    for name, email, team_name, role in DEMO_PEOPLE:
+        team = None
+        if team_name:
+            team = teams.setdefault(team_name, Team(name=team_name))
+        db.session.add(User(name=name, email=email, team=team, role=role))
+    db.session.commit()

@@ -1,0 +1,35 @@
+"""flask-subscriptions: subscription billing in your Flask app's own database and pages."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from werkzeug.local import LocalProxy
+
+from .accounts import BillingAccount, BillingAccountMixin
+from .clock import Clock, FrozenClock, OffsetClock, SystemClock
+from .config import ConfigurationError
+from .errors import BillingError
+from .extension import State, Subscriptions, get_state
+from .models import metadata
+
+if TYPE_CHECKING:
+    current_subscriptions: State
+
+current_subscriptions = LocalProxy(get_state)  # type: ignore[assignment]
+
+__all__ = [
+    "BillingAccount",
+    "BillingAccountMixin",
+    "BillingError",
+    "Clock",
+    "ConfigurationError",
+    "FrozenClock",
+    "OffsetClock",
+    "State",
+    "Subscriptions",
+    "SystemClock",
+    "current_subscriptions",
+    "get_state",
+    "metadata",
+]

@@ -1,0 +1,58 @@
+"""The billing pages: one parent blueprint at the URL prefix, one child per area.
+
+Views only parse the request, call a service and render. A host that wants its own views
+sets ``SUBSCRIPTIONS_REGISTER_BLUEPRINTS = False`` and mounts what it likes.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, abort, request
+
+
+def create_blueprint() -> Blueprint:
+    from . import catalog, checkout, licenses, payment_methods
+
+    parent = Blueprint(
+        "subscriptions",
+        __name__,
+        template_folder="../templates",
+        static_folder="../static",
+        static_url_path="/static",
+    )
+    for child in (catalog.bp, checkout.bp, licenses.bp, payment_methods.bp):
+        parent.register_blueprint(child)
+    parent.before_request(refuse_card_fields)
+    return parent
+
+
+#: Field names that would mean card data was posted to us instead of the payment service.
+CARD_FIELDS = frozenset(
+    {
+        "card_number",
+        "cardnumber",
+        "card-number",
+        "number",
+        "pan",
+        "cc_number",
+        "ccnumber",
+        "cvc",
+        "cvv",
+        "cvv2",
+        "cvc2",
+        "security_code",
+        "card_cvc",
+        "card_cvv",
+    }
+)
+
+
+def refuse_card_fields() -> None:
+    """R-SEC-1: our routes never accept card data; the values are neither kept nor logged."""
+    if request.method == "POST" and any(
+        name.lower() in CARD_FIELDS for name in (*request.form.keys(), *request.args.keys())
+    ):
+        abort(400, description="Card details are entered only on the payment service's form.")
+
+
+def register_blueprints(app: Flask, url_prefix: str) -> None:
+    app.register_blueprint(create_blueprint(), url_prefix=url_prefix)

@@ -1,0 +1,31 @@
+"""The plans page (R-BUY-1): every plan with its details and a Buy now button."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from ..extension import get_state
+from ..services.plans import available_currencies, list_offers
+from ._access import current_account
+
+bp = Blueprint("catalog", __name__)
+
+
+@bp.get("/plans")
+def plans() -> str:
+    state = get_state()
+    currencies = available_currencies()
+    account = current_account()
+    profile_currency = None
+    if account is not None:
+        from ..services.accounts import profile_currency as lookup
+
+        profile_currency = lookup(account.billing_id)
+    wanted = profile_currency or request.args.get("currency") or state.settings.default_currency
+    currency = wanted if wanted in currencies else (currencies[0] if currencies else wanted)
+    return render_template(
+        "subscriptions/plans.html",
+        offers=list_offers(currency),
+        currency=currency,
+        currencies=[] if profile_currency else currencies,
+    )

@@ -1,0 +1,255 @@
+"""Checkout in five steps (R-BUY-1..9): confirm order, sign in, payment method,
+confirmation, completion. Every step prices the order again on the server."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ..accounts import BillingAccount
+from ..errors import AlreadySubscribed, BillingError, QuoteChanged
+from ..forms import INTERVALS, ActionForm, ChooseCardForm, CouponForm, OrderForm, PlaceOrderForm
+from ..models import Order
+from ..services import checkout as service
+from ..services.accounts import profile_currency
+from ..services.payment_methods import default_method_id, start_registration, usable_methods
+from ..services.plans import list_offers
+from ._access import current_account, owner_required
+from ._errors import fail
+
+bp = Blueprint("checkout", __name__)
+
+_SESSION_KEY = "subs_orders"
+
+
+@bp.route("/checkout/<plan_code>", methods=["GET", "POST"])
+def order(plan_code: str) -> str | Response | tuple[str, int]:
+    """Step 1: confirm the order; **To Payment Methods** records it and goes on (R-BUY-2)."""
+    account = current_account() if current_user.is_authenticated else None
+    currency = (account and profile_currency(account.billing_id)) or request.values.get(
+        "currency", "USD"
+    )
+    offer = next(
+        (o for o in list_offers(currency) if o.plan.code == plan_code and o.purchasable), None
+    )
+    if offer is None:
+        return fail("That plan is not for sale.", 404)
+    form = OrderForm(interval=request.args.get("interval", "month"), currency=currency)
+    already = None
+    if form.validate_on_submit():
+        try:
+            new = service.start_order(
+                plan_code,
+                form.interval.data,
+                form.currency.data,
+                list(form.addons.data or []),
+                account,
+            )
+        except AlreadySubscribed as exc:
+            already = exc.message
+        except BillingError as exc:
+            return fail(exc.message, exc.status_code)
+        else:
+            session[_SESSION_KEY] = [*session.get(_SESSION_KEY, [])[-9:], new.key]
+            return redirect(url_for(".payment", key=new.key))
+    elif request.method == "POST":
+        return fail("Choose a billing interval the plan is sold for.", 400)
+    if already is None and account is not None:
+        already = _already_subscribed(account, currency)
+    intervals = [(i, label) for i, label in INTERVALS.items() if i in offer.prices]
+    return render_template(
+        "subscriptions/checkout/order.html",
+        offer=offer,
+        form=form,
+        intervals=intervals,
+        currency=currency,
+        already=already,
+        step=1,
+    )
+
+
+@bp.route("/orders/<key>/payment", methods=["GET", "POST"])
+@owner_required
+def payment(account: BillingAccount, key: str) -> str | Response | tuple[str, int]:
+    """Step 3: a registered card, or **Use another card** (R-BUY-4)."""
+    found = _find(key, account)
+    if isinstance(found, tuple):
+        return found
+    methods = usable_methods(account.billing_id)
+    form = ChooseCardForm()
+    if form.validate_on_submit():
+        try:
+            service.choose_payment_method(found, account, form.payment_method.data)
+        except BillingError as exc:
+            flash(exc.message, "error")
+        else:
+            return redirect(url_for(".confirm", key=key))
+    elif request.method == "POST":
+        flash("Choose a card, or use another card.", "error")
+    chosen = (
+        request.args.get("card", type=int)
+        or found.payment_method_id
+        or default_method_id(account.billing_id)
+    )
+    return render_template(
+        "subscriptions/checkout/payment.html",
+        order=found,
+        methods=methods,
+        chosen=chosen,
+        form=form,
+        action_form=ActionForm(),
+        step=3,
+    )
+
+
+@bp.post("/orders/<key>/new-card")
+@owner_required
+def new_card(account: BillingAccount, key: str) -> Response | tuple[str, int]:
+    """**Use another card**: the payment service's own form, then back to step 3."""
+    found = _find(key, account)
+    if isinstance(found, tuple):
+        return found
+    if not ActionForm().validate_on_submit():
+        return fail("The form expired; please try again.", 400)
+    back = url_for(".payment", key=key)
+    setup = start_registration(
+        account, url_for("subscriptions.payment_methods.finish", next=back, _external=True)
+    )
+    if setup.redirect_url:
+        return redirect(setup.redirect_url)
+    return redirect(url_for("subscriptions.payment_methods.index"))
+
+
+@bp.get("/orders/<key>/confirm")
+@owner_required
+def confirm(account: BillingAccount, key: str) -> str | Response | tuple[str, int]:
+    """Step 4: items, discount, balance, total, card, and the no-refund notice (R-BUY-5)."""
+    found = _find(key, account)
+    if isinstance(found, tuple):
+        return found
+    if found.state != "open":
+        return redirect(url_for(".complete", key=key))
+    if found.payment_method_id is None:
+        return redirect(url_for(".payment", key=key))
+    return _render_confirm(found, account)
+
+
+@bp.post("/orders/<key>/coupon")
+@owner_required
+def coupon(account: BillingAccount, key: str) -> str | Response | tuple[str, int]:
+    found = _find(key, account)
+    if isinstance(found, tuple):
+        return found
+    form = CouponForm()
+    if not form.validate_on_submit():
+        return _render_confirm(found, account, coupon_form=form, status=400)
+    try:
+        applied = service.apply_coupon(found, account, form.code.data)
+    except BillingError as exc:
+        form.code.errors = [exc.message]
+        return _render_confirm(found, account, coupon_form=form, status=400)
+    flash(f"Coupon {applied.code} applied.", "success")
+    return redirect(url_for(".confirm", key=key))
+
+
+@bp.post("/orders/<key>/coupon/remove")
+@owner_required
+def remove_coupon(account: BillingAccount, key: str) -> Response | tuple[str, int]:
+    found = _find(key, account)
+    if isinstance(found, tuple):
+        return found
+    if not ActionForm().validate_on_submit():
+        return fail("The form expired; please try again.", 400)
+    try:
+        service.remove_coupon(found)
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
+    flash("Coupon removed.", "success")
+    return redirect(url_for(".confirm", key=key))
+
+
+@bp.post("/orders/<key>/place")
+@owner_required
+def place(account: BillingAccount, key: str) -> str | Response | tuple[str, int]:
+    """**Place Order**: charges once however often it is posted (R-BUY-6)."""
+    found = _find(key, account)
+    if isinstance(found, tuple):
+        return found
+    form = PlaceOrderForm()
+    if not form.validate_on_submit():
+        return fail("The form expired or was changed; please review your order again.", 400)
+    try:
+        placed = service.place_order(
+            key,
+            account,
+            form.fingerprint.data,
+            return_url=url_for(".complete", key=key, _external=True),
+        )
+    except QuoteChanged as exc:
+        flash(exc.message, "error")
+        return _render_confirm(found, account, status=409)
+    except BillingError as exc:
+        flash(exc.message, "error")
+        return _render_confirm(found, account, status=exc.status_code)
+    if placed.state == "open":  # declined: say why, nothing was bought
+        flash(placed.failure_message or "The card was declined.", "error")
+        return redirect(url_for(".payment", key=key))
+    action = service.pending_action_url(placed)
+    if action:
+        return redirect(action)
+    return redirect(url_for(".complete", key=key))
+
+
+@bp.get("/orders/<key>/complete")
+@owner_required
+def complete(account: BillingAccount, key: str) -> str | Response | tuple[str, int]:
+    """Step 5: the completion page; or "payment pending" until the outcome is known."""
+    found = _find(key, account)
+    if isinstance(found, tuple):
+        return found
+    found = service.refresh_order(found)
+    if found.state == "open":
+        if found.failure_message:
+            flash(found.failure_message, "error")
+        return redirect(url_for(".payment", key=key))
+    return render_template(
+        "subscriptions/checkout/complete.html", summary=service.completion(found), step=5
+    )
+
+
+def _render_confirm(
+    found: Order,
+    account: BillingAccount,
+    *,
+    coupon_form: CouponForm | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    try:
+        view = service.view_order(found, account)
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
+    page = render_template(
+        "subscriptions/checkout/confirm.html",
+        view=view,
+        step=4,
+        coupon_form=coupon_form or CouponForm(formdata=None),
+        place_form=PlaceOrderForm(fingerprint=view.quote.fingerprint),
+        action_form=ActionForm(),
+    )
+    return page, status
+
+
+def _find(key: str, account: BillingAccount) -> Order | tuple[str, int]:
+    try:
+        return service.find_order(key, account, may_claim=key in session.get(_SESSION_KEY, []))
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
+
+
+def _already_subscribed(account: BillingAccount, currency: str) -> str | None:
+    try:
+        service.check_can_buy(account.billing_id, currency)
+    except BillingError as exc:
+        return exc.message
+    return None

@@ -1,0 +1,116 @@
+"""The payment methods page (R-BUY-10): list, register, set default, remove; and the
+payment-notification address (R-NOTE-2)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from ..accounts import BillingAccount
+from ..errors import BillingError
+from ..extension import get_state
+from ..forms import ActionForm, BillingEmailForm
+from ..services import payment_methods as service
+from ..services.accounts import find_profile, set_billing_email
+from ._access import owner_required, safe_next
+from ._errors import fail
+
+bp = Blueprint("payment_methods", __name__, url_prefix="/payment-methods")
+
+
+@bp.get("")
+@owner_required
+def index(account: BillingAccount) -> str:
+    profile = find_profile(account.billing_id)
+    return render_template(
+        "subscriptions/payment_methods.html",
+        methods=service.list_methods(account.billing_id),
+        default_id=profile.default_payment_method_id if profile else None,
+        today=get_state().today(),
+        form=ActionForm(),
+        email_form=BillingEmailForm(email=profile.billing_email if profile else None),
+    )
+
+
+@bp.post("/register")
+@owner_required
+def register(account: BillingAccount) -> Response | tuple[str, int]:
+    if not ActionForm().validate_on_submit():
+        return fail("The form expired; please try again.", 400)
+    next_url = safe_next(request.form.get("next"))
+    return_url = url_for(".finish", next=next_url, _external=True)
+    setup = service.start_registration(account, return_url)
+    if setup.redirect_url:
+        return redirect(setup.redirect_url)
+    return render_template(
+        "subscriptions/payment_methods_embedded.html",
+        setup=setup,  # type: ignore[return-value]
+        return_url=return_url,
+    )
+
+
+@bp.get("/return")
+@owner_required
+def finish(account: BillingAccount) -> Response:
+    next_url = safe_next(request.args.get("next")) or url_for(".index")
+    if request.args.get("setup_cancelled"):
+        flash("No card was registered.", "info")
+        return redirect(next_url)
+    reference = request.args.get("setup_reference", "")
+    try:
+        method = service.finish_registration(account, reference)
+    except BillingError as exc:
+        flash(exc.message, "error")
+        return redirect(next_url)
+    flash(f"{method.brand.capitalize()} •••• {method.last4} registered.", "success")
+    return redirect(_with_card(next_url, method.id))
+
+
+@bp.post("/<int:method_id>/default")
+@owner_required
+def make_default(account: BillingAccount, method_id: int) -> Response | tuple[str, int]:
+    if not ActionForm().validate_on_submit():
+        return fail("The form expired; please try again.", 400)
+    try:
+        method = service.set_default(account, method_id)
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
+    flash(f"{method.brand.capitalize()} •••• {method.last4} is now your default card.", "success")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/<int:method_id>/remove")
+@owner_required
+def remove(account: BillingAccount, method_id: int) -> Response | tuple[str, int]:
+    if not ActionForm().validate_on_submit():
+        return fail("The form expired; please try again.", 400)
+    try:
+        service.remove(account, method_id)
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
+    flash("The card was removed.", "success")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/billing-email")
+@owner_required
+def billing_email(account: BillingAccount) -> Response | tuple[str, int]:
+    form = BillingEmailForm()
+    if not form.validate_on_submit():
+        return fail("Enter a valid e-mail address.", 400)
+    try:
+        set_billing_email(account.billing_id, form.email.data)
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
+    flash(
+        f"Payment notifications will go to {form.email.data} and every owner."
+        if form.email.data
+        else "Payment notifications will go to every owner.",
+        "success",
+    )
+    return redirect(url_for(".index"))
+
+
+def _with_card(url: str, method_id: int) -> str:
+    separator = "&" if "?" in url else "?"
+    return f"{url}{separator}card={method_id}"

@@ -1,0 +1,167 @@
+"""Configuration: one ``DEFAULTS`` table, validated once when the extension starts.
+
+Every key is read from ``app.config["SUBSCRIPTIONS_" + KEY]``. A key we do not know, or a
+value of the wrong type, stops the app at start with a message that says what to set:
+a typo in billing configuration must never fall back silently to a default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PREFIX = "SUBSCRIPTIONS_"
+
+#: key → (default, check, what a valid value looks like)
+DEFAULTS: dict[str, Any] = {
+    "URL_PREFIX": "/billing",
+    "BASE_TEMPLATE": "subscriptions/_base.html",
+    "TIMEZONE": "UTC",
+    "LOCALE": "en_US",
+    "DEFAULT_CURRENCY": "USD",
+    "REGISTER_BLUEPRINTS": True,
+    "SQLITE_BEGIN": "IMMEDIATE",
+    "SCHEDULER_ENABLED": True,
+    "DUNNING_POLICY": "restrict",
+    "GRACE_DAYS": None,
+    "GRACE_WARNING_DAYS": 2,
+    "RETRY_AFTER_UPDATE_MINUTES": 15,
+    "CONTACT_SUPPORT_AFTER_HOURS": 24,
+    "WITHDRAWAL_FEE_PERCENT": 10,
+    "RENEWAL_CONCURRENCY": 8,
+    "RENEWAL_BATCH_SIZE": 200,
+    "CLAIM_LEASE_SECONDS": 300,
+    "MAIL_SENDER": None,
+    "MAIL_MAX_ATTEMPTS": 8,
+    "MAIL_BATCH_SIZE": 50,
+    "SUPPORT_EMAIL": None,
+    "FEATURE_REFUSED": "page",
+    "FEATURE_REFUSED_REDIRECT": None,
+}
+
+#: The grace each dunning policy gets when GRACE_DAYS is not set (R-DUN-1, R-DUN-2).
+POLICY_GRACE_DAYS = {"restrict": 7, "free": 10}
+
+
+class ConfigurationError(RuntimeError):
+    """Raised at start-up when a ``SUBSCRIPTIONS_*`` setting is unknown or invalid."""
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _optional_str(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _percent(value: Any) -> bool:
+    return isinstance(value, int | Fraction) and not isinstance(value, bool) and 0 <= value < 100
+
+
+def _timezone(value: Any) -> bool:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, TypeError, ValueError):
+        return False
+    return True
+
+
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "URL_PREFIX": (lambda v: isinstance(v, str) and v.startswith("/"), "a path like '/billing'"),
+    "BASE_TEMPLATE": (lambda v: isinstance(v, str) and bool(v), "a template name"),
+    "TIMEZONE": (_timezone, "an IANA time zone name like 'UTC' or 'Asia/Tokyo'"),
+    "LOCALE": (lambda v: isinstance(v, str) and bool(v), "a locale like 'en_US'"),
+    "DEFAULT_CURRENCY": (
+        lambda v: isinstance(v, str) and len(v) == 3 and v.isupper(),
+        "an ISO 4217 code like 'USD'",
+    ),
+    "REGISTER_BLUEPRINTS": (lambda v: isinstance(v, bool), "True or False"),
+    "SQLITE_BEGIN": (
+        lambda v: v in (None, "IMMEDIATE", "DEFERRED", "EXCLUSIVE"),
+        "'IMMEDIATE', 'DEFERRED', 'EXCLUSIVE' or None",
+    ),
+    "SCHEDULER_ENABLED": (lambda v: isinstance(v, bool), "True or False"),
+    "DUNNING_POLICY": (lambda v: v in POLICY_GRACE_DAYS, "'restrict' or 'free'"),
+    "GRACE_DAYS": (lambda v: v is None or _positive_int(v), "None or a whole number of days"),
+    "GRACE_WARNING_DAYS": (_non_negative_int, "a whole number of days"),
+    "RETRY_AFTER_UPDATE_MINUTES": (_positive_int, "a whole number of minutes"),
+    "CONTACT_SUPPORT_AFTER_HOURS": (_positive_int, "a whole number of hours"),
+    "WITHDRAWAL_FEE_PERCENT": (_percent, "a whole number (or Fraction) from 0 to 99"),
+    "RENEWAL_CONCURRENCY": (_positive_int, "a whole number ≥ 1"),
+    "RENEWAL_BATCH_SIZE": (_positive_int, "a whole number ≥ 1"),
+    "CLAIM_LEASE_SECONDS": (_positive_int, "a whole number of seconds"),
+    "MAIL_SENDER": (_optional_str, "None or an address like 'billing@example.com'"),
+    "MAIL_MAX_ATTEMPTS": (_positive_int, "a whole number ≥ 1"),
+    "MAIL_BATCH_SIZE": (_positive_int, "a whole number ≥ 1"),
+    "SUPPORT_EMAIL": (_optional_str, "None or an address"),
+    "FEATURE_REFUSED": (
+        lambda v: v in ("page", "redirect") or callable(v),
+        "'page', 'redirect' or a callable(feature, entitlement) returning a response",
+    ),
+    "FEATURE_REFUSED_REDIRECT": (_optional_str, "None or a URL or endpoint name"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings of one app (kept in ``app.extensions['subscriptions']``)."""
+
+    url_prefix: str
+    base_template: str
+    timezone: str
+    locale: str
+    default_currency: str
+    register_blueprints: bool
+    sqlite_begin: str | None
+    scheduler_enabled: bool
+    dunning_policy: str
+    grace_days: int
+    grace_warning_days: int
+    retry_after_update_minutes: int
+    contact_support_after_hours: int
+    withdrawal_fee_percent: int | Fraction
+    renewal_concurrency: int
+    renewal_batch_size: int
+    claim_lease_seconds: int
+    mail_sender: str | None
+    mail_max_attempts: int
+    mail_batch_size: int
+    support_email: str | None
+    feature_refused: Any
+    feature_refused_redirect: str | None
+
+
+def apply_defaults(config: dict[str, Any]) -> None:
+    """Fill in every missing ``SUBSCRIPTIONS_*`` key, so ``app.config`` shows the real values."""
+    for key, value in DEFAULTS.items():
+        config.setdefault(PREFIX + key, value)
+
+
+def load_settings(config: Mapping[str, Any]) -> Settings:
+    """Validate the app's ``SUBSCRIPTIONS_*`` keys and freeze them."""
+    unknown = sorted(k for k in config if k.startswith(PREFIX) and k[len(PREFIX) :] not in DEFAULTS)
+    # Keys that belong to optional gateways live under their own prefix.
+    unknown = [k for k in unknown if not k.startswith(PREFIX + "STRIPE_")]
+    if unknown:
+        known = ", ".join(PREFIX + k for k in DEFAULTS)
+        raise ConfigurationError(f"Unknown setting {unknown[0]}: the settings are {known}.")
+    values: dict[str, Any] = {}
+    for key, default in DEFAULTS.items():
+        value = config.get(PREFIX + key, default)
+        check, expected = _CHECKS[key]
+        if not check(value):
+            raise ConfigurationError(f"Set {PREFIX}{key} to {expected} (got {value!r}).")
+        values[key.lower()] = value
+    if values["grace_days"] is None:
+        values["grace_days"] = POLICY_GRACE_DAYS[values["dunning_policy"]]
+    values["url_prefix"] = values["url_prefix"].rstrip("/") or "/"
+    names = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in values.items() if k in names})

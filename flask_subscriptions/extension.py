@@ -1,0 +1,242 @@
+"""The ``Subscriptions`` extension object (the Flask-SQLAlchemy pattern).
+
+Per-app state lives in ``app.extensions["subscriptions"]`` and never on ``self``, so one
+extension object can serve several apps (app factories, tests with two apps at once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+
+from .accounts import (
+    AccountLoader,
+    BillingAccount,
+    CurrentAccountLoader,
+    default_current_account,
+)
+from .clock import Clock, SystemClock, today, utcnow_naive
+from .config import ConfigurationError, Settings, apply_defaults, load_settings
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy.orm import Session
+
+    from .gateways.base import Gateway
+
+EXTENSION_KEY = "subscriptions"
+
+
+@dataclass
+class State:
+    """Everything one app's billing needs, built once by ``init_app``."""
+
+    settings: Settings
+    db: SQLAlchemy
+    gateway: Gateway | None
+    clock: Clock
+    extension: Subscriptions
+    scheduler: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session(self) -> Session:
+        return self.db.session  # type: ignore[return-value]
+
+    def today(self) -> date:
+        """Today's billing date in the configured time zone (R-TIME-1)."""
+        return today(self.clock, self.settings.timezone)
+
+    def now(self) -> datetime:
+        """Now as the naive UTC datetime the tables store."""
+        return utcnow_naive(self.clock)
+
+    def require_gateway(self) -> Gateway:
+        if self.gateway is None:
+            raise ConfigurationError(
+                "No payment gateway: pass gateway=... to Subscriptions() or init_app()."
+            )
+        return self.gateway
+
+    def load_account(self, account_id: str) -> BillingAccount | None:
+        loader = self.extension._account_loader
+        if loader is None:
+            raise ConfigurationError(
+                "Register an account loader: @subscriptions.account_loader "
+                "def load(account_id): return Team.query.get(account_id)"
+            )
+        return loader(account_id)
+
+    def current_account(self) -> BillingAccount | None:
+        loader = self.extension._current_account_loader or default_current_account
+        return loader()
+
+
+class Subscriptions:
+    """Subscription billing for a Flask app.
+
+    ``Subscriptions(app, db=db, gateway=SandboxGateway())`` or, in an app factory,
+    ``subscriptions = Subscriptions()`` then ``subscriptions.init_app(app, db=db, ...)``.
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        db: SQLAlchemy | None = None,
+        gateway: Gateway | None = None,
+        clock: Clock | None = None,
+        scheduler: Any = None,
+    ) -> None:
+        self._db = db
+        self._gateway = gateway
+        self._clock = clock
+        self._scheduler = scheduler
+        self._account_loader: AccountLoader | None = None
+        self._current_account_loader: CurrentAccountLoader | None = None
+        if app is not None:
+            self.init_app(app)
+
+    # --- host hooks ----------------------------------------------------------------------
+
+    def account_loader(self, fn: AccountLoader) -> AccountLoader:
+        """Register ``fn(account_id: str) -> account | None`` (used by jobs and e-mails)."""
+        self._account_loader = fn
+        return fn
+
+    def current_account_loader(self, fn: CurrentAccountLoader) -> CurrentAccountLoader:
+        """Register ``fn() -> account | None``: the account the signed-in user acts for.
+
+        Without it, the Flask-Login ``current_user`` is the payer.
+        """
+        self._current_account_loader = fn
+        return fn
+
+    # --- set-up --------------------------------------------------------------------------
+
+    def init_app(
+        self,
+        app: Flask,
+        *,
+        db: SQLAlchemy | None = None,
+        gateway: Gateway | None = None,
+        clock: Clock | None = None,
+        scheduler: Any = None,
+    ) -> None:
+        """Validate the settings and register everything billing needs on ``app``."""
+        if EXTENSION_KEY in app.extensions:
+            raise RuntimeError("flask-subscriptions is already registered on this app.")
+        apply_defaults(app.config)
+        settings = load_settings(app.config)
+        state = State(
+            settings=settings,
+            db=self._resolve_db(app, db or self._db),
+            gateway=gateway or self._gateway,
+            clock=clock or self._clock or SystemClock(),
+            extension=self,
+            scheduler=scheduler or self._scheduler,
+        )
+        app.extensions[EXTENSION_KEY] = state
+        self._configure_sqlite(app, state)
+        self._init_gateway(app, state)
+        self._register_mail(app)
+        self._register_template_helpers(app, state)
+        if settings.register_blueprints:
+            self._register_blueprints(app, state)
+        self._register_cli(app)
+        self._register_jobs(app, state)
+
+    @staticmethod
+    def _resolve_db(app: Flask, db: SQLAlchemy | None) -> SQLAlchemy:
+        if db is not None:
+            return db
+        found = app.extensions.get("sqlalchemy")
+        if found is None:
+            raise ConfigurationError(
+                "flask-subscriptions needs Flask-SQLAlchemy: call db.init_app(app) first, "
+                "or pass db=... to Subscriptions()."
+            )
+        return found  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _configure_sqlite(app: Flask, state: State) -> None:
+        """Give SQLite real transactions (pysqlite's defaults break SAVEPOINT and let two
+        writers deadlock); ``SUBSCRIPTIONS_SQLITE_BEGIN = None`` leaves the engine alone."""
+        mode = state.settings.sqlite_begin
+        if mode is None:
+            return
+        with app.app_context():
+            engines = list(state.db.engines.values())
+        for engine in engines:
+            if engine.dialect.name == "sqlite":
+                use_real_transactions(engine, mode)
+
+    @staticmethod
+    def _init_gateway(app: Flask, state: State) -> None:
+        init = getattr(state.gateway, "init_app", None)
+        if callable(init):
+            init(app)
+
+    @staticmethod
+    def _register_mail(app: Flask) -> None:
+        if "mail" not in app.extensions:
+            from flask_mail import Mail
+
+            Mail(app)
+
+    @staticmethod
+    def _register_template_helpers(app: Flask, state: State) -> None:
+        from .templating import register_template_helpers
+
+        register_template_helpers(app, state)
+
+    @staticmethod
+    def _register_blueprints(app: Flask, state: State) -> None:
+        from .blueprints import register_blueprints
+
+        register_blueprints(app, state.settings.url_prefix)
+
+    @staticmethod
+    def _register_cli(app: Flask) -> None:
+        from .cli import subscriptions_cli
+
+        app.cli.add_command(subscriptions_cli)
+
+    @staticmethod
+    def _register_jobs(app: Flask, state: State) -> None:
+        from .jobs import register_jobs
+
+        register_jobs(app, state)
+
+
+def use_real_transactions(engine: Any, mode: str) -> None:
+    """The SQLAlchemy recipe for pysqlite: we emit BEGIN ourselves."""
+    from sqlalchemy import event
+
+    if getattr(engine, "_subs_real_transactions", False):
+        return
+    engine._subs_real_transactions = True
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def get_state(app: Flask | None = None) -> State:
+    """The billing state of ``app`` (default: the current app)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        return app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    except KeyError:
+        raise RuntimeError(
+            "flask-subscriptions is not initialised on this app: call Subscriptions(app)."
+        ) from None

@@ -1,0 +1,39 @@
+"""The billing forms. Every one carries a CSRF token (Flask-WTF), and none has a card field:
+card details go only to the payment service's own form (R-SEC-1, R-SEC-3)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField
+from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+INTERVALS = {"month": "Monthly", "year": "Annual"}
+
+
+class OrderForm(FlaskForm):
+    interval = StringField(validators=[DataRequired(), AnyOf(list(INTERVALS))])
+    currency = HiddenField(validators=[DataRequired(), Regexp(r"^[A-Z]{3}$")])
+    addons = SelectMultipleField(choices=[], validate_choice=False)
+
+
+class ChooseCardForm(FlaskForm):
+    payment_method = IntegerField(validators=[DataRequired("Choose a card.")])
+
+
+class CouponForm(FlaskForm):
+    code = StringField(
+        "Use Coupon", validators=[DataRequired("Enter a coupon code."), Length(max=64)]
+    )
+
+
+class PlaceOrderForm(FlaskForm):
+    fingerprint = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{64}$")])
+
+
+class BillingEmailForm(FlaskForm):
+    email = StringField("Payment-notification e-mail", validators=[Optional(), Length(max=320)])

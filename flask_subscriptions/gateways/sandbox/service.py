@@ -1,0 +1,539 @@
+"""Sandbox Pay: a fake *external* payment service shipped for the example app and tests.
+
+It behaves like a remote service: its own storage (``storage.py``), its own
+pages (``views.py``), idempotency keys enforced by the database so several
+worker processes sharing it charge once per key (R-BUY-6, R-REN-2), and fault
+switches that make it fail the ways a network does.
+
+On SQLite, call it with no uncommitted write of yours open on the same file (as
+you would a remote service), or give it its own file with ``database_url``:
+its writers wait for the write lock.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import sqlalchemy as sa
+from flask import Flask, current_app, has_request_context, request, url_for
+from sqlalchemy.pool import StaticPool
+
+from ..base import (
+    CardSetup,
+    CardSetupFailed,
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    DeclineKind,
+    GatewayError,
+    GatewayTimeout,
+    GatewayUnavailable,
+    IdempotencyKeyReused,
+    PaymentMethodInfo,
+    PayoutResult,
+    RefundResult,
+    check_amount,
+    check_idempotency_key,
+)
+from .cards import DECLINES, Behaviour, card_for, charge_outcome
+from .storage import (
+    SandboxCharge,
+    SetupSession,
+    cards,
+    charges,
+    create_tables,
+    customers,
+    make_engine,
+    metadata,
+    payouts,
+    refunds,
+    setup_sessions,
+)
+
+# ``metadata`` is re-exported: hosts' test fixtures drop the sandbox tables through it.
+__all__ = ["LATENCY_ENV", "SandboxGateway", "is_safe_return_url", "metadata", "with_query"]
+
+LATENCY_ENV = "SANDBOX_PAY_LATENCY_MS"
+EXTENSION_KEY = "sandbox_pay"
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+@dataclass(frozen=True)
+class _State:
+    gateway: SandboxGateway
+    engine: sa.Engine
+
+
+class SandboxGateway:
+    """The built-in gateway. ``init_app(app)`` mounts its pages and binds its storage.
+
+    Fault switches (constructor arguments, and attributes settable at runtime):
+    ``fail_before_charge`` raises ``GatewayUnavailable`` and records nothing;
+    ``timeout_after_charge`` records the charge, then raises ``GatewayTimeout``;
+    ``latency`` seconds are slept before every call answers (default: the
+    ``SANDBOX_PAY_LATENCY_MS`` environment variable, else 0), so a benchmark or
+    a subprocess can simulate a slow network. ``today`` decides card expiry.
+    """
+
+    name = "sandbox"
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        url_prefix: str = "/sandbox-pay",
+        latency: float | None = None,
+        *,
+        fail_before_charge: bool = False,
+        timeout_after_charge: bool = False,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.database_url = database_url
+        self.url_prefix = url_prefix
+        self.latency = _latency_from_env() if latency is None else latency
+        self.fail_before_charge = fail_before_charge
+        self.timeout_after_charge = timeout_after_charge
+        self.today = today
+
+    # -- mounting -------------------------------------------------------------
+
+    def init_app(self, app: Flask) -> None:
+        """Bind storage and mount the pages; calling it again for this app is a no-op."""
+        state = app.extensions.get(EXTENSION_KEY)
+        if state is not None:
+            if state.gateway is self:
+                return
+            raise RuntimeError("another SandboxGateway is already registered on this app")
+        engine = make_engine(self._database_url(app), app.instance_path)
+        create_tables(engine)
+        if not isinstance(engine.pool, StaticPool):  # in-memory SQLite lives in its connection
+            engine.dispose()  # no pooled connection may survive a fork of a preloading server
+        app.extensions[EXTENSION_KEY] = _State(self, engine)
+
+        from .views import blueprint
+
+        app.register_blueprint(blueprint, url_prefix=self.url_prefix)
+
+    def _database_url(self, app: Flask) -> str:
+        url = self.database_url or app.config.get("SQLALCHEMY_DATABASE_URI")
+        if not url:
+            raise RuntimeError(
+                "SandboxGateway needs a database: pass database_url=... "
+                "or set SQLALCHEMY_DATABASE_URI"
+            )
+        return str(url)
+
+    def engine(self) -> sa.Engine:
+        """The current app's sandbox engine (tests inspect the storage through it)."""
+        state: _State | None = current_app.extensions.get(EXTENSION_KEY)
+        if state is None or state.gateway is not self:
+            raise RuntimeError("call SandboxGateway.init_app(app) for this app first")
+        return state.engine
+
+    def dispose(self) -> None:
+        """Close the current app's pooled connections."""
+        self.engine().dispose()
+
+    # -- customers and cards ----------------------------------------------------
+
+    def create_customer(self, account_id: str, email: str | None) -> str:
+        if not account_id:
+            raise ValueError("account_id is required")
+        self._wait()
+        customer_id = _new_id("cus")
+        with self._storage(GatewayUnavailable), self._write() as conn:
+            conn.execute(
+                customers.insert().values(
+                    id=customer_id, account_id=account_id, email=email, created_at=_now()
+                )
+            )
+        return customer_id
+
+    def start_card_setup(self, customer: str, return_url: str) -> CardSetup:
+        host = request.host if has_request_context() else None
+        if not is_safe_return_url(return_url, host):
+            raise ValueError("return_url must be a path or a URL on this host")
+        self._wait()
+        session_id = _new_id("seti")
+        with self._storage(GatewayUnavailable), self._write() as conn:
+            known = sa.select(customers.c.id).where(customers.c.id == customer)
+            if conn.execute(known).first() is None:
+                raise GatewayError(f"No such customer: {customer}")
+            conn.execute(
+                setup_sessions.insert().values(
+                    id=session_id, customer_id=customer, return_url=return_url, created_at=_now()
+                )
+            )
+        redirect_url = _url("sandbox_pay.setup", session_id=session_id)
+        return CardSetup(redirect_url=redirect_url, reference=session_id)
+
+    def setup_session(self, session_id: str) -> SetupSession | None:
+        with self._storage(GatewayUnavailable), self._read() as conn:
+            row = conn.execute(
+                sa.select(setup_sessions).where(setup_sessions.c.id == session_id)
+            ).first()
+        if row is None:
+            return None
+        return SetupSession(row.id, row.customer_id, row.return_url, row.card_token)
+
+    def register_card(self, session_id: str, digits: str, exp_month: int, exp_year: int) -> str:
+        """Attach a card to a setup session (its form calls this); the token.
+
+        Only what a payment method reference may hold is derived from ``digits``;
+        the digits themselves go no further. A second submit of the same session
+        returns the first card.
+        """
+        card = card_for(digits)
+        if card.setup_decline:
+            raise CardSetupFailed(DECLINES[card.setup_decline][1], card.setup_decline)
+        token, now = _new_id("pm"), _now()
+        with self._storage(GatewayUnavailable), self._write() as conn:
+            session = conn.execute(
+                sa.select(setup_sessions).where(setup_sessions.c.id == session_id).with_for_update()
+            ).first()
+            if session is None:
+                raise CardSetupFailed("This card setup does not exist.")
+            if session.card_token:
+                return str(session.card_token)
+            values = {
+                "token": token, "customer_id": session.customer_id, "brand": card.brand,
+                "last4": digits[-4:], "exp_month": exp_month, "exp_year": exp_year,
+                "behaviour": card.behaviour.value, "charge_attempts": 0, "created_at": now,
+            }  # fmt: skip
+            conn.execute(cards.insert().values(values))
+            conn.execute(
+                setup_sessions.update()
+                .where(setup_sessions.c.id == session_id)
+                .values(card_token=token, completed_at=now)
+            )
+        return token
+
+    def finish_card_setup(self, customer: str, setup_reference: str) -> PaymentMethodInfo:
+        self._wait()
+        query = sa.select(setup_sessions.c.customer_id, cards).join_from(
+            setup_sessions, cards, cards.c.token == setup_sessions.c.card_token, isouter=True
+        )
+        with self._storage(GatewayUnavailable), self._read() as conn:
+            row = conn.execute(query.where(setup_sessions.c.id == setup_reference)).first()
+        if row is None or row[0] != customer:
+            raise CardSetupFailed("This card setup was not found.")
+        if row.token is None:
+            raise CardSetupFailed("No card was registered.")
+        if row.removed_at is not None:
+            raise CardSetupFailed("This card was removed.")
+        return PaymentMethodInfo(row.token, row.brand, row.last4, row.exp_month, row.exp_year)
+
+    def remove_payment_method(self, token: str) -> None:
+        self._wait()
+        with self._storage(GatewayUnavailable), self._write() as conn:
+            card = conn.execute(sa.select(cards.c.removed_at).where(cards.c.token == token)).first()
+            if card is None:
+                raise GatewayError(f"No such payment method: {token}")
+            if card.removed_at is None:
+                conn.execute(cards.update().where(cards.c.token == token).values(removed_at=_now()))
+
+    # -- money ----------------------------------------------------------------
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        """Charge once per key; a replay returns the charge as it stands now.
+
+        "As it stands now" is the first result, except that a REQUIRES_ACTION
+        charge the person has since authenticated replays as its final status.
+        """
+        check_idempotency_key(request.idempotency_key)
+        self._wait()
+        if self.fail_before_charge:
+            raise GatewayUnavailable("Sandbox Pay is unavailable (fail_before_charge)")
+        fingerprint = {
+            "customer": request.customer,
+            "payment_method": request.payment_method,
+            "amount": request.amount,
+            "currency": request.currency.lower(),
+        }
+        row = self._find_or_create(
+            charges, request.idempotency_key, fingerprint, lambda c: self._new_charge(c, request)
+        )
+        if self.timeout_after_charge:
+            raise GatewayTimeout("Sandbox Pay did not answer (timeout_after_charge)")
+        return _charge_result(row)
+
+    def _new_charge(self, conn: sa.Connection, req: ChargeRequest) -> dict[str, Any]:
+        status, code = self._decide(conn, req)
+        kind, message = DECLINES[code] if code else (None, None)
+        if status is ChargeStatus.REQUIRES_ACTION:
+            message = "Your bank asks you to confirm this payment."
+        now = _now()
+        return {
+            "id": _new_id("ch"), "idempotency_key": req.idempotency_key,
+            "customer": req.customer, "payment_method": req.payment_method,
+            "amount": req.amount, "currency": req.currency.lower(),
+            "description": req.description, "off_session": req.off_session,
+            "status": status.value, "decline_kind": kind.value if kind else None,
+            "decline_code": code, "message": message, "return_url": req.return_url,
+            "amount_refunded": 0, "created_at": now, "updated_at": now,
+        }  # fmt: skip
+
+    def _decide(self, conn: sa.Connection, req: ChargeRequest) -> tuple[ChargeStatus, str | None]:
+        # The card row is locked, so its attempt counter is exact across processes.
+        card = conn.execute(
+            sa.select(cards).where(cards.c.token == req.payment_method).with_for_update()
+        ).first()
+        if card is None or card.customer_id != req.customer or card.removed_at is not None:
+            return ChargeStatus.DECLINED, "card_declined"
+        today = self.today()
+        if (card.exp_year, card.exp_month) < (today.year, today.month):
+            return ChargeStatus.DECLINED, "expired_card"
+        attempt = card.charge_attempts + 1
+        this_card = cards.c.token == card.token
+        conn.execute(cards.update().where(this_card).values(charge_attempts=attempt))
+        behaviour = Behaviour(card.behaviour)
+        if behaviour is Behaviour.REQUIRES_ACTION:
+            return ChargeStatus.REQUIRES_ACTION, None
+        code = charge_outcome(behaviour, attempt)
+        return (ChargeStatus.DECLINED, code) if code else (ChargeStatus.SUCCEEDED, None)
+
+    def lookup_charge(self, idempotency_key: str) -> ChargeResult | None:
+        check_idempotency_key(idempotency_key)
+        self._wait()
+        with self._storage(GatewayUnavailable):
+            row = self._fetch(charges, charges.c.idempotency_key == idempotency_key)
+        return None if row is None else _charge_result(row)
+
+    def refund(self, charge_id: str, amount: int, idempotency_key: str) -> RefundResult:
+        check_idempotency_key(idempotency_key)
+        check_amount(amount)
+        self._wait()
+
+        def create(conn: sa.Connection) -> dict[str, Any]:
+            refused = _refund_refusal(conn, charge_id, amount)
+            return {
+                "id": _new_id("re"), "idempotency_key": idempotency_key, "charge_id": charge_id,
+                "amount": amount, "status": "failed" if refused else "succeeded",
+                "message": refused, "created_at": _now(),
+            }  # fmt: skip
+
+        row = self._find_or_create(
+            refunds, idempotency_key, {"charge_id": charge_id, "amount": amount}, create
+        )
+        return RefundResult(status=row["status"], refund_id=row["id"], message=row["message"])
+
+    def payout(
+        self, customer: str, amount: int, currency: str, idempotency_key: str
+    ) -> PayoutResult:
+        """Pay out to the customer; fails (recorded) when it has no card to pay to."""
+        check_idempotency_key(idempotency_key)
+        check_amount(amount)
+        self._wait()
+
+        def create(conn: sa.Connection) -> dict[str, Any]:
+            has_card = conn.execute(
+                sa.select(cards.c.token)
+                .where(cards.c.customer_id == customer, cards.c.removed_at.is_(None))
+                .limit(1)
+            ).first()
+            message = None if has_card else "No card on file to pay out to."
+            return {
+                "id": _new_id("po"), "idempotency_key": idempotency_key, "customer": customer,
+                "amount": amount, "currency": currency.lower(),
+                "status": "failed" if message else "succeeded", "message": message,
+                "created_at": _now(),
+            }  # fmt: skip
+
+        fingerprint = {"customer": customer, "amount": amount, "currency": currency.lower()}
+        row = self._find_or_create(payouts, idempotency_key, fingerprint, create)
+        return PayoutResult(status=row["status"], payout_id=row["id"], message=row["message"])
+
+    def _find_or_create(
+        self,
+        table: sa.Table,
+        key: str,
+        fingerprint: Mapping[str, object],
+        create: Callable[[sa.Connection], dict[str, Any]],
+    ) -> sa.RowMapping:
+        """The row recorded for ``key``, creating it if none; exactly one per key.
+
+        Uniqueness is the database's: of two racing requests (threads or
+        processes), the loser's insert fails and it returns the winner's row.
+        """
+        where = table.c.idempotency_key == key
+        with self._storage(GatewayUnavailable):
+            row = self._fetch(table, where)
+        if row is None:
+            with self._storage(GatewayTimeout):
+                try:
+                    with self._write() as conn:
+                        conn.execute(table.insert().values(create(conn)))
+                except sa.exc.IntegrityError:
+                    if self._fetch(table, where) is None:
+                        raise
+                row = self._fetch(table, where)
+            assert row is not None
+        if any(row[name] != value for name, value in fingerprint.items()):
+            raise IdempotencyKeyReused(f"idempotency key {key!r} was used for another request")
+        return row
+
+    # -- the authentication page ------------------------------------------------
+
+    def charge_by_id(self, charge_id: str) -> SandboxCharge | None:
+        with self._storage(GatewayUnavailable):
+            row = self._fetch(charges, charges.c.id == charge_id)
+        return None if row is None else SandboxCharge(**row)
+
+    def complete_authentication(self, charge_id: str, succeeded: bool) -> SandboxCharge | None:
+        """Settle a REQUIRES_ACTION charge, once: a second click changes nothing."""
+        if succeeded:
+            values: dict[str, Any] = {"status": ChargeStatus.SUCCEEDED.value, "message": None}
+        else:
+            values = {
+                "status": ChargeStatus.DECLINED.value, "decline_kind": DeclineKind.HARD.value,
+                "decline_code": "card_declined", "message": "The payment was not authenticated.",
+            }  # fmt: skip
+        pending = (charges.c.id == charge_id) & (
+            charges.c.status == ChargeStatus.REQUIRES_ACTION.value
+        )
+        with self._storage(GatewayUnavailable), self._write() as conn:
+            conn.execute(charges.update().where(pending).values(updated_at=_now(), **values))
+        return self.charge_by_id(charge_id)
+
+    # -- introspection for tests ------------------------------------------------
+
+    def charges(self, customer: str | None = None) -> list[SandboxCharge]:
+        query = sa.select(charges).order_by(charges.c.created_at, charges.c.id)
+        if customer is not None:
+            query = query.where(charges.c.customer == customer)
+        with self._read() as conn:
+            return [SandboxCharge(**row) for row in conn.execute(query).mappings()]
+
+    def charge_count(self, idempotency_key: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(charges)
+        if idempotency_key is not None:
+            query = query.where(charges.c.idempotency_key == idempotency_key)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _wait(self) -> None:
+        if self.latency > 0:
+            time.sleep(self.latency)
+
+    def _fetch(self, table: sa.Table, where: sa.ColumnElement[bool]) -> sa.RowMapping | None:
+        with self._read() as conn:
+            return conn.execute(sa.select(table).where(where)).mappings().first()
+
+    def _read(self) -> sa.Connection:
+        return self.engine().connect().execution_options(sandbox_read_only=True)
+
+    def _write(self) -> AbstractContextManager[sa.Connection]:
+        return self.engine().begin()
+
+    @staticmethod
+    @contextmanager
+    def _storage(error: type[GatewayError]) -> Iterator[None]:
+        """Storage failures look like what they would be for a remote service."""
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            if isinstance(exc, sa.exc.IntegrityError):
+                raise
+            raise error(f"Sandbox Pay storage failed: {exc.orig}") from exc
+
+
+def _charge_result(row: sa.RowMapping) -> ChargeResult:
+    status = ChargeStatus(row["status"])
+    return ChargeResult(
+        status=status,
+        charge_id=row["id"],
+        decline_kind=DeclineKind(row["decline_kind"]) if row["decline_kind"] else None,
+        decline_code=row["decline_code"],
+        message=row["message"],
+        action_url=(
+            _url("sandbox_pay.authenticate", charge_id=row["id"])
+            if status is ChargeStatus.REQUIRES_ACTION
+            else None
+        ),
+    )
+
+
+def _refund_refusal(conn: sa.Connection, charge_id: str, amount: int) -> str | None:
+    """Refund ``amount`` of the charge if it can be (one conditional UPDATE); else why not."""
+    refundable = (
+        (charges.c.id == charge_id)
+        & (charges.c.status == ChargeStatus.SUCCEEDED.value)
+        & (charges.c.amount_refunded + amount <= charges.c.amount)
+    )
+    done = conn.execute(
+        charges.update()
+        .where(refundable)
+        .values(amount_refunded=charges.c.amount_refunded + amount, updated_at=_now())
+    )
+    if done.rowcount == 1:
+        return None
+    row = conn.execute(sa.select(charges.c.status).where(charges.c.id == charge_id)).first()
+    if row is None:
+        return "No such charge."
+    if row.status != ChargeStatus.SUCCEEDED.value:
+        return "Only a succeeded charge can be refunded."
+    return "The refund exceeds what is left of the charge."
+
+
+# -- URLs ------------------------------------------------------------------------
+
+
+def is_safe_return_url(url: str, host: str | None) -> bool:
+    """A path on this site, or an http(s) URL on ``host`` (any host when unknown).
+
+    This keeps the card form from being an open redirect.
+    """
+    if not url or any(char in url for char in "\\\r\n\t") or url.startswith("//"):
+        return False
+    parts = urlsplit(url)
+    if not parts.scheme and not parts.netloc:
+        return url.startswith("/")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return False
+    return host is None or parts.netloc.lower() == host.lower()
+
+
+def with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _url(endpoint: str, **values: Any) -> str:
+    if has_request_context() or current_app.config.get("SERVER_NAME"):
+        return url_for(endpoint, **values)
+    # A CLI command or a job, with no SERVER_NAME: a path on this app still works.
+    script_name = current_app.config.get("APPLICATION_ROOT") or "/"
+    return current_app.url_map.bind("localhost", script_name=script_name).build(endpoint, values)
+
+
+def _latency_from_env() -> float:
+    raw = os.environ.get(LATENCY_ENV)
+    if not raw:
+        return 0.0
+    try:
+        milliseconds = float(raw)
+    except ValueError:
+        raise ValueError(f"{LATENCY_ENV} must be a number of milliseconds, got {raw!r}") from None
+    if milliseconds < 0:
+        raise ValueError(f"{LATENCY_ENV} must not be negative, got {raw!r}")
+    return milliseconds / 1000
+
+
+def _new_id(prefix: str) -> str:
+    # Letters and digits mixed: an id never looks like a card number (R-SEC-1 scans).
+    return prefix + "_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,154 @@
+"""Sandbox Pay's hosted pages: the card form and the 3-D Secure stand-in.
+
+They play an external service's pages, so they render their own standalone
+templates (``sandbox_pay/*.html``), never the host's layout, and a card number
+is only ever posted here (R-BUY-4, R-SEC-1).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import StringField, SubmitField
+from wtforms.validators import ValidationError
+
+from ..base import CardSetupFailed, ChargeStatus, GatewayError
+from .cards import TEST_CARDS, brand_of, luhn_valid, normalize_number
+from .service import EXTENSION_KEY, SandboxGateway, is_safe_return_url, with_query
+
+blueprint = Blueprint(
+    "sandbox_pay", __name__, template_folder=str(Path(__file__).parents[2] / "templates")
+)
+
+_EXPIRY = re.compile(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*")
+_ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
+                 "vnd", "vuv", "xaf", "xof", "xpf"}  # fmt: skip
+
+
+class CardForm(FlaskForm):  # type: ignore[misc]
+    number = StringField("Card number")
+    expiry = StringField("Expiry date (MM/YY)")
+    cvc = StringField("Security code (CVC)")
+
+    def __init__(self, today: date, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.today = today
+        self.digits = ""
+        self.exp_month = self.exp_year = 0
+
+    def validate_number(self, field: StringField) -> None:
+        digits = normalize_number(field.data or "")
+        if digits is None:
+            raise ValidationError("Enter a card number of 13 to 19 digits.")
+        if not luhn_valid(digits):
+            raise ValidationError("Your card number is invalid.")
+        self.digits = digits
+
+    def validate_expiry(self, field: StringField) -> None:
+        match = _EXPIRY.fullmatch(field.data or "")
+        if match is None or not 1 <= int(match[1]) <= 12:
+            raise ValidationError("Enter the expiry date as MM/YY.")
+        month, year = int(match[1]), int(match[2])
+        year += 2000 if year < 100 else 0
+        if (year, month) < (self.today.year, self.today.month):
+            raise ValidationError("Your card's expiration date is in the past.")
+        self.exp_month, self.exp_year = month, year
+
+    def validate_cvc(self, field: StringField) -> None:
+        length = 4 if self.digits and brand_of(self.digits) == "amex" else 3
+        value = (field.data or "").strip()
+        if len(value) != length or not value.isascii() or not value.isdigit():
+            raise ValidationError(f"Enter the {length}-digit security code.")
+
+
+class AuthenticateForm(FlaskForm):  # type: ignore[misc]
+    complete = SubmitField("Complete authentication")
+    fail = SubmitField("Fail authentication")
+
+
+@blueprint.after_request
+def _hosted_page_headers(response: Response) -> Response:
+    # A payment page is never cached, framed, or leaked through the Referer header.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@blueprint.route("/setup/<session_id>", methods=["GET", "POST"])
+def setup(session_id: str) -> ResponseReturnValue:
+    gateway = _gateway()
+    session = gateway.setup_session(session_id)
+    if session is None:
+        abort(404)
+    if not is_safe_return_url(session.return_url, request.host):
+        return _error("This card form cannot send you back to the address it was given.", 400)
+    if session.card_token:
+        return redirect(with_query(session.return_url, setup_reference=session.id))
+    form = CardForm(today=gateway.today())
+    error = None
+    if form.validate_on_submit():
+        try:
+            gateway.register_card(session.id, form.digits, form.exp_month, form.exp_year)
+        except CardSetupFailed as exc:
+            error = exc.message
+        except GatewayError:
+            error = "Sandbox Pay is unavailable right now. Please try again."
+        else:
+            return redirect(with_query(session.return_url, setup_reference=session.id))
+    elif "csrf_token" in form.errors:
+        error = "This form has expired. Please try again."
+    form.number.data = form.cvc.data = ""  # never echo a card number or code back
+    cancel_url = with_query(session.return_url, setup_cancelled="1")
+    return render_template(
+        "sandbox_pay/setup.html", form=form, error=error, cancel_url=cancel_url, cards=TEST_CARDS
+    )
+
+
+@blueprint.route("/authenticate/<charge_id>", methods=["GET", "POST"])
+def authenticate(charge_id: str) -> ResponseReturnValue:
+    gateway = _gateway()
+    charge = gateway.charge_by_id(charge_id)
+    if charge is None:
+        abort(404)
+    form = AuthenticateForm()
+    pending = charge.status == ChargeStatus.REQUIRES_ACTION.value
+    if pending and form.validate_on_submit():
+        charge = gateway.complete_authentication(charge_id, succeeded=bool(form.complete.data))
+        assert charge is not None
+        if charge.return_url and is_safe_return_url(charge.return_url, request.host):
+            return redirect(with_query(charge.return_url, charge_id=charge.id))
+    return_url = charge.return_url
+    if return_url and not is_safe_return_url(return_url, request.host):
+        return_url = None
+    return render_template(
+        "sandbox_pay/authenticate.html",
+        form=form,
+        charge=charge,
+        pending=charge.status == ChargeStatus.REQUIRES_ACTION.value,
+        amount=format_amount(charge.amount, charge.currency),
+        return_url=return_url,
+    )
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """Integer arithmetic only (R-MON-1); the sandbox knows just 0- and 2-decimal currencies."""
+    if currency.lower() in _ZERO_DECIMAL:
+        return f"{amount:,} {currency.upper()}"
+    return f"{amount // 100:,}.{amount % 100:02d} {currency.upper()}"
+
+
+def _gateway() -> SandboxGateway:
+    gateway: SandboxGateway = current_app.extensions[EXTENSION_KEY].gateway
+    return gateway
+
+
+def _error(message: str, status: int) -> ResponseReturnValue:
+    return render_template("sandbox_pay/error.html", message=message), status

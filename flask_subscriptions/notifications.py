@@ -1,0 +1,201 @@
+"""Billing e-mail through an outbox (R-NOTE-3).
+
+A message is rendered and recorded in the same transaction as the event it reports, and
+delivered afterwards by a job with retries: an SMTP outage or a crash delays mail but never
+loses it. Templates live in ``subscriptions/email/<kind>.txt`` (first line ``Subject: …``)
+and optionally ``<kind>.html``; a host overrides either by shipping a file of that name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app, render_template
+from jinja2 import TemplateNotFound
+from sqlalchemy import or_, select, update
+
+from .accounts import BillingAccount
+from .extension import get_state
+from .models import OutboxMessage
+from .services.accounts import billing_recipients, find_profile
+
+#: Seconds before retry n (1-based); the last value repeats.
+RETRY_DELAYS = (60, 300, 1800, 7200, 21600, 86400)
+
+
+def enqueue(
+    kind: str,
+    account: BillingAccount,
+    context: dict[str, Any],
+    *,
+    dedupe_key: str | None = None,
+) -> OutboxMessage | None:
+    """Render the e-mail ``kind`` for ``account``'s billing recipients into the session.
+
+    The caller's commit makes it durable together with the event. Returns None when there is
+    nobody to send to. ``dedupe_key`` makes a repeated event enqueue nothing new.
+    """
+    state = get_state()
+    recipients = billing_recipients(account, find_profile(account.billing_id))
+    if not recipients:
+        return None
+    if dedupe_key is not None and state.session.scalar(
+        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
+    ):
+        return None
+    context = {"account": account, **context}
+    subject, text = _render_text(kind, context)
+    message = OutboxMessage(
+        dedupe_key=dedupe_key,
+        account_id=account.billing_id,
+        kind=kind,
+        recipients=recipients,
+        subject=subject,
+        text_body=text,
+        html_body=_render_html(kind, context),
+        status="pending",
+        attempts=0,
+        next_attempt_at=state.now(),
+        created_at=state.now(),
+    )
+    state.session.add(message)
+    return message
+
+
+def _render_text(kind: str, context: dict[str, Any]) -> tuple[str, str]:
+    rendered = render_template(f"subscriptions/email/{kind}.txt", **context).lstrip()
+    first, _, body = rendered.partition("\n")
+    if not first.startswith("Subject:"):
+        raise ValueError(f"subscriptions/email/{kind}.txt must start with a 'Subject:' line")
+    return single_line(first[len("Subject:") :]), body.lstrip("\n")
+
+
+def _render_html(kind: str, context: dict[str, Any]) -> str | None:
+    try:
+        return render_template(f"subscriptions/email/{kind}.html", **context)
+    except TemplateNotFound:
+        return None
+
+
+def single_line(text: str) -> str:
+    """Collapse every line break so no value can add a header to a message."""
+    return " ".join(text.split())[:300]
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+
+
+def deliver_due(limit: int | None = None) -> DeliveryReport:
+    """Send the messages that are due; safe when several workers run it at once.
+
+    Each worker claims its batch with a conditional UPDATE (a lease), so two workers never
+    send the same message; a message whose worker crashed is claimed again after the lease.
+    """
+    state = get_state()
+    report = DeliveryReport()
+    batch = _claim(limit or state.settings.mail_batch_size)
+    if not batch:
+        return report
+    mail = current_app.extensions["mail"]
+    try:
+        connection = mail.connect().__enter__()
+    except Exception as exc:  # SMTP down: every claimed message waits for its retry
+        for message in batch:
+            _failed(message, exc, report)
+        state.session.commit()
+        return report
+    try:
+        for message in batch:
+            try:
+                connection.send(_to_mail(message))
+            except Exception as exc:
+                _failed(message, exc, report)
+            else:
+                message.status, message.sent_at, message.claimed_until = "sent", state.now(), None
+                message.attempts += 1
+                report.sent += 1
+            state.session.commit()
+    finally:
+        with contextlib.suppress(Exception):  # closing a broken SMTP connection is not news
+            connection.__exit__(None, None, None)
+    return report
+
+
+def _claim(limit: int) -> list[OutboxMessage]:
+    state = get_state()
+    session = state.session
+    now = state.now()
+    lease = now + timedelta(seconds=state.settings.claim_lease_seconds)
+    due = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.scalars(due))
+    if not ids:
+        session.rollback()
+        return []
+    token = uuid.uuid4().hex
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id.in_(ids),
+            OutboxMessage.status == "pending",
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+        )
+        .values(claimed_by=token, claimed_until=lease)
+    )
+    session.commit()
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.claimed_by == token, OutboxMessage.claimed_until == lease)
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+def _failed(message: OutboxMessage, exc: Exception, report: DeliveryReport) -> None:
+    state = get_state()
+    message.attempts += 1
+    message.last_error = single_line(f"{type(exc).__name__}: {exc}")[:300]
+    message.claimed_until = None
+    if message.attempts >= state.settings.mail_max_attempts:
+        message.status = "dead"
+        report.dead += 1
+        current_app.logger.error(
+            "Billing e-mail %s is dead after %d attempts", message.id, message.attempts
+        )
+        return
+    delay = RETRY_DELAYS[min(message.attempts, len(RETRY_DELAYS)) - 1]
+    message.next_attempt_at = state.now() + timedelta(seconds=delay)
+    report.retried += 1
+
+
+def _to_mail(message: OutboxMessage) -> Any:
+    from flask_mail import Message
+
+    state = get_state()
+    sender = state.settings.mail_sender or current_app.config.get("MAIL_DEFAULT_SENDER")
+    return Message(
+        subject=single_line(message.subject),
+        recipients=list(message.recipients),
+        body=message.text_body,
+        html=message.html_body,
+        sender=sender,
+    )

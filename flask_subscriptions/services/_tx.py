@@ -1,0 +1,28 @@
+"""Work that must wait for the commit: signals (STYLE: sent only after the commit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..extension import get_state
+
+_KEY = "subs_after_commit"
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current transaction has committed (dropped on rollback)."""
+    get_state().session.info.setdefault(_KEY, []).append(callback)
+
+
+def commit() -> None:
+    """Commit the session, then run what was waiting for it."""
+    session = get_state().session
+    session.commit()
+    for callback in session.info.pop(_KEY, []):
+        callback()
+
+
+def rollback() -> None:
+    session = get_state().session
+    session.info.pop(_KEY, None)
+    session.rollback()

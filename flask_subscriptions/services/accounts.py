@@ -1,0 +1,93 @@
+"""Each account's billing profile: currency, notification address, gateway customer."""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..accounts import BillingAccount
+from ..errors import BillingError
+from ..extension import get_state
+from ..models import BillingProfile
+
+
+class InvalidEmail(BillingError):
+    """Enter a valid e-mail address, like billing@example.com."""
+
+
+def find_profile(account_id: str) -> BillingProfile | None:
+    return get_state().session.scalar(
+        select(BillingProfile).where(BillingProfile.account_id == account_id)
+    )
+
+
+def profile_currency(account_id: str) -> str | None:
+    """The currency the account bills in, once fixed by its first purchase (R-MON-3)."""
+    return get_state().session.scalar(
+        select(BillingProfile.currency).where(BillingProfile.account_id == account_id)
+    )
+
+
+def ensure_profile(account_id: str) -> BillingProfile:
+    """The account's profile, created on first use; safe when two requests race to create it.
+
+    Flushes but does not commit: the caller's transaction decides.
+    """
+    state = get_state()
+    session = state.session
+    profile = find_profile(account_id)
+    if profile is not None:
+        return profile
+    try:
+        with session.begin_nested():
+            profile = BillingProfile(account_id=account_id, created_at=state.now())
+            session.add(profile)
+    except IntegrityError:
+        profile = find_profile(account_id)
+        assert profile is not None
+    return profile
+
+
+def billing_recipients(account: BillingAccount, profile: BillingProfile | None) -> list[str]:
+    """The payment-notification address (if any) and every owner, each once (R-NOTE-2)."""
+    seen: dict[str, str] = {}
+    candidates = [profile.billing_email] if profile and profile.billing_email else []
+    candidates += list(account.billing_owner_emails())
+    for address in candidates:
+        clean = clean_address(address)
+        if clean and clean.lower() not in seen:
+            seen[clean.lower()] = clean
+    return list(seen.values())
+
+
+def clean_address(address: str | None) -> str | None:
+    """An address that cannot smuggle a header or a second recipient into a message."""
+    if not address or any(c in address for c in '\r\n,;<>"') or len(address) > 320:
+        return None
+    _name, parsed = parseaddr(address)
+    if (
+        parsed != address.strip()
+        or "@" not in parsed
+        or parsed.startswith("@")
+        or parsed.endswith("@")
+    ):
+        return None
+    return parsed
+
+
+def set_billing_email(account_id: str, address: str | None) -> BillingProfile:
+    """Register (or clear, with an empty value) the payment-notification address."""
+    session = get_state().session
+    value = (address or "").strip() or None
+    if value is not None and clean_address(value) is None:
+        raise InvalidEmail()
+    try:
+        profile = ensure_profile(account_id)
+        profile.billing_email = value
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return profile

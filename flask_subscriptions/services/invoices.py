@@ -1,0 +1,154 @@
+"""Invoices are written from quotes, line for line, and read back as quotes.
+
+The core computed every line; an invoice stores them as they were (signed amounts, days,
+bases), so what a person was shown, what they paid and what the history page lists are the
+same numbers (R-PRO-7).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import select
+
+from ..core.proration import LineKind, Price, QuoteLine
+from ..core.quotes import Quote, QuoteKind, make_quote
+from ..core.terms import Term
+from ..extension import get_state
+from ..models import AddOn, Invoice, InvoiceLine, Plan
+from ..models import Price as PriceRow
+from .pricing import core_price
+
+NUMBER_PREFIX = "INV"
+
+
+def create_invoice(
+    account_id: str,
+    kind: str,
+    quote: Quote,
+    *,
+    subscription_id: int | None,
+    term_id: int | None = None,
+) -> Invoice:
+    """Add an open invoice for ``quote`` with its lines (flushed, so it has its number)."""
+    state = get_state()
+    session = state.session
+    invoice = Invoice(
+        account_id=account_id,
+        subscription_id=subscription_id,
+        term_id=term_id,
+        kind=kind,
+        status="open",
+        currency=quote.currency,
+        total=quote.total,
+        balance_applied=quote.balance_used,
+        amount_due=quote.card_amount,
+        period_start=quote.new_term.start if quote.new_term else None,
+        period_end=quote.new_term.end if quote.new_term else None,
+        quote_fingerprint=quote.fingerprint,
+        created_at=state.now(),
+    )
+    session.add(invoice)
+    session.flush()
+    invoice.number = f"{NUMBER_PREFIX}-{invoice.id:06d}"
+    session.add_all(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            kind=line.kind.value,
+            item_code=line.item_code or "",
+            description=line.description,
+            price_id=line.price_id,
+            settled_invoice_id=line.invoice_id,
+            start=line.start,
+            end=line.end,
+            days=line.days,
+            term_days=line.term_days,
+            basis=line.basis,
+            amount=line.amount,
+        )
+        for line in quote.lines
+    )
+    session.flush()
+    return invoice
+
+
+def mark_paid(invoice: Invoice, *, subscription_id: int | None = None) -> None:
+    invoice.status = "paid"
+    invoice.paid_at = get_state().now()
+    if subscription_id is not None:
+        invoice.subscription_id = subscription_id
+
+
+def mark_void(invoice: Invoice) -> None:
+    invoice.status = "void"
+    invoice.voided_at = get_state().now()
+
+
+def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
+    return list(
+        get_state().session.scalars(
+            select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.id)
+        )
+    )
+
+
+def invoice_quote(invoice: Invoice) -> tuple[Quote, tuple[Price, ...]]:
+    """The invoice's lines as the core's quote, and the catalog prices its charges used.
+
+    Prices are read by id, active or not: a price changed since is not this invoice's price.
+    The quote is for reading amounts (what was paid per item), not for showing again.
+    """
+    rows = invoice_lines(invoice)
+    lines = [
+        QuoteLine(
+            LineKind(r.kind),
+            r.item_code or None,
+            r.item_code or r.description,
+            r.amount,
+            start=r.start,
+            end=r.end,
+            days=r.days,
+            term_days=r.term_days,
+            basis=r.basis,
+            price_id=r.price_id,
+            invoice_id=r.settled_invoice_id,
+        )
+        for r in rows
+    ]
+    term = (
+        Term(invoice.period_start, invoice.period_end)
+        if invoice.period_start and invoice.period_end
+        else None
+    )
+    quote = make_quote(
+        cast(QuoteKind, invoice.kind),
+        invoice.currency,
+        lines,
+        invoice.balance_applied,
+        term,
+    )
+    price_ids = [r.price_id for r in rows if r.kind == LineKind.CHARGE.value and r.price_id]
+    return quote, _core_prices(price_ids)
+
+
+def _core_prices(price_ids: list[int]) -> tuple[Price, ...]:
+    session = get_state().session
+    rows = {r.id: r for r in session.scalars(select(PriceRow).where(PriceRow.id.in_(price_ids)))}
+    plans = {
+        p.id: p
+        for p in session.scalars(
+            select(Plan).where(Plan.id.in_([r.plan_id for r in rows.values() if r.plan_id]))
+        )
+    }
+    addons = {
+        a.id: a
+        for a in session.scalars(
+            select(AddOn).where(AddOn.id.in_([r.addon_id for r in rows.values() if r.addon_id]))
+        )
+    }
+    prices = []
+    for price_id in price_ids:
+        row = rows[price_id]
+        item: Plan | AddOn = plans[row.plan_id] if row.plan_id else addons[row.addon_id]  # type: ignore[index]
+        prices.append(core_price(row, item.code, "plan" if row.plan_id else "addon", item.name))
+    return tuple(prices)

@@ -1,0 +1,69 @@
+"""Reading the catalog for people: which plans are on offer, at what price."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from ..extension import get_state
+from ..models import AddOn, Plan, PlanChangeOption, Price
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A plan as the plans page shows it, in one currency."""
+
+    plan: Plan
+    prices: dict[str, Price] = field(default_factory=dict)  # interval → price
+    addons: tuple[tuple[AddOn, dict[str, Price]], ...] = ()
+
+    @property
+    def purchasable(self) -> bool:
+        return not self.plan.is_free and bool(self.prices)
+
+
+def available_currencies() -> list[str]:
+    session = get_state().session
+    return sorted(set(session.scalars(select(Price.currency).where(Price.active).distinct())))
+
+
+def list_offers(currency: str) -> list[Offer]:
+    """Every active plan with its active prices in ``currency`` (three queries in all)."""
+    session = get_state().session
+    plans = session.scalars(select(Plan).where(Plan.active).order_by(Plan.position)).all()
+    addons = {a.code: a for a in session.scalars(select(AddOn).where(AddOn.active))}
+    prices = session.scalars(select(Price).where(Price.active, Price.currency == currency)).all()
+    by_plan: dict[int, dict[str, Price]] = {}
+    by_addon: dict[int, dict[str, Price]] = {}
+    for price in prices:
+        if price.plan_id is not None:
+            by_plan.setdefault(price.plan_id, {})[price.interval] = price
+        elif price.addon_id is not None:
+            by_addon.setdefault(price.addon_id, {})[price.interval] = price
+    return [
+        Offer(
+            plan=plan,
+            prices=by_plan.get(plan.id, {}),
+            addons=tuple(
+                (addons[code], by_addon.get(addons[code].id, {}))
+                for code in plan.addon_codes
+                if code in addons
+            ),
+        )
+        for plan in plans
+        if plan.is_free or plan.id in by_plan
+    ]
+
+
+def change_options(plan_id: int) -> list[Plan]:
+    """The plans ``plan_id`` may change to (R-CAT-2), in catalog order."""
+    session = get_state().session
+    return list(
+        session.scalars(
+            select(Plan)
+            .join(PlanChangeOption, PlanChangeOption.to_plan_id == Plan.id)
+            .where(PlanChangeOption.from_plan_id == plan_id, Plan.active)
+            .order_by(Plan.position)
+        )
+    )

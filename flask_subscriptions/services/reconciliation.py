@@ -1,0 +1,79 @@
+"""Settling payments whose outcome is unknown, by asking the gateway — never by charging.
+
+A payment is *unknown* after a timeout, and stays *pending* if its process died between
+committing it and recording the gateway's answer. Both are looked up by their idempotency
+key; a key the gateway never saw means no money moved, and the attempt counts as failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import or_, select
+
+from ..extension import get_state
+from ..gateways.base import ChargeResult, ChargeStatus, DeclineKind, GatewayError
+from ..models import Payment
+from .payments import record_outcome
+
+
+@dataclass
+class ReconcileReport:
+    settled: int = 0
+    still_unknown: int = 0
+
+
+def reconcile_unknown_payments(limit: int = 200) -> ReconcileReport:
+    state = get_state()
+    session = state.session
+    stale = state.now() - timedelta(seconds=state.settings.claim_lease_seconds)
+    candidates = session.execute(
+        select(Payment.id, Payment.idempotency_key, Payment.status)
+        .where(
+            Payment.purpose == "charge",
+            or_(
+                Payment.status.in_(("unknown", "requires_action")),
+                (Payment.status == "pending") & (Payment.updated_at < stale),
+            ),
+        )
+        .order_by(Payment.id)
+        .limit(limit)
+    ).all()
+    session.commit()
+    report = ReconcileReport()
+    for payment_id, key, status in candidates:
+        outcome = _settle(payment_id, key, status)
+        if outcome:
+            report.settled += 1
+        else:
+            report.still_unknown += 1
+    return report
+
+
+def reconcile_payment(payment_id: int) -> bool:
+    """Settle one payment now (the person is back from 3-D Secure, or refreshed the page)."""
+    payment = get_state().session.get(Payment, payment_id)
+    if payment is None:
+        return False
+    return _settle(payment.id, payment.idempotency_key, payment.status, missing_is_failure=False)
+
+
+def _settle(payment_id: int, key: str, status: str, *, missing_is_failure: bool = True) -> bool:
+    get_state().session.commit()  # nothing is held open while the gateway answers
+    try:
+        result = get_state().require_gateway().lookup_charge(key)
+    except GatewayError:
+        return False
+    if result is None:
+        if not missing_is_failure:
+            return False
+        result = ChargeResult(
+            status=ChargeStatus.DECLINED,
+            decline_kind=DeclineKind.SOFT,
+            decline_code="not_charged",
+            message="The payment was not completed. Nothing was charged.",
+        )
+    if result.status is ChargeStatus.UNKNOWN or result.status.value == status:
+        return False
+    return record_outcome(payment_id, result)

@@ -1,0 +1,160 @@
+"""The catalog: a TOML file loaded by the CLI, idempotently (R-CAT-1..4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from flask_subscriptions.core.catalog import CatalogError, load_catalog_file, parse_catalog
+from flask_subscriptions.models import Coupon, Plan, PlanChangeOption, Price
+from flask_subscriptions.services.plans import change_options
+
+from .conftest import SAMPLE_CATALOG
+from .hosts import db
+
+
+def _load(app: Flask, path: Path) -> str:
+    result = app.test_cli_runner().invoke(args=["subscriptions", "catalog", "load", str(path)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _snapshot() -> list[tuple]:
+    rows = db.session.execute(
+        select(
+            Price.id,
+            Price.plan_id,
+            Price.addon_id,
+            Price.interval,
+            Price.amount,
+            Price.list_amount,
+            Price.active,
+        )
+    ).all()
+    plans = db.session.execute(select(Plan.id, Plan.code, Plan.rank, Plan.limits)).all()
+    return sorted(map(tuple, rows)) + sorted(map(tuple, plans))
+
+
+def test_sample_catalog_loads_with_annual_discount_R_CAT_1_R_CAT_4(app: Flask) -> None:
+    """R-CAT-1: the CLI loads the file; R-CAT-4: annual = 12 × monthly, paid 90 %."""
+    output = _load(app, SAMPLE_CATALOG)
+    assert "5 plan created" in output
+    small = db.session.scalar(select(Plan).where(Plan.code == "small"))
+    prices = {
+        p.interval: p for p in db.session.scalars(select(Price).where(Price.plan_id == small.id))
+    }
+    assert (prices["month"].amount, prices["month"].list_amount) == (10000, 10000)
+    assert (prices["year"].amount, prices["year"].list_amount) == (108000, 120000)
+    assert small.limits == {"mau": 1000}
+    free = db.session.scalar(select(Plan).where(Plan.code == "free"))
+    assert free.is_free  # R-CAT-3: no price, no card
+    assert db.session.scalar(select(Coupon.kind).where(Coupon.code == "WELCOME10")) == "percent"
+
+
+def test_loading_twice_changes_nothing_R_CAT_1(app: Flask) -> None:
+    """R-CAT-1: loading is idempotent."""
+    _load(app, SAMPLE_CATALOG)
+    before = _snapshot()
+    assert "Catalog unchanged." in _load(app, SAMPLE_CATALOG)
+    assert _snapshot() == before
+
+
+def test_changed_price_is_a_new_price_and_the_old_one_is_kept_R_CAT_1(
+    app: Flask, tmp_path: Path
+) -> None:
+    """R-CAT-1: existing subscriptions keep their price row."""
+    _load(app, SAMPLE_CATALOG)
+    old = db.session.scalar(
+        select(Price).join(Plan).where(Plan.code == "small", Price.interval == "month")
+    )
+    changed = tmp_path / "catalog.toml"
+    changed.write_text(SAMPLE_CATALOG.read_text().replace('month = "100.00"', 'month = "120.00"'))
+    _load(app, changed)
+    db.session.expire_all()
+    assert db.session.get(Price, old.id).active is False
+    assert db.session.get(Price, old.id).amount == 10000
+    current = db.session.scalar(
+        select(Price)
+        .join(Plan)
+        .where(Plan.code == "small", Price.interval == "month", Price.active)
+    )
+    assert current.amount == 12000 and current.id != old.id
+
+
+def test_change_options_follow_the_file_R_CAT_2(app: Flask) -> None:
+    """R-CAT-2: a plan lists the plans it may change to; X Small may not go to Large."""
+    _load(app, SAMPLE_CATALOG)
+    x_small = db.session.scalar(select(Plan).where(Plan.code == "x_small"))
+    assert [p.code for p in change_options(x_small.id)] == ["free", "small", "medium"]
+    assert db.session.scalar(select(func.count()).select_from(PlanChangeOption)) == 15
+
+
+HEAD = '[[plans]]\ncode = "pro"\nname = "Pro"\n'
+USD_10 = 'prices = [{ currency = "USD", month = "10" }]'
+
+
+@pytest.mark.parametrize(
+    ("fragment", "message"),
+    [
+        (
+            HEAD + 'prices = [{ currency = "USD", month = "1.005" }]',
+            "plan 'pro': field 'month' in USD",
+        ),
+        (HEAD + 'prices = [{ currency = "usd", month = "10" }]', "plan 'pro': field 'currency'"),
+        (
+            HEAD + 'prices = [{ currency = "USD", month = 9.99 }]',
+            "plan 'pro': field 'month' must be written as a string",
+        ),
+        (
+            HEAD + 'change_options = ["gold"]\n' + USD_10,
+            "plan 'pro': field 'change_options' names 'gold'",
+        ),
+        (HEAD + "limits = { mau = -1 }\n" + USD_10, "plan 'pro': field 'limits'"),
+        (HEAD + 'colour = "red"\n' + USD_10, "plan 'pro': unknown field 'colour'"),
+        (HEAD, "plan 'pro': field 'prices' is required"),
+    ],
+)
+def test_bad_catalog_names_the_plan_and_field_R_CAT_1(
+    tmp_path: Path, fragment: str, message: str
+) -> None:
+    """R-CAT-1: a bad file gets an error that names the plan and field."""
+    path = tmp_path / "bad.toml"
+    path.write_text(fragment)
+    with pytest.raises(CatalogError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load_catalog_file(path)
+
+
+def test_bad_catalog_through_the_cli_changes_nothing(app: Flask, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[[plans]]\ncode = "pro"\nname = "Pro"\nprices = [{ currency = "USD", month = "-5" }]'
+    )
+    result = app.test_cli_runner().invoke(args=["subscriptions", "catalog", "load", str(path)])
+    assert result.exit_code != 0
+    assert "plan 'pro'" in result.output
+    assert db.session.scalar(select(func.count()).select_from(Plan)) == 0
+
+
+def test_multi_currency_prices_in_minor_units_R_MON_1() -> None:
+    """R-MON-1: JPY has no minor unit, KWD three decimals."""
+    catalog = parse_catalog(
+        {
+            "plans": [
+                {
+                    "code": "pro",
+                    "name": "Pro",
+                    "prices": [
+                        {"currency": "JPY", "month": "1100"},
+                        {"currency": "KWD", "month": "3.250"},
+                    ],
+                }
+            ]
+        }
+    )
+    amounts = {(p.currency, p.interval.value): p.amount for p in catalog.plans[0].prices}
+    assert amounts[("JPY", "month")] == 1100
+    assert amounts[("KWD", "month")] == 3250
+    assert amounts[("JPY", "year")] == 13200  # no annual discount declared
