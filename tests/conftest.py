@@ -112,6 +112,8 @@ def _make(
         yield app
         host_db.session.remove()
         gateway.engine().dispose()
+        for engine in host_db.engines.values():
+            engine.dispose()
     _empty_tables(database_url, billing_metadata, host_db.metadata)
     _empty_tables(sandbox_url, sandbox_metadata)
 
@@ -191,7 +193,8 @@ class Outbox:
 
 
 @pytest.fixture
-def outbox(app: Flask) -> Outbox:
+def outbox() -> Outbox:
+    """Ask for it after ``app`` or ``team_app``: it reads the host the test runs."""
     return Outbox()
 
 
@@ -199,9 +202,12 @@ SAMPLE_CATALOG = Path(__file__).resolve().parents[1] / "example_app" / "catalog.
 
 
 @pytest.fixture
-def catalog(app: Flask) -> None:
-    """The SPEC's sample catalog, loaded through the CLI as a host would."""
-    result = app.test_cli_runner().invoke(
+def catalog() -> None:
+    """The SPEC's sample catalog, loaded through the CLI as a host would, into the host the
+    test runs (ask for it after ``app`` or ``team_app``)."""
+    from flask import current_app
+
+    result = current_app.test_cli_runner().invoke(
         args=["subscriptions", "catalog", "load", str(SAMPLE_CATALOG)]
     )
     assert result.exit_code == 0, result.output

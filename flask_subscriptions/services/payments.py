@@ -29,6 +29,7 @@ from ..gateways.base import (
     GatewayUnavailable,
 )
 from ..models import BillingProfile, Invoice, Payment, PaymentMethod
+from . import _tx
 from ._sql import updated
 
 #: What the outcome of a charge means for each kind of invoice.
@@ -168,6 +169,7 @@ def record_outcome(payment_id: int, result: ChargeResult) -> bool:
     payment.decline_code = result.decline_code
     payment.message = result.message
     payment.action_url = result.action_url
+    _tx.after_commit(lambda: _send_signals(payment))
     if invoice is not None:
         handlers = handlers_for(invoice.kind)
         if result.status is ChargeStatus.SUCCEEDED:
@@ -176,8 +178,7 @@ def record_outcome(payment_id: int, result: ChargeResult) -> bool:
             handlers.failed(invoice, payment)
         elif result.status is ChargeStatus.REQUIRES_ACTION and handlers.action_required:
             handlers.action_required(invoice, payment)
-    session.commit()
-    _send_signals(payment)
+    _tx.commit()
     return True
 
 
