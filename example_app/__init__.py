@@ -26,13 +26,18 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+def create_app(config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
     app.config.update(
         SECRET_KEY=os.environ.get("SECRET_KEY", "demo-only-not-secret"),
         SQLALCHEMY_DATABASE_URI=os.environ.get(
-            "DATABASE_URL", f"sqlite:///{Path(app.instance_path) / 'example.sqlite'}"
+            "DATABASE_URL", f"sqlite:///{instance / 'example.sqlite'}"
+        ),
+        # Sandbox Pay keeps its own storage, as a remote payment service would.
+        SANDBOX_PAY_DATABASE_URI=os.environ.get(
+            "SANDBOX_PAY_DATABASE_URL", f"sqlite:///{instance / 'sandbox-pay.sqlite'}"
         ),
         MAIL_SUPPRESS_SEND=True,  # the Mail page reads the outbox; no SMTP needed (R-EX-3)
         MAIL_DEFAULT_SENDER="billing@example.com",
@@ -45,8 +50,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "example.sign_in"
-    clock = OffsetClock(Path(app.instance_path) / "test-clock.json")
-    subscriptions.init_app(app, db=db, gateway=SandboxGateway(), clock=clock)
+    clock = OffsetClock(instance / "test-clock.json")
+    gateway = SandboxGateway(app.config["SANDBOX_PAY_DATABASE_URI"])
+    subscriptions.init_app(app, db=db, gateway=gateway, clock=clock)
 
     from .views import bp
 

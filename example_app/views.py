@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -83,4 +83,5 @@ def test_clock() -> str | Response:
 @bp.app_context_processor
 def _acting() -> dict[str, object]:
     account = current_user.account if current_user.is_authenticated else None
-    return {"acting_account": account}
+    # current_app: _billing_links.html links only the billing pages this app mounts.
+    return {"acting_account": account, "current_app": current_app}

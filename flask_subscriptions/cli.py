@@ -35,3 +35,39 @@ def catalog_load(path: str) -> None:
     except CatalogError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(str(load_catalog(catalog)))
+
+
+@subscriptions_cli.command("renew")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Gateway calls in flight at once (default: SUBSCRIPTIONS_RENEWAL_CONCURRENCY).",
+)
+def renew(concurrency: int | None) -> None:
+    """Renew every subscription whose term has ended: safe to run from several machines."""
+    from .core.money import format_money
+    from .services.renewals import count_due, renew_due
+
+    state = get_state()
+    due = count_due()
+    state.session.commit()
+    with click.progressbar(length=due, label=f"Renewing {due} due subscriptions") as bar:
+        report = renew_due(concurrency=concurrency, progress=bar.update)
+    click.echo(
+        f"Renewed {report.renewed}, failed {report.failed}, pending {report.pending}, "
+        f"expired {report.expired}."
+    )
+    for currency, amount in sorted(report.charged.items()):
+        click.echo(
+            f"Charged {format_money(amount, currency, state.settings.locale)} in {currency}."
+        )
+
+
+@subscriptions_cli.command("run-jobs")
+def run_jobs() -> None:
+    """Run every billing job once (renewals, reconciliation, mail): for cron or a worker."""
+    from .jobs import run_due_jobs
+
+    for job_id, result in run_due_jobs().items():
+        click.echo(f"{job_id}: {result}")

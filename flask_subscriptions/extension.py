@@ -225,6 +225,12 @@ def use_real_transactions(engine: Any, mode: str) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        # Writers queue for the one write lock; several workers may wait a while. WAL lets
+        # readers go on while one writes, and commits without waiting for the disk each time
+        # (still durable if a process dies; SQLite's recommended mode for servers).
+        dbapi_connection.execute("PRAGMA busy_timeout = 30000")
+        dbapi_connection.execute("PRAGMA journal_mode = WAL")
+        dbapi_connection.execute("PRAGMA synchronous = NORMAL")
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:

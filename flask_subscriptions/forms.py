@@ -37,3 +37,10 @@ class PlaceOrderForm(FlaskForm):
 
 class BillingEmailForm(FlaskForm):
     email = StringField("Payment-notification e-mail", validators=[Optional(), Length(max=320)])
+
+
+class LicenseForm(FlaskForm):
+    """The license page (R-LIC-3..5): the plan is checked against the options on the server."""
+
+    auto_renewal = StringField(validators=[DataRequired(), AnyOf(["enabled", "disabled"])])
+    renew_with = StringField(validators=[Optional(), Length(max=64)])

@@ -32,6 +32,12 @@ def _deliver_mail() -> Any:
     return deliver_due()
 
 
+def _renew() -> Any:
+    from .services.renewals import renew_due
+
+    return renew_due()
+
+
 def _reconcile_payments() -> Any:
     from .services.reconciliation import reconcile_unknown_payments
 
@@ -41,12 +47,8 @@ def _reconcile_payments() -> Any:
 def all_jobs() -> tuple[Job, ...]:
     """The jobs in the order a test clock runs them: money first, then the mail it caused."""
     return (
-        Job(
-            "subscriptions.reconcile",
-            _reconcile_payments,
-            5,
-            "settle payments with an unknown outcome",
-        ),
+        Job("subscriptions.renew", _renew, 10, "renew the subscriptions whose term ended"),
+        Job("subscriptions.reconcile", _reconcile_payments, 5, "settle unknown payment outcomes"),
         Job("subscriptions.deliver_mail", _deliver_mail, 1, "deliver the e-mail outbox"),
     )
 

@@ -2,7 +2,7 @@
 
 A message is rendered and recorded in the same transaction as the event it reports, and
 delivered afterwards by a job with retries: an SMTP outage or a crash delays mail but never
-loses it. Templates live in ``subscriptions/email/<kind>.txt`` (first line ``Subject: …``)
+loses it. Templates live in ``subscriptions/email/<kind>.txt`` (blocks ``subject`` and ``body``)
 and optionally ``<kind>.html``; a host overrides either by shipping a file of that name.
 """
 
@@ -67,11 +67,18 @@ def enqueue(
 
 
 def _render_text(kind: str, context: dict[str, Any]) -> tuple[str, str]:
-    rendered = render_template(f"subscriptions/email/{kind}.txt", **context).lstrip()
-    first, _, body = rendered.partition("\n")
-    if not first.startswith("Subject:"):
-        raise ValueError(f"subscriptions/email/{kind}.txt must start with a 'Subject:' line")
-    return single_line(first[len("Subject:") :]), body.lstrip("\n")
+    """The subject and the text body, each rendered from its own block, so a line break in
+    a value can neither end the subject early nor add a header."""
+    template = current_app.jinja_env.get_template(f"subscriptions/email/{kind}.txt")
+    values = dict(context)
+    current_app.update_template_context(values)
+    missing = {"subject", "body"} - set(template.blocks)
+    if missing:
+        raise ValueError(f"subscriptions/email/{kind}.txt needs blocks 'subject' and 'body'")
+    blocks = template.new_context(values)
+    subject = "".join(template.blocks["subject"](blocks))
+    body = "".join(template.blocks["body"](blocks))
+    return single_line(subject), body.lstrip("\n")
 
 
 def _render_html(kind: str, context: dict[str, Any]) -> str | None:
@@ -98,35 +105,51 @@ def deliver_due(limit: int | None = None) -> DeliveryReport:
 
     Each worker claims its batch with a conditional UPDATE (a lease), so two workers never
     send the same message; a message whose worker crashed is claimed again after the lease.
+    No transaction is open while the SMTP server is talked to.
     """
     state = get_state()
     report = DeliveryReport()
-    batch = _claim(limit or state.settings.mail_batch_size)
+    batch = [
+        (message.id, _to_mail(message))
+        for message in _claim(limit or state.settings.mail_batch_size)
+    ]
+    state.session.commit()
     if not batch:
         return report
     mail = current_app.extensions["mail"]
     try:
         connection = mail.connect().__enter__()
     except Exception as exc:  # SMTP down: every claimed message waits for its retry
-        for message in batch:
-            _failed(message, exc, report)
-        state.session.commit()
+        for message_id, _ in batch:
+            _record(message_id, exc, report)
         return report
     try:
-        for message in batch:
+        for message_id, message in batch:
             try:
-                connection.send(_to_mail(message))
+                connection.send(message)
             except Exception as exc:
-                _failed(message, exc, report)
+                _record(message_id, exc, report)
             else:
-                message.status, message.sent_at, message.claimed_until = "sent", state.now(), None
-                message.attempts += 1
-                report.sent += 1
-            state.session.commit()
+                _record(message_id, None, report)
     finally:
         with contextlib.suppress(Exception):  # closing a broken SMTP connection is not news
             connection.__exit__(None, None, None)
     return report
+
+
+def _record(message_id: int, error: Exception | None, report: DeliveryReport) -> None:
+    """Record one delivery attempt in its own short transaction."""
+    state = get_state()
+    message = state.session.get(OutboxMessage, message_id)
+    assert message is not None
+    message.attempts += 1
+    message.claimed_by = message.claimed_until = None
+    if error is None:
+        message.status, message.sent_at = "sent", state.now()
+        report.sent += 1
+    else:
+        _failed(message, error, report)
+    state.session.commit()
 
 
 def _claim(limit: int) -> list[OutboxMessage]:
@@ -172,9 +195,7 @@ def _claim(limit: int) -> list[OutboxMessage]:
 
 def _failed(message: OutboxMessage, exc: Exception, report: DeliveryReport) -> None:
     state = get_state()
-    message.attempts += 1
     message.last_error = single_line(f"{type(exc).__name__}: {exc}")[:300]
-    message.claimed_until = None
     if message.attempts >= state.settings.mail_max_attempts:
         message.status = "dead"
         report.dead += 1

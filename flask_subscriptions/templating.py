@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
+from flask import Flask, current_app, has_request_context, url_for
 
 from .core.money import format_money
 
@@ -22,6 +22,16 @@ def register_template_helpers(app: Flask, state: State) -> None:
     def long_date(day: date | None) -> str:
         return "" if day is None else f"{day:%B} {day.day}, {day.year}"
 
+    def absolute_url(endpoint: str, **values: Any) -> str:
+        """A link for an e-mail: absolute when the app knows its address (a request, or
+        ``SERVER_NAME`` for jobs), else the path, rather than failing to send the mail."""
+        if has_request_context() or current_app.config.get("SERVER_NAME"):
+            return url_for(endpoint, _external=True, **values)
+        root = current_app.config.get("APPLICATION_ROOT") or "/"
+        adapter = current_app.url_map.bind("localhost", script_name=root)
+        return adapter.build(endpoint, values)
+
+    app.add_template_global(absolute_url, "subs_url")
     app.add_template_filter(money, "subs_money")
     app.add_template_filter(long_date, "subs_date")
     app.jinja_env.globals["subs_base_template"] = state.settings.base_template

@@ -90,6 +90,14 @@ def _empty_tables(url: str, *all_metadata: Any) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
+            # A connection a test left inside a transaction would make TRUNCATE wait forever.
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                    "datname = current_database() AND pid <> pg_backend_pid() AND "
+                    "state LIKE 'idle in transaction%'"
+                )
+            )
             names = [t.name for m in all_metadata for t in m.sorted_tables]
             connection.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
         else:

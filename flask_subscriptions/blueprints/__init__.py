@@ -22,6 +22,7 @@ def create_blueprint() -> Blueprint:
     for child in (catalog.bp, checkout.bp, licenses.bp, payment_methods.bp):
         parent.register_blueprint(child)
     parent.before_request(refuse_card_fields)
+    parent.before_request(refuse_nul_bytes)
     return parent
 
 
@@ -52,6 +53,18 @@ def refuse_card_fields() -> None:
         name.lower() in CARD_FIELDS for name in (*request.form.keys(), *request.args.keys())
     ):
         abort(400, description="Card details are entered only on the payment service's form.")
+
+
+def refuse_nul_bytes() -> None:
+    """R-SEC-4: a NUL byte is never valid input, and PostgreSQL refuses it in any text
+    comparison (a 500): the request gets a clear 400 before any query runs."""
+    values = [
+        *(item for pair in request.args.lists() for item in (pair[0], *pair[1])),
+        *(item for pair in request.form.lists() for item in (pair[0], *pair[1])),
+        *(str(value) for value in (request.view_args or {}).values()),
+    ]
+    if any("\x00" in value for value in values):
+        abort(400, description="The request contains a character that is not allowed.")
 
 
 def register_blueprints(app: Flask, url_prefix: str) -> None:

@@ -41,8 +41,8 @@ def owner_required(view: F) -> F:
 
 def safe_next(target: str | None) -> str | None:
     """A ``next`` URL only if it stays on this host (R-SEC-3)."""
-    if not target or "\\" in target:
-        return None
+    if not target or "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return None  # a control character would end the Location header: 500, not a redirect
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         host = urlsplit(request.host_url)

@@ -78,21 +78,24 @@ def payment(account: BillingAccount, key: str) -> str | Response | tuple[str, in
         return found
     methods = usable_methods(account.billing_id)
     form = ChooseCardForm()
+    status = 200
     if form.validate_on_submit():
         try:
             service.choose_payment_method(found, account, form.payment_method.data)
         except BillingError as exc:
             flash(exc.message, "error")
+            status = exc.status_code
         else:
             return redirect(url_for(".confirm", key=key))
-    elif request.method == "POST":
+    elif request.method == "POST":  # no card chosen, or no valid CSRF token: refused
         flash("Choose a card, or use another card.", "error")
+        status = 400
     chosen = (
         request.args.get("card", type=int)
         or found.payment_method_id
         or default_method_id(account.billing_id)
     )
-    return render_template(
+    page = render_template(
         "subscriptions/checkout/payment.html",
         order=found,
         methods=methods,
@@ -101,6 +104,7 @@ def payment(account: BillingAccount, key: str) -> str | Response | tuple[str, in
         action_form=ActionForm(),
         step=3,
     )
+    return page, status
 
 
 @bp.post("/orders/<key>/new-card")
@@ -113,9 +117,12 @@ def new_card(account: BillingAccount, key: str) -> Response | tuple[str, int]:
     if not ActionForm().validate_on_submit():
         return fail("The form expired; please try again.", 400)
     back = url_for(".payment", key=key)
-    setup = start_registration(
-        account, url_for("subscriptions.payment_methods.finish", next=back, _external=True)
-    )
+    try:
+        setup = start_registration(
+            account, url_for("subscriptions.payment_methods.finish", next=back, _external=True)
+        )
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
     if setup.redirect_url:
         return redirect(setup.redirect_url)
     return redirect(url_for("subscriptions.payment_methods.index"))

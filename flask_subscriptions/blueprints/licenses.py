@@ -1,12 +1,17 @@
-"""License Management (R-LIC-1): the account's licenses, current and past."""
+"""License Management (R-LIC): the list, and each license's page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from ..accounts import BillingAccount
-from ..services.licenses import list_licenses
+from ..errors import BillingError
+from ..extension import get_state
+from ..forms import LicenseForm
+from ..services import licenses as service
 from ._access import owner_required
+from ._errors import fail
 
 bp = Blueprint("licenses", __name__, url_prefix="/licenses")
 
@@ -15,5 +20,41 @@ bp = Blueprint("licenses", __name__, url_prefix="/licenses")
 @owner_required
 def index(account: BillingAccount) -> str:
     return render_template(
-        "subscriptions/licenses.html", licenses=list_licenses(account.billing_id)
+        "subscriptions/licenses.html", licenses=service.list_licenses(account.billing_id)
     )
+
+
+@bp.route("/<int:subscription_id>", methods=["GET", "POST"])
+@owner_required
+def detail(account: BillingAccount, subscription_id: int) -> str | Response | tuple[str, int]:
+    try:
+        license_ = service.find_license(account.billing_id, subscription_id)
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
+    form = LicenseForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                service.update_license(
+                    account,
+                    subscription_id,
+                    auto_renew=form.auto_renewal.data == "enabled",
+                    renew_with=form.renew_with.data or None,
+                )
+            except BillingError as exc:
+                flash(exc.message, "error")
+                status = exc.status_code
+            else:
+                flash("Your license was saved.", "success")
+                return redirect(url_for(".index"))
+        else:
+            flash("Choose Enabled or Disabled and a plan from the list.", "error")
+            status = 400
+    return render_template(
+        "subscriptions/license.html",
+        license=license_,
+        form=form,
+        options=service.renewal_options(license_),
+        support_email=get_state().settings.support_email,
+    ), status

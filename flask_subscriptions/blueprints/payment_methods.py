@@ -39,7 +39,10 @@ def register(account: BillingAccount) -> Response | tuple[str, int]:
         return fail("The form expired; please try again.", 400)
     next_url = safe_next(request.form.get("next"))
     return_url = url_for(".finish", next=next_url, _external=True)
-    setup = service.start_registration(account, return_url)
+    try:
+        setup = service.start_registration(account, return_url)
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
     if setup.redirect_url:
         return redirect(setup.redirect_url)
     return render_template(

@@ -6,8 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from ..accounts import BillingAccount
+from ..errors import BillingError, NotFound, PlanNotAnOption
 from ..extension import get_state
 from ..models import AddOn, Plan, Subscription, SubscriptionItem
+from . import _tx
+from .plans import change_options
 
 ENABLED, DISABLED, PAYMENT_FAILED, RESTRICTED, EXPIRED = (
     "Enabled",
@@ -84,3 +88,62 @@ def list_licenses(account_id: str) -> list[License]:
         )
         for s in subscriptions
     ]
+
+
+def find_license(account_id: str, subscription_id: int) -> License:
+    """The account's license, or NotFound: another account's id shows nothing (R-SEC-2)."""
+    for license_ in list_licenses(account_id):
+        if license_.subscription.id == subscription_id:
+            return license_
+    raise NotFound()
+
+
+def renewal_options(license_: License) -> list[Plan]:
+    """The plans it may renew with: the current plan and its change options (R-CAT-2)."""
+    return [license_.plan, *change_options(license_.plan.id)]
+
+
+def update_license(
+    account: BillingAccount, subscription_id: int, *, auto_renew: bool, renew_with: str | None
+) -> License:
+    """Save the license page (R-LIC-3..5): the switch and the plan to renew with.
+
+    Saving with Disabled deselects any scheduled plan; a plan is chosen only while Enabled,
+    and only among the options; the current plan and its features stay until the term ends.
+    """
+    license_ = find_license(account.billing_id, subscription_id)
+    subscription = license_.subscription
+    if subscription.state != "active":
+        raise BillingError("This license has expired; buy a plan on the plans page.")
+    was_enabled, was_next = subscription.auto_renew, subscription.next_plan_id
+    if auto_renew:
+        options = {plan.code: plan for plan in renewal_options(license_)}
+        chosen = options.get(renew_with or license_.plan.code)
+        if chosen is None:
+            raise PlanNotAnOption()
+        subscription.next_plan_id = None if chosen.id == subscription.plan_id else chosen.id
+    else:
+        subscription.next_plan_id = None
+    subscription.auto_renew = auto_renew
+    subscription.version += 1
+    _notify(account, license_, was_enabled, was_next)
+    _tx.commit()
+    return find_license(account.billing_id, subscription_id)
+
+
+def _notify(
+    account: BillingAccount, license_: License, was_enabled: bool, was_next: int | None
+) -> None:
+    """Each save that changes something sends its e-mail (R-NOTE-1)."""
+    from ..notifications import enqueue
+
+    subscription = license_.subscription
+    session = get_state().session
+    renews_with = session.get(Plan, subscription.next_plan_id or subscription.plan_id)
+    context = {"subscription": subscription, "plan": license_.plan, "renews_with": renews_with}
+    if was_enabled and not subscription.auto_renew:
+        enqueue("auto_renewal_disabled", account, context)
+    elif not was_enabled and subscription.auto_renew:
+        enqueue("auto_renewal_enabled", account, context)
+    if subscription.auto_renew and subscription.next_plan_id not in (None, was_next):
+        enqueue("plan_change_scheduled", account, context)

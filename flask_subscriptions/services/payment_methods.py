@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from ..accounts import BillingAccount
 from ..errors import BillingError, NotFound
 from ..extension import get_state
-from ..gateways.base import CardSetup, CardSetupFailed
+from ..gateways.base import CardSetup, CardSetupFailed, GatewayError
 from ..models import BillingProfile, PaymentMethod
 from . import _tx
 from .accounts import billing_recipients, ensure_profile
@@ -21,6 +21,12 @@ class CardRegistrationFailed(BillingError):
     """The card could not be registered."""
 
     status_code = 402
+
+
+class PaymentServiceUnavailable(BillingError):
+    """The payment service is unavailable right now. Nothing was changed; please try again."""
+
+    status_code = 503
 
 
 def is_expired(method: PaymentMethod, today: date) -> bool:
@@ -53,8 +59,11 @@ def default_method_id(account_id: str) -> int | None:
 
 def start_registration(account: BillingAccount, return_url: str) -> CardSetup:
     """Create the gateway customer once, then ask the service for its card form."""
-    customer = _ensure_customer(account)
-    return get_state().require_gateway().start_card_setup(customer, return_url)
+    try:
+        customer = _ensure_customer(account)
+        return get_state().require_gateway().start_card_setup(customer, return_url)
+    except GatewayError as exc:
+        raise PaymentServiceUnavailable() from exc
 
 
 def finish_registration(account: BillingAccount, setup_reference: str) -> PaymentMethod:
@@ -64,12 +73,14 @@ def finish_registration(account: BillingAccount, setup_reference: str) -> Paymen
     """
     state = get_state()
     session = state.session
-    customer = _ensure_customer(account)
     gateway = state.require_gateway()
     try:
+        customer = _ensure_customer(account)
         info = gateway.finish_card_setup(customer, setup_reference)
     except CardSetupFailed as exc:
         raise CardRegistrationFailed(exc.message) from exc
+    except GatewayError as exc:
+        raise PaymentServiceUnavailable() from exc
     existing = session.scalar(
         select(PaymentMethod).where(
             PaymentMethod.gateway == gateway.name, PaymentMethod.token == info.token
@@ -117,7 +128,10 @@ def remove(account: BillingAccount, method_id: int) -> None:
     session = state.session
     method = _owned(account, method_id)
     session.commit()
-    state.require_gateway().remove_payment_method(method.token)
+    try:
+        state.require_gateway().remove_payment_method(method.token)
+    except GatewayError as exc:
+        raise PaymentServiceUnavailable() from exc
     method.removed_at = state.now()
     profile = ensure_profile(account.billing_id)
     if profile.default_payment_method_id == method.id:
@@ -128,7 +142,10 @@ def remove(account: BillingAccount, method_id: int) -> None:
 
 
 def _owned(account: BillingAccount, method_id: int) -> PaymentMethod:
-    method = get_state().session.get(PaymentMethod, method_id)
+    # An id from a URL may not fit the id column's 32-bit INTEGER (PostgreSQL: "integer out
+    # of range"; SQLite: OverflowError): either would be a 500, not a 404.
+    fits = 0 < method_id < 2**31
+    method = get_state().session.get(PaymentMethod, method_id) if fits else None
     if method is None or method.account_id != account.billing_id or method.removed_at is not None:
         raise NotFound()
     return method
@@ -138,21 +155,21 @@ def _ensure_customer(account: BillingAccount) -> str:
     """The gateway customer, created at most once per account (a conditional UPDATE)."""
     state = get_state()
     session = state.session
-    profile = ensure_profile(account.billing_id)
-    customer, emails = profile.gateway_customer, billing_recipients(account, profile)
-    session.commit()  # the gateway is called with no transaction open
+    account_id = account.billing_id
+    profile = ensure_profile(account_id)
+    profile_id, customer = profile.id, profile.gateway_customer
+    emails = billing_recipients(account, profile)
+    session.commit()  # the gateway is called with no transaction open (nor a lazy load after)
     if customer:
         return customer
-    customer = state.require_gateway().create_customer(
-        account.billing_id, emails[0] if emails else None
-    )
+    customer = state.require_gateway().create_customer(account_id, emails[0] if emails else None)
     session.execute(
         update(BillingProfile)
-        .where(BillingProfile.id == profile.id, BillingProfile.gateway_customer.is_(None))
+        .where(BillingProfile.id == profile_id, BillingProfile.gateway_customer.is_(None))
         .values(gateway_customer=customer)
     )
     stored = session.scalar(
-        select(BillingProfile.gateway_customer).where(BillingProfile.id == profile.id)
+        select(BillingProfile.gateway_customer).where(BillingProfile.id == profile_id)
     )
     session.commit()
     return stored or customer

@@ -42,6 +42,9 @@ class OutcomeHandlers:
     failed: OutcomeHandler
     #: Called when a charge waits for the person (3-D Secure); may be a no-op.
     action_required: OutcomeHandler | None = None
+    #: A payment whose process died before the gateway saw it: charge it now with the same
+    #: key (renewals), or count it as not paid (a purchase, whose buyer has left the page).
+    charge_when_never_sent: bool = False
 
 
 _HANDLERS: dict[str, OutcomeHandlers] = {}
@@ -63,7 +66,7 @@ def handlers_for(kind: str) -> OutcomeHandlers:
 
 def _load_handlers() -> None:
     # Importing a service module registers its handlers.
-    from . import checkout  # noqa: F401
+    from . import checkout, renewals  # noqa: F401
 
 
 def invoice_key(invoice: Invoice, attempt: int) -> str:

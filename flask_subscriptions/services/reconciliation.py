@@ -14,8 +14,8 @@ from sqlalchemy import or_, select
 
 from ..extension import get_state
 from ..gateways.base import ChargeResult, ChargeStatus, DeclineKind, GatewayError
-from ..models import Payment
-from .payments import record_outcome
+from ..models import Invoice, Payment
+from .payments import execute, handlers_for, record_outcome
 
 
 @dataclass
@@ -68,6 +68,8 @@ def _settle(payment_id: int, key: str, status: str, *, missing_is_failure: bool 
     if result is None:
         if not missing_is_failure:
             return False
+        if status == "pending" and _charge_again(payment_id):
+            return True
         result = ChargeResult(
             status=ChargeStatus.DECLINED,
             decline_kind=DeclineKind.SOFT,
@@ -77,3 +79,18 @@ def _settle(payment_id: int, key: str, status: str, *, missing_is_failure: bool 
     if result.status is ChargeStatus.UNKNOWN or result.status.value == status:
         return False
     return record_outcome(payment_id, result)
+
+
+def _charge_again(payment_id: int) -> bool:
+    """The gateway never saw this pending charge: send it now, with the same key, if the
+    invoice's kind wants that. A second worker doing the same is answered by the gateway's
+    record of the key, so the money still moves once."""
+    session = get_state().session
+    payment = session.get(Payment, payment_id)
+    invoice = session.get(Invoice, payment.invoice_id) if payment and payment.invoice_id else None
+    if invoice is None or not handlers_for(invoice.kind).charge_when_never_sent:
+        session.commit()
+        return False
+    session.commit()
+    execute(payment_id, description=f"{invoice.kind.capitalize()} {invoice.number}")
+    return True

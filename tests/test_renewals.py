@@ -1,0 +1,335 @@
+"""Automatic renewal (R-REN-1..3), with exact dates and amounts, on the test clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from flask import Flask
+from sqlalchemy import event, func, select
+
+from flask_subscriptions.core.money import format_money
+from flask_subscriptions.models import (
+    BalanceEntry,
+    Coupon,
+    Invoice,
+    Payment,
+    Plan,
+    Subscription,
+    SubscriptionItem,
+)
+from flask_subscriptions.models import Term as TermRow
+from flask_subscriptions.services.balance import append_entry, current_balance
+from flask_subscriptions.services.licenses import status_of
+from flask_subscriptions.services.renewals import renew_due
+
+from .conftest import Outbox
+from .factories import new_user, subscribe
+from .flows import FIRST_CHARGE_ONLY
+from .hosts import User, db
+
+
+def _day(clock: object, day: date) -> None:
+    clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))  # type: ignore[attr-defined]
+
+
+def _renewal_invoices(subscription_id: int) -> list[Invoice]:
+    return list(
+        db.session.scalars(
+            select(Invoice)
+            .where(Invoice.subscription_id == subscription_id, Invoice.kind == "renewal")
+            .order_by(Invoice.period_start)
+        )
+    )
+
+
+def test_a_year_of_monthly_renewals_on_the_31st_R_REN_1_R_TIME_2(
+    app: Flask, alice: User, catalog: None, clock: object, outbox: Outbox, gateway: object
+) -> None:
+    """R-TIME-2: Jan 31 → Feb 28 → Mar 31 → Apr 30 …, each term $100.00, each with a receipt."""
+    _day(clock, date(2026, 1, 31))
+    subscription = subscribe(alice)
+    for _ in range(12):
+        _day(clock, db.session.get(Subscription, subscription.id).current_term_end)
+        report = renew_due()
+        assert (report.renewed, report.failed) == (1, 0)
+    invoices = _renewal_invoices(subscription.id)
+    assert [(i.period_start, i.period_end) for i in invoices][:4] == [
+        (date(2026, 2, 28), date(2026, 3, 31)),
+        (date(2026, 3, 31), date(2026, 4, 30)),
+        (date(2026, 4, 30), date(2026, 5, 31)),
+        (date(2026, 5, 31), date(2026, 6, 30)),
+    ]
+    assert [i.period_start.day for i in invoices] == [
+        28,
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+    ]
+    assert invoices[-1].period_end == date(2027, 2, 28)
+    assert {(i.status, i.amount_due) for i in invoices} == {("paid", 10000)}
+    assert gateway.charge_count() == 13  # type: ignore[attr-defined]
+    receipts = outbox.of_kind("renewal_receipt")
+    assert len(receipts) == 12
+    assert "Amount paid:  $100.00" in receipts[0].text_body
+    assert "Next renewal: March 31, 2026" in receipts[0].text_body
+    assert "Visa ending in 4242" in receipts[0].text_body
+
+
+def test_nothing_is_renewed_before_the_term_end_R_REN_1(
+    app: Flask, alice: User, catalog: None, clock: object
+) -> None:
+    subscribe(alice)
+    _day(clock, date(2026, 4, 16))
+    assert renew_due().renewed == 0
+    _day(clock, date(2026, 4, 17))
+    assert renew_due().renewed == 1
+    assert renew_due().renewed == 0  # a second run finds nothing left to do (R-REN-2)
+
+
+def test_scheduled_plan_change_takes_effect_at_renewal_R_REN_1_R_LIC_5(
+    app: Flask, alice: User, catalog: None, clock: object
+) -> None:
+    """R-LIC-5: the current plan stays until the term ends; then it renews as Medium."""
+    from flask_subscriptions.services.licenses import update_license
+
+    subscription = subscribe(alice)
+    update_license(alice, subscription.id, auto_renew=True, renew_with="medium")
+    assert db.session.get(Subscription, subscription.id).plan_id == _plan("small").id
+    _day(clock, date(2026, 4, 17))
+    renew_due()
+    renewed = db.session.get(Subscription, subscription.id)
+    assert (renewed.plan_id, renewed.next_plan_id) == (_plan("medium").id, None)
+    [invoice] = _renewal_invoices(subscription.id)
+    assert invoice.amount_due == 20000 and invoice.status == "paid"
+    item = db.session.scalar(
+        select(SubscriptionItem).where(
+            SubscriptionItem.subscription_id == subscription.id,
+            SubscriptionItem.removed_on.is_(None),
+        )
+    )
+    assert (item.plan_id, item.paid_amount, item.period_start) == (
+        _plan("medium").id,
+        20000,
+        date(2026, 4, 17),
+    )
+
+
+def test_add_ons_renew_with_the_plan_R_REN_1(
+    app: Flask, alice: User, catalog: None, clock: object
+) -> None:
+    subscription = subscribe(alice, addons=("operation", "marketing"))
+    _day(clock, date(2026, 4, 17))
+    renew_due()
+    [invoice] = _renewal_invoices(subscription.id)
+    assert invoice.amount_due == 10000 + 3000 + 4000
+
+
+def test_coupon_for_three_terms_stops_discounting_on_the_fourth_R_CPN_1(
+    app: Flask, alice: User, catalog: None, clock: object
+) -> None:
+    """R-CPN-1: a repeating coupon discounts the purchase and the next two renewals."""
+    db.session.add(
+        Coupon(code="THREE", kind="percent", value=20, duration="repeating", duration_terms=3)
+    )
+    db.session.commit()
+    subscription = subscribe(alice, coupon="THREE")
+    for _ in range(3):
+        _day(clock, db.session.get(Subscription, subscription.id).current_term_end)
+        renew_due()
+    first = db.session.scalar(select(Invoice).where(Invoice.kind == "purchase"))
+    amounts = [first.amount_due] + [i.amount_due for i in _renewal_invoices(subscription.id)]
+    assert amounts == [8000, 8000, 8000, 10000]
+
+
+def test_once_coupon_never_discounts_a_renewal_R_CPN_1(
+    app: Flask, alice: User, catalog: None, clock: object
+) -> None:
+    subscription = subscribe(alice, coupon="WELCOME10")
+    _day(clock, date(2026, 4, 17))
+    renew_due()
+    assert [i.amount_due for i in _renewal_invoices(subscription.id)] == [10000]
+
+
+@pytest.mark.parametrize(("balance", "card", "left"), [(2500, 7500, 0), (15000, 0, 5000)])
+def test_balance_is_used_before_the_card_R_REN_1_R_PRO_3(
+    app: Flask,
+    alice: User,
+    catalog: None,
+    clock: object,
+    gateway: object,
+    balance: int,
+    card: int,
+    left: int,
+) -> None:
+    """R-REN-1: the balance first, then the default card for the rest."""
+    subscription = subscribe(alice)
+    append_entry(alice.billing_id, "credit", balance, "USD", "Goodwill credit")
+    db.session.commit()
+    _day(clock, date(2026, 4, 17))
+    renew_due()
+    [invoice] = _renewal_invoices(subscription.id)
+    assert (invoice.balance_applied, invoice.amount_due, invoice.status) == (
+        balance - left,
+        card,
+        "paid",
+    )
+    assert current_balance(alice.billing_id).amount == left
+    charged = [c.amount for c in gateway.charges()]  # type: ignore[attr-defined]
+    assert charged == ([10000, card] if card else [10000])
+
+
+def test_disabled_license_expires_and_the_account_returns_to_free_R_LIC_3(
+    app: Flask, alice: User, catalog: None, clock: object, outbox: Outbox, gateway: object
+) -> None:
+    """R-LIC-3: usable until the term ends, then Expired; the account may buy again."""
+    from flask_subscriptions.services.licenses import update_license
+
+    subscription = subscribe(alice)
+    update_license(alice, subscription.id, auto_renew=False, renew_with=None)
+    _day(clock, date(2026, 4, 16))
+    renew_due()
+    assert status_of(db.session.get(Subscription, subscription.id)) == "Disabled"
+    _day(clock, date(2026, 4, 17))
+    report = renew_due()
+    assert report.expired == 1
+    ended = db.session.get(Subscription, subscription.id)
+    assert (status_of(ended), ended.live_account_id, ended.ended_on) == (
+        "Expired",
+        None,
+        date(2026, 4, 17),
+    )
+    assert gateway.charge_count() == 1  # type: ignore[attr-defined]
+    assert outbox.kinds() == ["purchase_completed", "auto_renewal_disabled", "license_expired"]
+    assert "now on the Free plan" in outbox.of_kind("license_expired")[0].text_body
+    assert subscribe(alice, "medium").state == "active"
+
+
+def test_renewing_as_free_ends_the_license_R_LIC_4(
+    app: Flask, alice: User, catalog: None, clock: object
+) -> None:
+    from flask_subscriptions.services.licenses import update_license
+
+    subscription = subscribe(alice)
+    update_license(alice, subscription.id, auto_renew=True, renew_with="free")
+    _day(clock, date(2026, 4, 17))
+    assert renew_due().expired == 1
+    assert db.session.get(Subscription, subscription.id).end_reason == "renewed_as_free"
+
+
+def test_scheduler_down_for_three_months_renews_each_missed_term_in_order_R_REN_2(
+    app: Flask, alice: User, catalog: None, clock: object, gateway: object
+) -> None:
+    """R-REN-2: never skipped: three terms, in order, each with its own invoice and charge."""
+    subscription = subscribe(alice)
+    _day(clock, date(2026, 7, 1))
+    report = renew_due()
+    assert report.renewed == 3
+    invoices = _renewal_invoices(subscription.id)
+    assert [(i.period_start, i.period_end, i.status) for i in invoices] == [
+        (date(2026, 4, 17), date(2026, 5, 17), "paid"),
+        (date(2026, 5, 17), date(2026, 6, 17), "paid"),
+        (date(2026, 6, 17), date(2026, 7, 17), "paid"),
+    ]
+    terms = db.session.scalars(
+        select(TermRow.start)
+        .where(TermRow.subscription_id == subscription.id)
+        .order_by(TermRow.start)
+    ).all()
+    assert terms == [date(2026, 3, 17), date(2026, 4, 17), date(2026, 5, 17), date(2026, 6, 17)]
+    assert gateway.charge_count() == 4  # type: ignore[attr-defined]
+
+
+def test_failed_renewal_is_recorded_emailed_and_not_retried_by_a_second_run_R_REN_2(
+    app: Flask, alice: User, catalog: None, clock: object, outbox: Outbox, gateway: object
+) -> None:
+    """A renewal the card declines: Payment failed, the e-mail, one attempt only."""
+    subscription = subscribe(alice, card=FIRST_CHARGE_ONLY)
+    _day(clock, date(2026, 4, 17))
+    assert renew_due().failed == 1
+    assert renew_due().failed == 0
+    failed = db.session.get(Subscription, subscription.id)
+    assert status_of(failed) == "Payment failed"
+    assert (failed.payment_failed_on, failed.grace_ends_on) == (
+        date(2026, 4, 17),
+        date(2026, 4, 24),
+    )
+    [invoice] = _renewal_invoices(subscription.id)
+    assert (invoice.status, invoice.amount_due) == ("open", 10000)
+    assert gateway.charge_count() == 2  # type: ignore[attr-defined]
+    [mail] = outbox.of_kind("payment_failed")
+    assert "We could not charge $100.00" in mail.text_body
+
+
+def test_renewal_keeps_the_price_the_license_holds_R_CAT_1(
+    app: Flask, alice: User, catalog: None, clock: object, tmp_path: object
+) -> None:
+    """R-CAT-1: a changed catalog price is for new purchases; the license keeps its own."""
+    from pathlib import Path
+
+    from .conftest import SAMPLE_CATALOG
+
+    subscription = subscribe(alice)
+    changed = Path(str(tmp_path)) / "catalog.toml"
+    changed.write_text(SAMPLE_CATALOG.read_text().replace('month = "100.00"', 'month = "120.00"'))
+    app.test_cli_runner().invoke(args=["subscriptions", "catalog", "load", str(changed)])
+    _day(clock, date(2026, 4, 17))
+    renew_due()
+    assert [i.amount_due for i in _renewal_invoices(subscription.id)] == [10000]
+
+
+def _plan(code: str) -> Plan:
+    return db.session.scalar(select(Plan).where(Plan.code == code))
+
+
+def _statements(app: Flask, action: object) -> int:
+    count = 0
+
+    def counter(*_args: object) -> None:
+        nonlocal count
+        count += 1
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", counter)
+    try:
+        action()  # type: ignore[operator]
+    finally:
+        event.remove(engine, "before_cursor_execute", counter)
+    return count
+
+
+def test_statements_per_renewal_do_not_grow_with_history(
+    app: Flask, catalog: None, clock: object
+) -> None:
+    """The SQL a renewal issues is fixed: it never reads a subscription's history."""
+    users = [new_user(f"user{i}") for i in range(3)]
+    for user in users:
+        subscribe(user)
+    counts = []
+    for month in range(4):
+        _day(clock, date(2026, 4 + month, 17))
+        counts.append(_statements(app, lambda: renew_due(concurrency=1)))
+    assert counts[1] == counts[2] == counts[3], counts  # the fourth costs what the second did
+    assert counts[-1] / 3 <= 41, counts  # measured: 41 with SQLite's BEGINs; a regression fails
+    assert db.session.scalar(select(func.count()).select_from(Payment)) == 3 * 5
+    assert db.session.scalar(select(func.count()).select_from(BalanceEntry)) == 0
+
+
+def test_renew_cli_prints_a_summary_R_REN_4(app: Flask, catalog: None, clock: object) -> None:
+    """R-REN-4: the CLI for cron or any worker, with its summary."""
+    for i in range(3):
+        subscribe(new_user(f"cli{i}"))
+    subscribe(new_user("failing"), card=FIRST_CHARGE_ONLY)
+    _day(clock, date(2026, 4, 17))
+    result = app.test_cli_runner().invoke(args=["subscriptions", "renew"])
+    assert result.exit_code == 0, result.output
+    assert "Renewed 3, failed 1, pending 0, expired 0." in result.output
+    assert f"Charged {format_money(30000, 'USD')} in USD." in result.output
