@@ -71,3 +71,11 @@ def run_jobs() -> None:
 
     for job_id, result in run_due_jobs().items():
         click.echo(f"{job_id}: {result}")
+
+
+@subscriptions_cli.command("dunning")
+def dunning() -> None:
+    """Take today's dunning actions: retries, warnings, restriction or move to Free."""
+    from .services.dunning import run_dunning
+
+    click.echo(f"Dunning: {run_dunning()}.")

@@ -44,3 +44,10 @@ class LicenseForm(FlaskForm):
 
     auto_renewal = StringField(validators=[DataRequired(), AnyOf(["enabled", "disabled"])])
     renew_with = StringField(validators=[Optional(), Length(max=64)])
+
+
+class SettleForm(FlaskForm):
+    """Pay all unpaid (R-DUN-3): the quote shown, and the card to pay with."""
+
+    fingerprint = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{64}$")])
+    payment_method = IntegerField(validators=[Optional()])

@@ -38,6 +38,12 @@ def _renew() -> Any:
     return renew_due()
 
 
+def _dun() -> Any:
+    from .services.dunning import run_dunning
+
+    return run_dunning()
+
+
 def _reconcile_payments() -> Any:
     from .services.reconciliation import reconcile_unknown_payments
 
@@ -48,6 +54,7 @@ def all_jobs() -> tuple[Job, ...]:
     """The jobs in the order a test clock runs them: money first, then the mail it caused."""
     return (
         Job("subscriptions.renew", _renew, 10, "renew the subscriptions whose term ended"),
+        Job("subscriptions.dunning", _dun, 15, "retry, warn, restrict or move unpaid renewals"),
         Job("subscriptions.reconcile", _reconcile_payments, 5, "settle unknown payment outcomes"),
         Job("subscriptions.deliver_mail", _deliver_mail, 1, "deliver the e-mail outbox"),
     )
@@ -88,12 +95,15 @@ def register_jobs(app: Flask, state: State) -> None:
                         scheduler.start()
 
     for job in all_jobs():
+        minutes = job.minutes
+        if job.id == "subscriptions.dunning":
+            minutes = state.settings.retry_after_update_minutes  # R-DUN-2: every 15 by default
         scheduler.add_job(
             id=job.id,
             func=_run_in_app,
             args=(app, job.id),
             trigger="interval",
-            minutes=job.minutes,
+            minutes=minutes,
             replace_existing=True,
             max_instances=1,
             coalesce=True,

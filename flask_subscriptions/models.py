@@ -280,6 +280,7 @@ class Subscription(Base):
     payment_failed_on: Mapped[date | None] = mapped_column(Date)
     grace_ends_on: Mapped[date | None] = mapped_column(Date)
     restricted_on: Mapped[date | None] = mapped_column(Date)
+    grace_warned_on: Mapped[date | None] = mapped_column(Date)
     payment_method_updated_at: Mapped[datetime | None] = mapped_column(DateTime)
     # renewal claim: a conditional UPDATE sets these; an expired lease may be taken over
     claimed_by: Mapped[str | None] = mapped_column(String(64))

@@ -56,5 +56,6 @@ def detail(account: BillingAccount, subscription_id: int) -> str | Response | tu
         license=license_,
         form=form,
         options=service.renewal_options(license_),
+        dunning=service.dunning_notice(license_.subscription),
         support_email=get_state().settings.support_email,
     ), status

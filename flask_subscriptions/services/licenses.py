@@ -147,3 +147,37 @@ def _notify(
         enqueue("auto_renewal_enabled", account, context)
     if subscription.auto_renew and subscription.next_plan_id not in (None, was_next):
         enqueue("plan_change_scheduled", account, context)
+
+
+@dataclass(frozen=True)
+class DunningNotice:
+    """What the license page tells an owner whose renewal is unpaid (R-DUN-1, R-DUN-2)."""
+
+    subscription: Subscription
+    policy: str
+    decline_kind: str | None
+    message: str | None
+    contact_support: bool
+
+
+def dunning_notice(subscription: Subscription) -> DunningNotice | None:
+    from ..models import Invoice, Payment
+    from .dunning import needs_support
+
+    if subscription.state != "active" or subscription.payment_failed_on is None:
+        return None
+    state = get_state()
+    last = state.session.scalar(
+        select(Payment)
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(Invoice.subscription_id == subscription.id, Invoice.kind == "renewal")
+        .order_by(Payment.id.desc())
+        .limit(1)
+    )
+    return DunningNotice(
+        subscription=subscription,
+        policy=state.settings.dunning_policy,
+        decline_kind=last.decline_kind if last else None,
+        message=last.message if last else None,
+        contact_support=needs_support(subscription),
+    )

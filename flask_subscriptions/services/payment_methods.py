@@ -12,7 +12,7 @@ from ..accounts import BillingAccount
 from ..errors import BillingError, NotFound
 from ..extension import get_state
 from ..gateways.base import CardSetup, CardSetupFailed, GatewayError
-from ..models import BillingProfile, PaymentMethod
+from ..models import BillingProfile, PaymentMethod, Subscription
 from . import _tx
 from .accounts import billing_recipients, ensure_profile
 
@@ -105,6 +105,7 @@ def finish_registration(account: BillingAccount, setup_reference: str) -> Paymen
     profile = ensure_profile(account.billing_id)
     if profile.default_payment_method_id is None:
         profile.default_payment_method_id = method.id
+    note_payment_method_update(account.billing_id)
     _tx.after_commit(lambda: _signal("payment_method_added", account.billing_id, method.id))
     _tx.commit()
     return method
@@ -118,6 +119,7 @@ def set_default(account: BillingAccount, method_id: int) -> PaymentMethod:
         raise BillingError("That card has expired: register a new one.")
     profile = ensure_profile(account.billing_id)
     profile.default_payment_method_id = method.id
+    note_payment_method_update(account.billing_id)
     _tx.commit()
     return method
 
@@ -139,6 +141,21 @@ def remove(account: BillingAccount, method_id: int) -> None:
         profile.default_payment_method_id = others[0].id if others else None
     _tx.after_commit(lambda: _signal("payment_method_removed", account.billing_id, method.id))
     _tx.commit()
+
+
+def note_payment_method_update(account_id: str) -> None:
+    """R-DUN-2: an owner updated the card; the next dunning run retries (in the caller's
+    transaction)."""
+    state = get_state()
+    state.session.execute(
+        update(Subscription)
+        .where(
+            Subscription.account_id == account_id,
+            Subscription.state == "active",
+            Subscription.payment_failed_on.is_not(None),
+        )
+        .values(payment_method_updated_at=state.now())
+    )
 
 
 def _owned(account: BillingAccount, method_id: int) -> PaymentMethod:

@@ -66,7 +66,7 @@ def handlers_for(kind: str) -> OutcomeHandlers:
 
 def _load_handlers() -> None:
     # Importing a service module registers its handlers.
-    from . import checkout, renewals  # noqa: F401
+    from . import checkout, renewals, settlement  # noqa: F401
 
 
 def invoice_key(invoice: Invoice, attempt: int) -> str:

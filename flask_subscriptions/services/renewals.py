@@ -150,10 +150,13 @@ def _claim_batch(token: str, size: int) -> list[int]:
     session.commit()
     if not ids:
         return []
-    mine = list(session.scalars(
-        select(Subscription.id).where(Subscription.id.in_(ids), Subscription.claimed_by == token)
-        .order_by(Subscription.id)
-    ))
+    mine = list(
+        session.scalars(
+            select(Subscription.id)
+            .where(Subscription.id.in_(ids), Subscription.claimed_by == token)
+            .order_by(Subscription.id)
+        )
+    )
     session.commit()  # hold nothing while the batch is renewed
     return mine
 
@@ -391,7 +394,7 @@ def _payment_for(subscription: Subscription, invoice: Invoice, quote: Quote) -> 
         return None
     if subscription.payment_failed_on is not None:
         return None  # already in dunning: the term is invoiced and waits there (R-DUN)
-    method = _renewal_method(subscription)
+    method = renewal_method(subscription)
     if method is None:
         _failed_without_charge(subscription, invoice, "No usable card is registered.")
         return None
@@ -400,7 +403,7 @@ def _payment_for(subscription: Subscription, invoice: Invoice, quote: Quote) -> 
     return payment.id
 
 
-def _renewal_method(subscription: Subscription) -> PaymentMethod | None:
+def renewal_method(subscription: Subscription) -> PaymentMethod | None:
     """The account's default card pays renewals (R-BUY-10)."""
     session = get_state().session
     method_id = default_method_id(subscription.account_id) or subscription.payment_method_id
@@ -417,7 +420,7 @@ def _expire(subscription: Subscription) -> None:
     subscription.ended_on = subscription.current_term_end
     subscription.end_reason = "disabled" if not subscription.auto_renew else "renewed_as_free"
     subscription.next_plan_id = None
-    _mail(
+    mail_about(
         "license_expired", subscription, None, None, dedupe_key=f"license_expired:{subscription.id}"
     )
 
@@ -426,8 +429,13 @@ def _expire(subscription: Subscription) -> None:
 
 
 def _paid(invoice: Invoice, payment: Payment) -> None:
+    from .dunning import clear_dunning
+
     mark_paid(invoice)
     _receipt(invoice, payment)
+    subscription = get_state().session.get(Subscription, invoice.subscription_id)
+    if subscription is not None and subscription.payment_failed_on is not None:
+        clear_dunning(subscription)  # a retry paid the last open renewal (R-DUN-1)
 
 
 def _failed(invoice: Invoice, payment: Payment) -> None:
@@ -435,7 +443,7 @@ def _failed(invoice: Invoice, payment: Payment) -> None:
     subscription = get_state().session.get(Subscription, invoice.subscription_id)
     assert subscription is not None
     _enter_dunning(subscription)
-    _mail(
+    mail_about(
         "payment_failed",
         subscription,
         invoice,
@@ -446,7 +454,7 @@ def _failed(invoice: Invoice, payment: Payment) -> None:
 
 def _failed_without_charge(subscription: Subscription, invoice: Invoice, reason: str) -> None:
     _enter_dunning(subscription)
-    _mail(
+    mail_about(
         "payment_failed",
         subscription,
         invoice,
@@ -467,7 +475,7 @@ def _enter_dunning(subscription: Subscription) -> None:
 def _receipt(invoice: Invoice, payment: Payment | None) -> None:
     subscription = get_state().session.get(Subscription, invoice.subscription_id)
     assert subscription is not None
-    _mail(
+    mail_about(
         "renewal_receipt",
         subscription,
         invoice,
@@ -476,7 +484,7 @@ def _receipt(invoice: Invoice, payment: Payment | None) -> None:
     )
 
 
-def _mail(
+def mail_about(
     kind: str,
     subscription: Subscription,
     invoice: Invoice | None,

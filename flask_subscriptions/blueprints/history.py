@@ -1,0 +1,53 @@
+"""Subscription History (R-DUN-3): every invoice, and Pay all unpaid."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from ..accounts import BillingAccount
+from ..errors import BillingError
+from ..forms import SettleForm
+from ..services import settlement as service
+from ..services.invoices import account_invoices
+from ..services.payment_methods import default_method_id, usable_methods
+from ._access import owner_required
+
+bp = Blueprint("history", __name__, url_prefix="/history")
+
+
+@bp.get("")
+@owner_required
+def index(account: BillingAccount) -> str | tuple[str, int]:
+    return _render(account)
+
+
+@bp.post("/settle")
+@owner_required
+def settle(account: BillingAccount) -> str | Response | tuple[str, int]:
+    form = SettleForm()
+    if not form.validate_on_submit():
+        flash("The form expired or was changed; please look at the amounts again.", "error")
+        return _render(account, 400)
+    try:
+        settled = service.settle(account, form.fingerprint.data, form.payment_method.data)
+    except BillingError as exc:
+        flash(exc.message, "error")
+        return _render(account, exc.status_code)
+    flash(f"Thank you: everything unpaid is settled ({settled.number}).", "success")
+    return redirect(url_for(".index"))
+
+
+def _render(account: BillingAccount, status: int = 200) -> tuple[str, int] | str:
+    offer = service.settlement_for(account.billing_id)
+    methods = usable_methods(account.billing_id)
+    page = render_template(
+        "subscriptions/history.html",
+        invoices=account_invoices(account.billing_id),
+        offer=offer,
+        methods=methods,
+        chosen=request.form.get("payment_method", type=int)
+        or default_method_id(account.billing_id),
+        form=SettleForm(formdata=None, fingerprint=offer.quote.fingerprint if offer.quote else ""),
+    )
+    return (page, status) if status != 200 else page

@@ -1,0 +1,264 @@
+"""The dunning job (R-DUN-1, R-DUN-2, R-DUN-4): retries, warnings, restriction, move to Free.
+
+Only automatic renewals enter dunning (a manual change never does, R-PRO-8). The job runs
+every ``SUBSCRIPTIONS_RETRY_AFTER_UPDATE_MINUTES`` in every worker; each subscription is
+claimed with a lease, and a retry is a new payment attempt on the open invoice whose key
+``renewal:<invoice>:<attempt>`` is unique, so several workers never retry an invoice twice
+in a day, and never charge one attempt twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select, update
+
+from ..core.dunning import Action, Facts, decide, support_needed
+from ..extension import get_state
+from ..models import Invoice, Payment, Subscription
+from . import _tx
+from .balance import append_entry
+from .invoices import mark_void
+from .payments import execute, open_payment
+from .renewals import mail_about, renewal_method
+
+
+@dataclass
+class DunningReport:
+    retried: int = 0
+    recovered: int = 0
+    warned: int = 0
+    restricted: int = 0
+    moved_to_free: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"retried {self.retried} (recovered {self.recovered}), warned {self.warned}, "
+            f"restricted {self.restricted}, moved to Free {self.moved_to_free}"
+        )
+
+
+def run_dunning() -> DunningReport:
+    """Take today's dunning actions for every subscription whose renewal is unpaid."""
+    token = uuid.uuid4().hex
+    report = DunningReport()
+    for subscription_id in _claim(token):
+        try:
+            _handle(subscription_id, token, report)
+        except Exception:
+            _tx.rollback()
+            raise
+        finally:
+            _release(subscription_id, token)
+    return report
+
+
+def _claim(token: str) -> list[int]:
+    state = get_state()
+    session = state.session
+    now = state.now()
+    free = or_(Subscription.claim_expires_at.is_(None), Subscription.claim_expires_at < now)
+    in_dunning = (
+        select(Subscription.id)
+        .where(Subscription.state == "active", Subscription.payment_failed_on.is_not(None), free)
+        .order_by(Subscription.id)
+        .limit(state.settings.renewal_batch_size)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        in_dunning = in_dunning.with_for_update(skip_locked=True)
+    ids = list(session.scalars(in_dunning))
+    if ids:
+        lease = now + timedelta(seconds=state.settings.claim_lease_seconds)
+        session.execute(
+            update(Subscription)
+            .where(Subscription.id.in_(ids), free)
+            .values(claimed_by=token, claim_expires_at=lease)
+        )
+    session.commit()
+    mine = (
+        list(
+            session.scalars(
+                select(Subscription.id).where(
+                    Subscription.id.in_(ids), Subscription.claimed_by == token
+                )
+            )
+        )
+        if ids
+        else []
+    )
+    session.commit()
+    return mine
+
+
+def _release(subscription_id: int, token: str) -> None:
+    session = get_state().session
+    session.execute(
+        update(Subscription)
+        .where(Subscription.id == subscription_id, Subscription.claimed_by == token)
+        .values(claimed_by=None, claim_expires_at=None)
+    )
+    session.commit()
+
+
+def _handle(subscription_id: int, token: str, report: DunningReport) -> None:
+    state = get_state()
+    session = state.session
+    subscription = session.scalar(
+        select(Subscription).where(
+            Subscription.id == subscription_id, Subscription.claimed_by == token
+        )
+    )
+    if subscription is None or subscription.payment_failed_on is None:
+        return
+    decision = decide(_facts(subscription))
+    for action in decision.actions:
+        if action is Action.RETRY:
+            _retry(subscription_id, report)
+        elif action is Action.WARN:
+            subscription.grace_warned_on = state.today()
+            mail_about(
+                "grace_ending",
+                subscription,
+                None,
+                None,
+                dedupe_key=f"grace_ending:{subscription.id}:{subscription.payment_failed_on}",
+            )
+            report.warned += 1
+        elif action is Action.RESTRICT:
+            _restrict(subscription)
+            report.restricted += 1
+        elif action is Action.MOVE_TO_FREE:
+            _move_to_free(subscription)
+            report.moved_to_free += 1
+        _tx.commit()
+        subscription = session.get(Subscription, subscription_id)
+        if subscription is None or subscription.payment_failed_on is None:
+            return
+
+
+def _facts(subscription: Subscription) -> Facts:
+    state = get_state()
+    last = state.session.scalar(
+        select(func.max(Payment.created_at))
+        .join(Invoice, Invoice.id == Payment.invoice_id)
+        .where(Invoice.subscription_id == subscription.id, Invoice.kind == "renewal")
+    )
+    zone = ZoneInfo(state.settings.timezone)
+    return Facts(
+        policy=state.settings.dunning_policy,  # type: ignore[arg-type]
+        today=state.today(),
+        now=state.now(),
+        grace_ends_on=subscription.grace_ends_on or state.today(),
+        restricted=subscription.restricted_on is not None,
+        last_attempt_on=_local_date(last, zone) if last else None,
+        last_attempt_at=last,
+        method_updated_at=subscription.payment_method_updated_at,
+        warning_days=state.settings.grace_warning_days,
+        warned=subscription.grace_warned_on is not None,
+    )
+
+
+def _local_date(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.replace(tzinfo=UTC).astimezone(zone).date()
+
+
+def _retry(subscription_id: int, report: DunningReport) -> None:
+    """A new attempt on every open renewal invoice, with the account's default card."""
+    state = get_state()
+    session = state.session
+    subscription = session.get(Subscription, subscription_id)
+    assert subscription is not None
+    method = renewal_method(subscription)
+    if method is None:
+        return
+    payment_ids = []
+    for invoice in open_renewal_invoices(subscription.id):
+        attempt = (
+            session.scalar(
+                select(func.max(Payment.attempt)).where(Payment.invoice_id == invoice.id)
+            )
+            or 0
+        ) + 1
+        payment = open_payment(invoice, method, invoice.amount_due, attempt)
+        session.flush()
+        payment_ids.append((payment.id, invoice.number))
+    _tx.commit()
+    for payment_id, number in payment_ids:
+        report.retried += 1
+        if execute(payment_id, description=f"Renewal {number} (retry)").status == "succeeded":
+            report.recovered += 1
+
+
+def open_renewal_invoices(subscription_id: int) -> list[Invoice]:
+    return list(
+        get_state().session.scalars(
+            select(Invoice)
+            .where(
+                Invoice.subscription_id == subscription_id,
+                Invoice.kind == "renewal",
+                Invoice.status == "open",
+                Invoice.paid_by_invoice_id.is_(None),
+            )
+            .order_by(Invoice.period_start)
+        )
+    )
+
+
+def _restrict(subscription: Subscription) -> None:
+    """R-DUN-1: the grace ended unpaid: paid features stop, billing goes on."""
+    subscription.restricted_on = get_state().today()
+    mail_about(
+        "restricted",
+        subscription,
+        None,
+        None,
+        dedupe_key=f"restricted:{subscription.id}:{subscription.payment_failed_on}",
+    )
+
+
+def _move_to_free(subscription: Subscription) -> None:
+    """R-DUN-2: the grace ended unpaid: the license ends and the unpaid invoice is voided."""
+    state = get_state()
+    for invoice in open_renewal_invoices(subscription.id):
+        mark_void(invoice)
+        if invoice.balance_applied:
+            append_entry(
+                invoice.account_id,
+                "restore",
+                invoice.balance_applied,
+                invoice.currency,
+                f"Returned from voided invoice {invoice.number}",
+                invoice_id=invoice.id,
+            )
+    subscription.state = "ended"
+    subscription.live_account_id = None
+    subscription.ended_on = state.today()
+    subscription.end_reason = "unpaid"
+    mail_about(
+        "moved_to_free", subscription, None, None, dedupe_key=f"moved_to_free:{subscription.id}"
+    )
+
+
+def clear_dunning(subscription: Subscription) -> bool:
+    """Everything is paid: the license is Enabled again at once (R-DUN-3)."""
+    if open_renewal_invoices(subscription.id):
+        return False
+    was_restricted = subscription.restricted_on is not None
+    subscription.payment_failed_on = subscription.grace_ends_on = None
+    subscription.restricted_on = subscription.grace_warned_on = None
+    subscription.payment_method_updated_at = None
+    return was_restricted
+
+
+def needs_support(subscription: Subscription) -> bool:
+    """The license page asks the owner to contact support (R-DUN-2)."""
+    state = get_state()
+    return support_needed(
+        subscription.payment_method_updated_at,
+        subscription.payment_failed_on is not None,
+        state.now(),
+        timedelta(hours=state.settings.contact_support_after_hours),
+    )
