@@ -15,6 +15,7 @@ from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
 from flask_subscriptions import OffsetClock, Subscriptions
+from flask_subscriptions.extension import get_state
 from flask_subscriptions.gateways.sandbox import SandboxGateway
 
 from .models import User, db, load_account, seed_demo_people
@@ -53,6 +54,9 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
     clock = OffsetClock(instance / "test-clock.json")
     gateway = SandboxGateway(app.config["SANDBOX_PAY_DATABASE_URI"])
     subscriptions.init_app(app, db=db, gateway=gateway, clock=clock)
+    # Sandbox Pay judges card expiry on the test clock's date too, so moving time forward
+    # shows a card expiring before a renewal (R-EX-2).
+    gateway.today = get_state(app).today
 
     from .views import bp
 

@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+import dataclasses
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, IntegerField
 from wtforms.validators import DataRequired, NumberRange
 
-from flask_subscriptions import current_subscriptions
+from flask_subscriptions import OffsetClock, current_subscriptions
 from flask_subscriptions.blueprints._access import safe_next
-from flask_subscriptions.jobs import run_due_jobs
-from flask_subscriptions.models import OutboxMessage
+from flask_subscriptions.core.money import format_money
+from flask_subscriptions.jobs import all_jobs, run_due_jobs
+from flask_subscriptions.models import AddOn, OutboxMessage, Plan
+from flask_subscriptions.services.licenses import License, list_licenses
 
-from .models import User, db
+from .models import Team, User, db
 
 bp = Blueprint("example", __name__, template_folder="templates")
+
+#: The feature pages, each behind the add-on of the same code (R-EX-2: restriction shows).
+FEATURE_PAGES = ("operation", "marketing")
+#: How far one press of the test clock may move time (it runs the jobs once per day).
+MAX_CLOCK_DAYS = 400
 
 
 class SignInForm(FlaskForm):
@@ -25,7 +47,16 @@ class SignInForm(FlaskForm):
 
 
 class ClockForm(FlaskForm):
-    days = IntegerField("Days", default=1, validators=[DataRequired(), NumberRange(1, 3660)])
+    days = IntegerField(
+        "Days", default=1, validators=[DataRequired(), NumberRange(1, MAX_CLOCK_DAYS)]
+    )
+
+
+class ResetClockForm(FlaskForm):
+    """The Reset clock button: only the CSRF token."""
+
+
+# -- sign-in -------------------------------------------------------------------------------
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -48,40 +79,270 @@ def sign_out() -> Response:
     return redirect(url_for("example.home"))
 
 
+# -- home: the acting account's current plan -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentPlan:
+    """What the home page shows: the active license, else the catalog's Free plan."""
+
+    license: License | None
+    free_plan: Plan | None
+
+    @property
+    def plan(self) -> Plan | None:
+        return self.license.plan if self.license is not None else self.free_plan
+
+    @property
+    def mau_limit(self) -> str | None:
+        limit = (self.plan.limits or {}).get("mau") if self.plan is not None else None
+        return f"{limit:,}" if isinstance(limit, int) else None
+
+
+def active_license(account: Team | User) -> License | None:
+    """The account's current license: the first one whose subscription is active."""
+    return next(
+        (lic for lic in list_licenses(account.billing_id) if lic.subscription.state == "active"),
+        None,
+    )
+
+
+def current_plan(account: Team | User) -> CurrentPlan:
+    license_ = active_license(account)
+    free = None
+    if license_ is None:
+        free = db.session.scalar(
+            select(Plan).where(Plan.is_free, Plan.active).order_by(Plan.position).limit(1)
+        )
+    return CurrentPlan(license_, free)
+
+
 @bp.get("/")
 def home() -> str:
-    return render_template("example/home.html")
+    account = _acting_account()
+    return render_template(
+        "example/home.html", current=current_plan(account) if account is not None else None
+    )
+
+
+# -- feature pages -------------------------------------------------------------------------
+
+
+def addon_access(account: Team | User, addon_code: str) -> str | None:
+    """``None`` when the account's active license includes the add-on, else why not.
+
+    The one check the feature pages make: the entitlements issue swaps it for
+    ``@requires_feature``. A restricted license fails it too (R-USE-3).
+    """
+    license_ = active_license(account)
+    if license_ is None or addon_code not in {addon.code for addon in license_.addons}:
+        return "missing"
+    if license_.subscription.restricted_on is not None:
+        return "restricted"
+    return None
 
 
 @bp.get("/features/<name>")
 @login_required
-def feature(name: str) -> str:
-    if name not in ("operation", "marketing"):
-        return render_template("example/not_found.html"), 404  # type: ignore[return-value]
-    return render_template("example/feature.html", name=name)
+def feature(name: str) -> tuple[str, int]:
+    if name not in FEATURE_PAGES:
+        return render_template("example/not_found.html"), 404
+    account = _acting_account()
+    assert account is not None  # signed in: every person acts for an account
+    addon = db.session.scalar(select(AddOn).where(AddOn.code == name))
+    refused = addon_access(account, name)
+    page = render_template(
+        "example/feature.html",
+        title=name.capitalize(),
+        addon_name=addon.name if addon is not None else name.capitalize(),
+        refused=refused,
+    )
+    return page, 402 if refused else 200
+
+
+# -- mail ----------------------------------------------------------------------------------
 
 
 @bp.get("/mail")
 def mail() -> str:
+    """Every e-mail recorded, sent or not yet, newest first (R-EX-3)."""
     messages = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc())).all()
-    return render_template("example/mail.html", messages=messages)
+    counts = dict(
+        db.session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        ).all()
+    )
+    return render_template("example/mail.html", messages=messages, counts=counts)
+
+
+# -- test clock ----------------------------------------------------------------------------
+
+
+def _test_clock() -> OffsetClock:
+    clock = current_subscriptions.clock
+    if not isinstance(clock, OffsetClock):
+        abort(404)
+    return clock
 
 
 @bp.route("/test-clock", methods=["GET", "POST"])
-def test_clock() -> str | Response:
+def test_clock() -> tuple[str, int] | Response:
+    """Move the billing date forward N days, running the due jobs on each day (R-EX-2)."""
+    clock = _test_clock()
     form = ClockForm()
     if form.validate_on_submit():
-        current_subscriptions.clock.advance(days=form.days.data)  # type: ignore[attr-defined]
-        results = run_due_jobs()
-        flash(f"Moved {form.days.data} day(s) forward and ran the jobs: {results}", "success")
+        days = form.days.data
+        totals: dict[str, dict[str, Any]] = {}
+        moved = 0
+        try:
+            # One day at a time, as the scheduler would have run the jobs on each of them.
+            for _ in range(days):
+                clock.advance(days=1)
+                moved += 1
+                _add_up(totals, run_due_jobs())
+        except Exception as exc:
+            db.session.rollback()
+            current_app.logger.exception("test clock: a job failed")
+            flash(
+                f"Moved {_days(moved)} forward; then a job failed ({exc}). "
+                f"So far: {describe_job_totals(totals)}",
+                "error",
+            )
+        else:
+            flash(
+                f"Moved {_days(days)} forward to {_long_date()} and ran the jobs each day: "
+                f"{describe_job_totals(totals)}",
+                "success",
+            )
         return redirect(url_for("example.test_clock"))
-    return render_template(
-        "example/test_clock.html", form=form, today=current_subscriptions.today()
+    status = 200
+    if request.method == "POST":
+        flash(f"Enter a number of days from 1 to {MAX_CLOCK_DAYS}.", "error")
+        status = 400
+    offset = clock.offset
+    page = render_template(
+        "example/test_clock.html",
+        form=form,
+        reset_form=ResetClockForm(),
+        today=current_subscriptions.today(),
+        real_today=(clock.now() - offset).date(),
+        offset_days=offset.days,
+        max_days=MAX_CLOCK_DAYS,
+        job_summaries=[job.summary for job in all_jobs()],
     )
+    return page, status
+
+
+@bp.post("/test-clock/reset")
+def reset_test_clock() -> Response:
+    """Back to real time. What the jobs did in the future stays done."""
+    clock = _test_clock()
+    if ResetClockForm().validate_on_submit():
+        clock.reset()
+        flash(f"The clock is back to real time: today is {_long_date()}.", "success")
+    else:
+        flash("The form expired; please try again.", "error")
+    return redirect(url_for("example.test_clock"))
+
+
+def _add_up(totals: dict[str, dict[str, Any]], results: dict[str, Any]) -> None:
+    """Sum one run's reports into ``totals`` (job id → field → count or Counter)."""
+    for job_id, report in results.items():
+        fields = totals.setdefault(job_id, {})
+        if not dataclasses.is_dataclass(report) or isinstance(report, type):
+            continue
+        for f in dataclasses.fields(report):
+            value = getattr(report, f.name)
+            if isinstance(value, Counter):
+                fields.setdefault(f.name, Counter()).update(value)
+            elif isinstance(value, int) and not isinstance(value, bool):
+                fields[f.name] = fields.get(f.name, 0) + value
+
+
+def describe_job_totals(totals: dict[str, dict[str, Any]]) -> str:
+    """What the jobs did, in words, in the order they ran:
+    "renewed 1, failed 0, pending 0, expired 0 (charged $100.00); …; sent 2 e-mails."."""
+    order = [job.id for job in all_jobs()]
+    parts = [
+        _describe(job_id, totals[job_id])
+        for job_id in sorted(totals, key=lambda j: order.index(j) if j in order else len(order))
+    ]
+    return "; ".join(parts) + "." if parts else "nothing to do."
+
+
+_WORDS = {"moved_to_free": "moved to Free", "still_unknown": "still unknown"}
+_LABELS = {"subscriptions.dunning": "unpaid renewals"}
+
+
+def _describe(job_id: str, fields: dict[str, Any]) -> str:
+    if job_id == "subscriptions.reconcile":
+        text = f"settled {_count(fields.get('settled', 0), 'unknown payment')}"
+        if fields.get("still_unknown"):
+            text += f", {fields['still_unknown']} still unknown"
+        return text
+    if job_id == "subscriptions.deliver_mail":
+        text = f"sent {_count(fields.get('sent', 0), 'e-mail')}"
+        if fields.get("retried"):
+            text += f", {fields['retried']} to retry"
+        if fields.get("dead"):
+            text += f", {fields['dead']} given up"
+        return text
+    counts = ", ".join(
+        f"{_WORDS.get(name, name.replace('_', ' '))} {value}"
+        for name, value in fields.items()
+        if isinstance(value, int)
+    )
+    amounts = ", ".join(
+        _money(amount, currency)
+        for value in fields.values()
+        if isinstance(value, Counter)
+        for currency, amount in sorted(value.items())
+        if amount
+    )
+    text = counts or "done"
+    if amounts:
+        text += f" (charged {amounts})"
+    if job_id == "subscriptions.renew":
+        return text
+    summaries = {job.id: job.summary for job in all_jobs()}
+    return f"{_LABELS.get(job_id) or summaries.get(job_id, job_id)}: {text}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _days(n: int) -> str:
+    return _count(n, "day")
+
+
+def _money(amount: int, currency: str) -> str:
+    return format_money(amount, currency, current_subscriptions.settings.locale)
+
+
+def _long_date() -> str:
+    day = current_subscriptions.today()
+    return f"{day:%B} {day.day}, {day.year}"
+
+
+# -- every page ----------------------------------------------------------------------------
+
+
+def _acting_account() -> Team | User | None:
+    """The account the signed-in person acts for. ``None`` outside a request too: billing
+    renders its e-mails with the app's context processors, in jobs and worker threads."""
+    if not has_request_context() or not getattr(current_user, "is_authenticated", False):
+        return None
+    return current_user.account  # type: ignore[no-any-return]
 
 
 @bp.app_context_processor
 def _acting() -> dict[str, object]:
-    account = current_user.account if current_user.is_authenticated else None
-    # current_app: _billing_links.html links only the billing pages this app mounts.
-    return {"acting_account": account, "current_app": current_app}
+    account = _acting_account()
+    return {
+        "acting_account": account,
+        # Only an owner of the acting account sees billing links (R-SEC-2); visitors see Plans.
+        "can_manage_billing": account is not None and account.is_billing_owner(current_user),
+        # current_app: _billing_links.html links only the billing pages this app mounts.
+        "current_app": current_app,
+    }

@@ -9,6 +9,13 @@ from werkzeug.local import LocalProxy
 from .accounts import BillingAccount, BillingAccountMixin
 from .clock import Clock, FrozenClock, OffsetClock, SystemClock
 from .config import ConfigurationError
+from .entitlements import (
+    Entitlement,
+    Entitlements,
+    get_entitlements,
+    has_feature,
+    requires_feature,
+)
 from .errors import BillingError
 from .extension import State, Subscriptions, get_state
 from .models import metadata
@@ -24,12 +31,17 @@ __all__ = [
     "BillingError",
     "Clock",
     "ConfigurationError",
+    "Entitlement",
+    "Entitlements",
     "FrozenClock",
     "OffsetClock",
     "State",
     "Subscriptions",
     "SystemClock",
     "current_subscriptions",
+    "get_entitlements",
     "get_state",
+    "has_feature",
     "metadata",
+    "requires_feature",
 ]

@@ -79,3 +79,22 @@ def dunning() -> None:
     from .services.dunning import run_dunning
 
     click.echo(f"Dunning: {run_dunning()}.")
+
+
+usage_cli = AppGroup("usage", help="Usage reports (R-USE-1).")
+subscriptions_cli.add_command(usage_cli)
+
+
+@usage_cli.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def usage_import(path: str) -> None:
+    """Import a CSV of account_id,metric,value[,reported_at] rows (a header line is
+    optional; reported_at is ISO 8601, UTC unless it has an offset). A file with any bad
+    row imports nothing, and every bad line is named."""
+    from .services.usage import UsageInvalid, import_usage, read_csv
+
+    try:
+        summary = import_usage(read_csv(path))
+    except UsageInvalid as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(str(summary))

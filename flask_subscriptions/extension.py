@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from .gateways.base import Gateway
+    from .models import UsageReport
 
 EXTENSION_KEY = "subscriptions"
 
@@ -116,6 +117,28 @@ class Subscriptions:
         """
         self._current_account_loader = fn
         return fn
+
+    # --- usage (R-USE-1) -----------------------------------------------------------------
+
+    def report_usage(
+        self,
+        account: BillingAccount | str,
+        metric: str,
+        value: int,
+        *,
+        at: datetime | None = None,
+    ) -> UsageReport:
+        """Record the account's usage of ``metric`` (``"mau"``); the latest report counts.
+
+        Over the plan's limit, paid features are restricted at once (R-USE-2). Bad input
+        raises ``UsageInvalid`` and records nothing (R-SEC-4).
+        """
+        from .entitlements import forget_entitlements
+        from .services.usage import report_usage
+
+        report = report_usage(account, metric, value, at=at)
+        forget_entitlements(account)
+        return report
 
     # --- set-up --------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
+from wtforms.widgets import HiddenInput
 
 
 class ActionForm(FlaskForm):
@@ -51,3 +52,19 @@ class SettleForm(FlaskForm):
 
     fingerprint = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{64}$")])
     payment_method = IntegerField(validators=[Optional()])
+
+
+class ChangeForm(FlaskForm):
+    """Confirm change (R-PRO-7): what was chosen, and the fingerprint of the quote shown."""
+
+    plan = StringField(validators=[DataRequired(), Length(max=64)])
+    interval = StringField(validators=[DataRequired(), AnyOf(list(INTERVALS))])
+    addons = SelectMultipleField(choices=[], validate_choice=False)
+    fingerprint = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{64}$")])
+    payment_method = IntegerField(validators=[Optional()])
+
+
+class WithdrawForm(FlaskForm):
+    """Confirm withdrawal (R-BAL-2): the balance the person saw, by its ledger position."""
+
+    seq = IntegerField(widget=HiddenInput(), validators=[DataRequired()])

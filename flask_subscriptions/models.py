@@ -348,6 +348,8 @@ class PlanChange(Base):
     change_day: Mapped[date] = mapped_column(Date)
     direction: Mapped[str] = mapped_column(String(10))
     summary: Mapped[str] = mapped_column(Text)
+    #: what the owner chose: {"plan": code, "interval": ..., "addons": [codes]}
+    target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     quote_fingerprint: Mapped[str] = mapped_column(String(64))
     invoice_id: Mapped[int | None] = mapped_column(_fk("subs_invoices.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime)

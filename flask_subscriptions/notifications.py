@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app, render_template
+from flask import current_app
 from jinja2 import TemplateNotFound
 from sqlalchemy import or_, select, update
 
@@ -70,8 +70,7 @@ def _render_text(kind: str, context: dict[str, Any]) -> tuple[str, str]:
     """The subject and the text body, each rendered from its own block, so a line break in
     a value can neither end the subject early nor add a header."""
     template = current_app.jinja_env.get_template(f"subscriptions/email/{kind}.txt")
-    values = dict(context)
-    current_app.update_template_context(values)
+    values = dict(context)  # no host context processors: jobs render mail with no request
     missing = {"subject", "body"} - set(template.blocks)
     if missing:
         raise ValueError(f"subscriptions/email/{kind}.txt needs blocks 'subject' and 'body'")
@@ -83,7 +82,8 @@ def _render_text(kind: str, context: dict[str, Any]) -> tuple[str, str]:
 
 def _render_html(kind: str, context: dict[str, Any]) -> str | None:
     try:
-        return render_template(f"subscriptions/email/{kind}.html", **context)
+        template = current_app.jinja_env.get_template(f"subscriptions/email/{kind}.html")
+        return template.render(**context)
     except TemplateNotFound:
         return None
 

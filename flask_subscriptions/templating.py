@@ -35,3 +35,7 @@ def register_template_helpers(app: Flask, state: State) -> None:
     app.add_template_filter(money, "subs_money")
     app.add_template_filter(long_date, "subs_date")
     app.jinja_env.globals["subs_base_template"] = state.settings.base_template
+
+    from .entitlements import register_template_helpers as register_entitlement_helpers
+
+    register_entitlement_helpers(app)  # subs_entitlements(), subs_has_feature() (R-USE-3)

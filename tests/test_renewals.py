@@ -318,7 +318,7 @@ def test_statements_per_renewal_do_not_grow_with_history(
         _day(clock, date(2026, 4 + month, 17))
         counts.append(_statements(app, lambda: renew_due(concurrency=1)))
     assert counts[1] == counts[2] == counts[3], counts  # the fourth costs what the second did
-    assert counts[-1] / 3 <= 41, counts  # measured: 41 with SQLite's BEGINs; a regression fails
+    assert counts[-1] / 3 <= 42, counts  # measured: 42 with SQLite's BEGINs; a regression fails
     assert db.session.scalar(select(func.count()).select_from(Payment)) == 3 * 5
     assert db.session.scalar(select(func.count()).select_from(BalanceEntry)) == 0
 

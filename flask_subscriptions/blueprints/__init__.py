@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, abort, request
 
 
 def create_blueprint() -> Blueprint:
-    from . import catalog, checkout, history, licenses, payment_methods
+    from . import balance, catalog, changes, checkout, history, licenses, payment_methods
 
     parent = Blueprint(
         "subscriptions",
@@ -19,7 +19,16 @@ def create_blueprint() -> Blueprint:
         static_folder="../static",
         static_url_path="/static",
     )
-    for child in (catalog.bp, checkout.bp, history.bp, licenses.bp, payment_methods.bp):
+    children = (
+        balance.bp,
+        catalog.bp,
+        changes.bp,
+        checkout.bp,
+        history.bp,
+        licenses.bp,
+        payment_methods.bp,
+    )
+    for child in children:
         parent.register_blueprint(child)
     parent.before_request(refuse_card_fields)
     parent.before_request(refuse_nul_bytes)

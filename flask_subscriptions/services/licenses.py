@@ -113,7 +113,8 @@ def update_license(
     """
     license_ = find_license(account.billing_id, subscription_id)
     subscription = license_.subscription
-    if subscription.state != "active":
+    ended = not subscription.auto_renew and subscription.current_term_end <= get_state().today()
+    if subscription.state != "active" or ended:  # R-LIC-4: only until its term ends
         raise BillingError("This license has expired; buy a plan on the plans page.")
     was_enabled, was_next = subscription.auto_renew, subscription.next_plan_id
     if auto_renew:

@@ -66,7 +66,7 @@ def handlers_for(kind: str) -> OutcomeHandlers:
 
 def _load_handlers() -> None:
     # Importing a service module registers its handlers.
-    from . import checkout, renewals, settlement  # noqa: F401
+    from . import changes, checkout, renewals, settlement  # noqa: F401
 
 
 def invoice_key(invoice: Invoice, attempt: int) -> str:

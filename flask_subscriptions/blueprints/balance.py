@@ -1,0 +1,60 @@
+"""The Balance page (R-BAL-1..3): the balance, its history, and Withdraw balance."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
+
+from ..accounts import BillingAccount
+from ..errors import BillingError
+from ..extension import get_state
+from ..forms import WithdrawForm
+from ..services.balance import current_balance, history
+from ..services.withdrawals import withdraw, withdrawal_quote
+from ._access import owner_required
+from ._errors import fail
+
+bp = Blueprint("balance", __name__, url_prefix="/balance")
+
+
+@bp.get("")
+@owner_required
+def index(account: BillingAccount) -> str:
+    return render_template(
+        "subscriptions/balance.html",
+        balance=current_balance(account.billing_id),
+        entries=history(account.billing_id),
+    )
+
+
+@bp.get("/withdraw")
+@owner_required
+def review(account: BillingAccount) -> str | Response:
+    """Withdraw balance: the amount, the fee and the net, before anything happens."""
+    try:
+        quote = withdrawal_quote(account.billing_id)
+    except BillingError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(".index"))
+    return render_template(
+        "subscriptions/withdraw.html",
+        quote=quote,
+        fee_percent=get_state().settings.withdrawal_fee_percent,
+        form=WithdrawForm(formdata=None, seq=quote.seq),
+    )
+
+
+@bp.post("/withdraw")
+@owner_required
+def confirm(account: BillingAccount) -> Response | tuple[str, int]:
+    form = WithdrawForm()
+    if not form.validate_on_submit():
+        return fail("The form expired; please look at the amounts again.", 400)
+    try:
+        done = withdraw(account, form.seq.data)
+    except BillingError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for(".index"))
+    message = "is being processed" if done.status == "pending" else "was paid out"
+    flash(f"Your withdrawal {message}.", "success")
+    return redirect(url_for(".index"))

@@ -1,0 +1,96 @@
+"""Change plan now (R-PRO): every choice shows its quote; Confirm change executes it."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from ..accounts import BillingAccount
+from ..core.quotes import NothingToChange
+from ..errors import BillingError, QuoteChanged
+from ..forms import INTERVALS, ChangeForm
+from ..services import changes as service
+from ..services.licenses import find_license, renewal_options
+from ..services.payment_methods import default_method_id, usable_methods
+from ._access import owner_required
+from ._errors import fail
+
+bp = Blueprint("changes", __name__, url_prefix="/licenses")
+
+
+@bp.get("/<int:subscription_id>/change")
+@owner_required
+def choose(account: BillingAccount, subscription_id: int) -> str | tuple[str, int]:
+    """The choice, from the query string, and the quote for it."""
+    try:
+        license_ = find_license(account.billing_id, subscription_id)
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
+    held_addons = tuple(a.code for a in license_.addons)
+    choice = service.ChangeRequest(
+        plan_code=request.args.get("plan", license_.plan.code),
+        interval=request.args.get("interval", license_.subscription.interval),
+        addon_codes=tuple(request.args.getlist("addons"))
+        if "plan" in request.args
+        else held_addons,
+    )
+    return _render(account, subscription_id, choice)
+
+
+@bp.post("/<int:subscription_id>/change")
+@owner_required
+def confirm(account: BillingAccount, subscription_id: int) -> str | Response | tuple[str, int]:
+    form = ChangeForm()
+    choice = service.ChangeRequest(
+        form.plan.data or "", form.interval.data or "", tuple(form.addons.data or ())
+    )
+    if not form.validate_on_submit():
+        flash("The form expired or was changed; please look at the quote again.", "error")
+        return _render(account, subscription_id, choice, status=400)
+    try:
+        service.apply_change(
+            account, subscription_id, choice, form.fingerprint.data, form.payment_method.data
+        )
+    except QuoteChanged as exc:
+        flash(f"{exc.message} Nothing was changed.", "error")
+        return _render(account, subscription_id, choice, status=409)
+    except BillingError as exc:
+        flash(exc.message, "error")
+        return _render(account, subscription_id, choice, status=exc.status_code)
+    flash("Your plan was changed.", "success")
+    return redirect(url_for("subscriptions.licenses.index"))
+
+
+def _render(
+    account: BillingAccount, subscription_id: int, choice: service.ChangeRequest, status: int = 200
+) -> tuple[str, int]:
+    try:
+        license_ = find_license(account.billing_id, subscription_id)
+    except BillingError as exc:
+        return fail(exc.message, exc.status_code)
+    quote, problem = None, None
+    try:
+        quote = service.quote_for(account, subscription_id, choice)
+    except NothingToChange:
+        problem = None
+    except BillingError as exc:
+        problem = exc.message
+        status = max(status, exc.status_code) if status != 200 else exc.status_code
+    page = render_template(
+        "subscriptions/change.html",
+        license=license_,
+        choice=choice,
+        quote=quote,
+        problem=problem,
+        options=renewal_options(license_),
+        intervals=INTERVALS,
+        methods=usable_methods(account.billing_id),
+        chosen=default_method_id(account.billing_id),
+        form=ChangeForm(
+            formdata=None,
+            plan=choice.plan_code,
+            interval=choice.interval,
+            fingerprint=quote.quote.fingerprint if quote else "",
+        ),
+    )
+    return page, status

@@ -1,0 +1,555 @@
+"""Immediate plan changes (R-PRO-1..9): quoted first, then executed exactly as quoted.
+
+The quote is the core's; this module only gathers its inputs (what the license holds, the
+target's prices, the change day, the balance) and carries out a confirmed quote. A quote
+is refused at confirmation when anything it depends on moved: the day, the catalog, the
+balance or the license itself (its version), so what happens is what was shown (R-PRO-7).
+
+A change that needs a card charge reserves the existing balance it uses, records a pending
+payment and calls the gateway outside the transaction; a decline changes nothing and never
+enters dunning (R-PRO-8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select, update
+
+from ..accounts import BillingAccount
+from ..core.proration import HeldItem, Holding, Price, Target
+from ..core.quotes import NothingToChange, Quote, next_holding, quote_change
+from ..core.terms import Interval, Term
+from ..errors import (
+    BillingError,
+    PaymentDeclined,
+    PaymentMethodRequired,
+    PlanNotAnOption,
+    QuoteChanged,
+)
+from ..extension import get_state
+from ..models import (
+    AddOn,
+    Invoice,
+    Payment,
+    Plan,
+    PlanChange,
+    Subscription,
+    SubscriptionItem,
+    UsageReport,
+)
+from ..models import Price as PriceRow
+from ..models import Term as TermRow
+from . import _tx
+from ._sql import updated
+from .balance import append_entry, current_balance
+from .invoices import create_invoice, invoice_quote, mark_paid, mark_void
+from .licenses import License, find_license, renewal_options
+from .payment_methods import usable_methods
+from .payments import OutcomeHandlers, execute, open_payment, register_outcome_handlers
+from .pricing import core_price
+
+
+class ChangeNotPossible(BillingError):
+    """This license cannot be changed now."""
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    """What the owner picked on the change page."""
+
+    plan_code: str
+    interval: str
+    addon_codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ChangeQuote:
+    """A change as the page shows it: the quote, the target and what to warn about."""
+
+    license: License
+    request: ChangeRequest
+    target_plan: Plan
+    quote: Quote
+    warnings: tuple[str, ...]
+
+    @property
+    def next_billing_date(self) -> date:
+        term = self.quote.new_term
+        return term.end if term else self.license.subscription.current_term_end
+
+
+# --- quoting -----------------------------------------------------------------------------
+
+
+def quote_for(account: BillingAccount, subscription_id: int, request: ChangeRequest) -> ChangeQuote:
+    """The quote for changing the license today (raises NothingToChange for no change)."""
+    state = get_state()
+    license_ = find_license(account.billing_id, subscription_id)
+    subscription = license_.subscription
+    if subscription.state != "active":
+        raise ChangeNotPossible("This license has expired; buy a plan on the plans page.")
+    if subscription.payment_failed_on is not None:
+        raise ChangeNotPossible("Settle the unpaid renewal first (Subscription History).")
+    plan = _target_plan(license_, request.plan_code)
+    holding, held_rows = holding_of(subscription)
+    prices = _target_prices(subscription, plan, request, held_rows)
+    target = Target(plan.rank if not plan.is_free else 0, Interval(request.interval), prices)
+    balance = current_balance(account.billing_id)
+    usable = balance.amount if balance.currency in (None, subscription.currency) else 0
+    quote = quote_change(holding, target, state.today(), usable)
+    return ChangeQuote(license_, request, plan, quote, _warnings(account.billing_id, plan))
+
+
+def _target_plan(license_: License, code: str) -> Plan:
+    """R-CAT-2: the current plan or one of its change options, nothing else."""
+    for plan in renewal_options(license_):
+        if plan.code == code:
+            return plan
+    raise PlanNotAnOption()
+
+
+def holding_of(
+    subscription: Subscription,
+) -> tuple[Holding, dict[tuple[str, str], SubscriptionItem]]:
+    """What the license holds now, as the core's Holding, and the rows by (kind, code)."""
+    session = get_state().session
+    rows = session.execute(
+        select(SubscriptionItem, PriceRow, Plan.code, Plan.name, AddOn.code, AddOn.name)
+        .join(PriceRow, PriceRow.id == SubscriptionItem.price_id)
+        .outerjoin(Plan, Plan.id == SubscriptionItem.plan_id)
+        .outerjoin(AddOn, AddOn.id == SubscriptionItem.addon_id)
+        .where(
+            SubscriptionItem.subscription_id == subscription.id,
+            SubscriptionItem.removed_on.is_(None),
+        )
+        .order_by(SubscriptionItem.id)
+    ).all()
+    items, by_code = [], {}
+    for item, price, plan_code, plan_name, addon_code, addon_name in rows:
+        code, name = (plan_code, plan_name) if item.kind == "plan" else (addon_code, addon_name)
+        items.append(
+            HeldItem(
+                code,
+                item.kind,  # type: ignore[arg-type]
+                name,
+                item.price_id,
+                item.paid_amount,
+                item.list_amount,
+                price.currency,
+                Term(item.period_start, item.period_end),
+            )
+        )
+        by_code[(item.kind, code)] = item
+    items.sort(key=lambda i: i.item_kind != "plan")
+    plan = session.get(Plan, subscription.plan_id)
+    assert plan is not None
+    term = Term(subscription.current_term_start, subscription.current_term_end)
+    return Holding(plan.rank, Interval(subscription.interval), term, tuple(items)), by_code
+
+
+def _target_prices(
+    subscription: Subscription,
+    plan: Plan,
+    request: ChangeRequest,
+    held: dict[tuple[str, str], SubscriptionItem],
+) -> tuple[Price, ...]:
+    """Items kept at their own price (R-CAT-1); new items, or all after an interval
+    switch, at today's catalog price."""
+    if plan.is_free:
+        return ()
+    session = get_state().session
+    if len(set(request.addon_codes)) != len(request.addon_codes) or any(
+        code not in plan.addon_codes for code in request.addon_codes
+    ):
+        raise PlanNotAnOption("That add-on is not offered with this plan.")
+    addons = {
+        a.code: a for a in session.scalars(select(AddOn).where(AddOn.code.in_(request.addon_codes)))
+    }
+    switch = request.interval != subscription.interval
+    wanted: list[tuple[str, str, int, str]] = [("plan", plan.code, plan.id, plan.name)]
+    wanted += [("addon", code, addons[code].id, addons[code].name) for code in request.addon_codes]
+    prices = []
+    for kind, code, item_id, name in wanted:
+        row = held.get((kind, code))
+        if row is not None and not switch:
+            price = session.get(PriceRow, row.price_id)
+        else:
+            column = PriceRow.plan_id if kind == "plan" else PriceRow.addon_id
+            price = session.scalar(
+                select(PriceRow).where(
+                    column == item_id,
+                    PriceRow.active,
+                    PriceRow.interval == request.interval,
+                    PriceRow.currency == subscription.currency,
+                )
+            )
+        if price is None:
+            raise PlanNotAnOption(
+                f"{name} is not sold per {request.interval} in {subscription.currency}."
+            )
+        prices.append(core_price(price, code, kind, name))
+    return tuple(prices)
+
+
+def _warnings(account_id: str, plan: Plan) -> tuple[str, ...]:
+    """R-PRO-9: a switch below current usage is allowed, but the owner is warned first."""
+    session = get_state().session
+    warnings = []
+    for metric, limit in sorted(plan.limits.items()):
+        value = session.scalar(
+            select(UsageReport.value)
+            .where(UsageReport.account_id == account_id, UsageReport.metric == metric)
+            .order_by(UsageReport.reported_at.desc(), UsageReport.id.desc())
+            .limit(1)
+        )
+        if value is not None and value > limit:
+            warnings.append(
+                f"Your current {metric.upper()} of {value:,} is over the {plan.name} plan's limit "
+                f"of {limit:,}: paid features will be restricted at once after this change, "
+                "and billing continues."
+            )
+    return tuple(warnings)
+
+
+# --- executing ---------------------------------------------------------------------------
+
+
+def apply_change(
+    account: BillingAccount,
+    subscription_id: int,
+    request: ChangeRequest,
+    fingerprint: str,
+    method_id: int | None = None,
+) -> PlanChange:
+    """Execute exactly the quote the owner confirmed (R-PRO-7), or nothing."""
+    try:
+        change, payment_id = _reserve(account, subscription_id, request, fingerprint, method_id)
+    except BaseException:
+        _tx.rollback()
+        raise
+    if payment_id is not None:
+        execute(payment_id, description=f"Plan change {change.id}")
+    session = get_state().session
+    session.expire_all()
+    done = session.get(PlanChange, change.id)
+    assert done is not None
+    invoice = session.get(Invoice, done.invoice_id) if done.invoice_id else None
+    if invoice is not None and invoice.status == "void":
+        payment = session.scalar(select(Payment).where(Payment.invoice_id == invoice.id))
+        raise PaymentDeclined(
+            (payment.message if payment and payment.message else "The card was declined.")
+            + " Nothing was changed."
+        )
+    return done
+
+
+def _reserve(
+    account: BillingAccount,
+    subscription_id: int,
+    request: ChangeRequest,
+    fingerprint: str,
+    method_id: int | None,
+) -> tuple[PlanChange, int | None]:
+    state = get_state()
+    session = state.session
+    try:
+        shown = quote_for(account, subscription_id, request)
+    except NothingToChange as exc:
+        raise ChangeNotPossible("That is what the license holds already.") from exc
+    quote, subscription = shown.quote, shown.license.subscription
+    if quote.fingerprint != fingerprint:
+        raise QuoteChanged()
+    claimed = updated(
+        update(Subscription)
+        .where(
+            Subscription.id == subscription.id,
+            Subscription.version == subscription.version,
+        )
+        .values(version=Subscription.version + 1)
+    )
+    if claimed != 1:  # another change (or a renewal) got there first
+        raise QuoteChanged()
+    method = None
+    if quote.card_amount > 0:
+        method = {m.id: m for m in usable_methods(account.billing_id)}.get(method_id or 0)
+        if method is None:
+            raise PaymentMethodRequired()
+    balance = current_balance(account.billing_id)
+    invoice = create_invoice(account.billing_id, "change", quote, subscription_id=subscription.id)
+    change = PlanChange(
+        subscription_id=subscription.id,
+        account_id=account.billing_id,
+        change_day=state.today(),
+        direction=quote.direction or "none",
+        summary=_summary(shown),
+        target={
+            "plan": request.plan_code,
+            "interval": request.interval,
+            "addons": list(request.addon_codes),
+        },
+        quote_fingerprint=quote.fingerprint,
+        invoice_id=invoice.id,
+        created_at=state.now(),
+    )
+    session.add(change)
+    session.flush()
+    if method is None:
+        _book_balance(change, invoice, quote, balance.seq)
+        _apply(change, invoice)
+        _tx.commit()
+        return change, None
+    if quote.balance_before:  # the balance it spends is held while the card is charged
+        append_entry(
+            account.billing_id,
+            "use",
+            -quote.balance_before,
+            quote.currency,
+            f"Held for plan change (invoice {invoice.number})",
+            expected_seq=balance.seq,
+            invoice_id=invoice.id,
+            plan_change_id=change.id,
+        )
+    payment = open_payment(invoice, method, quote.card_amount)
+    session.flush()
+    _tx.commit()
+    return change, payment.id
+
+
+def _book_balance(change: PlanChange, invoice: Invoice, quote: Quote, seq: int | None) -> None:
+    """Credits go to the balance, then the charge is paid from it first (R-PRO-3)."""
+    account_id, currency = change.account_id, quote.currency
+    if quote.credit_total:
+        append_entry(
+            account_id,
+            "credit",
+            quote.credit_total,
+            currency,
+            f"Credit from plan change (invoice {invoice.number})",
+            expected_seq=seq,
+            invoice_id=invoice.id,
+            plan_change_id=change.id,
+        )
+        seq = None
+    used = quote.balance_used
+    if used:
+        append_entry(
+            account_id,
+            "use",
+            -used,
+            currency,
+            f"Used for plan change (invoice {invoice.number})",
+            expected_seq=seq,
+            invoice_id=invoice.id,
+            plan_change_id=change.id,
+        )
+
+
+def _apply(change: PlanChange, invoice: Invoice) -> None:
+    """The license now holds the target: items, plan, and for an interval switch a new term
+    that starts today (R-PRO-6)."""
+    state = get_state()
+    session = state.session
+    subscription = session.get(Subscription, change.subscription_id)
+    assert subscription is not None
+    mark_paid(invoice)
+    quote, charged = invoice_quote(invoice)
+    holding, held = holding_of(subscription)
+    wanted = change.target
+    target_plan = session.scalar(select(Plan).where(Plan.code == wanted["plan"]))
+    assert target_plan is not None
+    if target_plan.is_free:  # to Free: the license ends today
+        _end_items(held.values(), change.change_day)
+        subscription.state, subscription.live_account_id = "ended", None
+        subscription.ended_on, subscription.end_reason = change.change_day, "changed_to_free"
+        _mail("plan_change_applied", change, subscription, invoice)
+        return
+    prices = _prices_as_quoted(charged, holding, [wanted["plan"], *wanted["addons"]])
+    target = Target(target_plan.rank, Interval(wanted["interval"]), prices)
+    new = next_holding(quote, target, holding)
+    assert new is not None
+    _replace_items(subscription, held, new, target_plan, change.change_day)
+    subscription.plan_id, subscription.next_plan_id = target_plan.id, None
+    if quote.new_term is not None:
+        _switch_term(subscription, quote.new_term, target_plan, new.interval.value)
+    _mail("plan_change_applied", change, subscription, invoice)
+
+
+def _prices_as_quoted(
+    charged: tuple[Price, ...], holding: Holding, codes: list[str]
+) -> tuple[Price, ...]:
+    """The target's prices as they were quoted: what the invoice charged, else the price
+    the license already held for that item."""
+    by_code = {price.item_code: price for price in charged}
+    held = {item.item_code: item for item in holding.items}
+    prices = []
+    for code in codes:
+        if code in by_code:
+            prices.append(by_code[code])
+        else:
+            item = held[code]
+            row = get_state().session.get(PriceRow, item.price_id)
+            assert row is not None
+            prices.append(core_price(row, code, item.item_kind, item.name))
+    return tuple(prices)
+
+
+def _replace_items(
+    subscription: Subscription,
+    held: dict[tuple[str, str], SubscriptionItem],
+    new: Holding,
+    plan: Plan,
+    day: date,
+) -> None:
+    session = get_state().session
+    addon_ids = dict(
+        session.execute(
+            select(AddOn.code, AddOn.id).where(
+                AddOn.code.in_([i.item_code for i in new.items if i.item_kind == "addon"])
+            )
+        ).all()
+    )
+    keep = set()
+    for item in new.items:
+        row = held.get((item.item_kind, item.item_code))
+        if row is None or row.price_id != item.price_id or row.period_start != item.period.start:
+            row = SubscriptionItem(
+                subscription_id=subscription.id,
+                kind=item.item_kind,
+                plan_id=plan.id if item.item_kind == "plan" else None,
+                addon_id=addon_ids.get(item.item_code),
+            )
+            session.add(row)
+        row.price_id, row.paid_amount, row.list_amount = item.price_id, item.paid, item.list_amount
+        row.period_start, row.period_end = item.period.start, item.period.end
+        session.flush()
+        keep.add(row.id)
+    _end_items([row for row in held.values() if row.id not in keep], day)
+
+
+def _end_items(rows: object, day: date) -> None:
+    for row in rows:  # type: ignore[attr-defined]
+        row.removed_on = day
+
+
+def _switch_term(subscription: Subscription, term: Term, plan: Plan, interval: str) -> None:
+    """The billing date moves to the change day (R-PRO-6)."""
+    state = get_state()
+    session = state.session
+    current = session.scalar(
+        select(TermRow).where(
+            TermRow.subscription_id == subscription.id,
+            TermRow.start == subscription.current_term_start,
+        )
+    )
+    if current is not None and current.start == term.start:
+        current.end, current.plan_id, current.interval = term.end, plan.id, interval
+    else:
+        if current is not None:
+            current.end = term.start
+        session.add(
+            TermRow(
+                subscription_id=subscription.id,
+                start=term.start,
+                end=term.end,
+                plan_id=plan.id,
+                interval=interval,
+                created_at=state.now(),
+            )
+        )
+    subscription.interval = interval
+    subscription.anchor_date = term.start
+    subscription.current_term_start, subscription.current_term_end = term.start, term.end
+
+
+def _summary(shown: ChangeQuote) -> str:
+    addons = "".join(f" + {code}" for code in shown.request.addon_codes)
+    interval = "annual" if shown.request.interval == "year" else "monthly"
+    return f"{shown.target_plan.name}{addons}, {interval}"
+
+
+def _mail(kind: str, change: PlanChange, subscription: Subscription, invoice: Invoice) -> None:
+    from .invoices import invoice_lines
+    from .renewals import mail_about
+
+    mail_about(
+        kind,
+        subscription,
+        invoice,
+        None,
+        change=change,
+        dedupe_key=f"{kind}:{change.id}",
+        change_lines=invoice_lines(invoice),
+    )
+
+
+# --- outcomes ----------------------------------------------------------------------------
+
+
+def _change_of(invoice: Invoice) -> PlanChange:
+    return (
+        get_state()
+        .session.scalars(select(PlanChange).where(PlanChange.invoice_id == invoice.id))
+        .one()
+    )
+
+
+def _paid(invoice: Invoice, payment: Payment) -> None:
+    """The card paid the rest: the credits go in and are spent on the charge at once (the
+    balance the change uses was held when it was reserved)."""
+    change = _change_of(invoice)
+    quote, _ = invoice_quote(invoice)
+    if quote.credit_total:
+        append_entry(
+            change.account_id,
+            "credit",
+            quote.credit_total,
+            quote.currency,
+            f"Credit from plan change (invoice {invoice.number})",
+            invoice_id=invoice.id,
+            plan_change_id=change.id,
+        )
+        append_entry(
+            change.account_id,
+            "use",
+            -quote.credit_total,
+            quote.currency,
+            f"Used for plan change (invoice {invoice.number})",
+            invoice_id=invoice.id,
+            plan_change_id=change.id,
+        )
+    _apply(change, invoice)
+
+
+def _failed(invoice: Invoice, payment: Payment) -> None:
+    """R-PRO-8: a declined manual change changes nothing and never enters dunning."""
+    change = _change_of(invoice)
+    mark_void(invoice)
+    held = _held_balance(invoice)
+    if held:
+        append_entry(
+            change.account_id,
+            "restore",
+            held,
+            invoice.currency,
+            f"Returned: plan change declined (invoice {invoice.number})",
+            invoice_id=invoice.id,
+            plan_change_id=change.id,
+        )
+    change.direction = "declined"
+
+
+def _held_balance(invoice: Invoice) -> int:
+    from ..models import BalanceEntry
+
+    return -sum(
+        get_state().session.scalars(
+            select(BalanceEntry.amount).where(
+                BalanceEntry.invoice_id == invoice.id, BalanceEntry.kind == "use"
+            )
+        )
+    )
+
+
+register_outcome_handlers("change", OutcomeHandlers(paid=_paid, failed=_failed))

@@ -1,0 +1,477 @@
+"""Usage reports (R-USE-1), the entitlements they feed (R-USE-2), and the limit e-mails.
+
+The host reports a metric (``mau``) for an account; every report is kept and the latest per
+metric counts. A report runs in one transaction with what it causes: when usage first goes
+over the plan's limit, ``BillingProfile.over_limit_since`` is set and the owners are told;
+when it is back within, it is cleared and they are told again: one e-mail per crossing.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Integer, String, literal, or_, select
+
+from ..accounts import BillingAccount
+from ..core.entitlements import (
+    AddOnInfo,
+    CatalogInfo,
+    Entitlements,
+    PlanInfo,
+    Standing,
+    decide,
+)
+from ..errors import BillingError
+from ..extension import get_state
+from ..models import AddOn, BillingProfile, Plan, Subscription, SubscriptionItem, UsageReport
+from . import _tx
+from .accounts import ensure_profile
+
+METRIC = re.compile(r"[a-z][a-z0-9_]{0,63}")
+WHOLE = re.compile(r"-?[0-9]+")
+#: The largest value a report may carry: far above any real count, far below BIGINT.
+MAX_VALUE = 10**12
+CSV_COLUMNS = ("account_id", "metric", "value", "reported_at")
+MAX_ERRORS_SHOWN = 20
+
+
+class UsageInvalid(BillingError):
+    """That usage report is not valid; nothing was recorded."""
+
+
+class UsageImportError(UsageInvalid):
+    """A usage file with bad rows; nothing was imported. ``errors`` names each line."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        shown = list(errors[:MAX_ERRORS_SHOWN])
+        if len(errors) > MAX_ERRORS_SHOWN:
+            shown.append(f"… and {len(errors) - MAX_ERRORS_SHOWN} more.")
+        super().__init__("Nothing was imported:\n" + "\n".join(shown))
+        self.errors = tuple(errors)
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """One checked report, waiting to be recorded."""
+
+    account_id: str
+    metric: str
+    value: int
+    reported_at: datetime  # naive UTC, as the tables store
+
+
+@dataclass(frozen=True)
+class LimitChange:
+    """What a report did to the account's over-limit state (None when nothing changed)."""
+
+    account_id: str
+    over_limit: bool
+    entitlements: Entitlements
+
+
+@dataclass
+class ImportSummary:
+    rows: int = 0
+    accounts: int = 0
+    went_over: int = 0
+    came_back: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"Imported {self.rows} usage reports for {self.accounts} accounts "
+            f"({self.went_over} went over a limit, {self.came_back} came back within)."
+        )
+
+
+# --- reporting ---------------------------------------------------------------------------
+
+
+def report_usage(
+    account: BillingAccount | str, metric: str, value: int, *, at: datetime | None = None
+) -> UsageReport:
+    """Record ``value`` as the account's usage of ``metric`` (at ``at``, default now).
+
+    Raises ``UsageInvalid`` for a negative, fractional or huge value, a malformed metric or
+    account id, an unknown account, or a time in the future; then nothing is recorded.
+    """
+    state = get_state()
+    account_id = account if isinstance(account, str) else account.billing_id
+    row = check_row(account_id, metric, value, at, now=state.now())
+    holder = _resolve(account, row.account_id)
+    try:
+        reports = _record([row], {row.account_id: holder}, ImportSummary())
+        _tx.commit()
+    except Exception:
+        _tx.rollback()
+        raise
+    return reports[0]
+
+
+def import_usage(rows: Iterable[Sequence[str]]) -> ImportSummary:
+    """Import CSV rows ``account_id,metric,value[,reported_at]`` (an optional header line)
+    in one transaction: a file with any bad row imports nothing and names every bad line."""
+    state = get_state()
+    checked, errors = _parse(rows, state.now())
+    accounts: dict[str, BillingAccount] = {}
+    for line, row in checked:
+        if row.account_id not in accounts:
+            found = state.load_account(row.account_id)
+            if found is None:
+                errors.append(f"line {line}: no account has the id {row.account_id!r}.")
+                continue
+            accounts[row.account_id] = found
+    if errors:
+        raise UsageImportError(sorted(errors, key=_line_number))
+    summary = ImportSummary(rows=len(checked), accounts=len(accounts))
+    try:
+        _record([row for _, row in checked], accounts, summary)
+        _tx.commit()
+    except Exception:
+        _tx.rollback()
+        raise
+    return summary
+
+
+def _record(
+    rows: Sequence[UsageRow], accounts: dict[str, BillingAccount], summary: ImportSummary
+) -> list[UsageReport]:
+    """Lock each profile (in id order: two imports never deadlock), add the reports, then
+    settle each account's over-limit state against what now counts."""
+    session = get_state().session
+    for account_id in sorted(accounts):
+        _locked_profile(account_id)
+    reports = [
+        UsageReport(
+            account_id=r.account_id, metric=r.metric, value=r.value, reported_at=r.reported_at
+        )
+        for r in rows
+    ]
+    session.add_all(reports)
+    session.flush()
+    for account_id in sorted(accounts):
+        change = sync_limit_state(accounts[account_id])
+        if change is not None:
+            summary.went_over += change.over_limit
+            summary.came_back += not change.over_limit
+    return reports
+
+
+def _resolve(account: BillingAccount | str, account_id: str) -> BillingAccount:
+    if not isinstance(account, str):
+        return account
+    found = get_state().load_account(account_id)
+    if found is None:
+        raise UsageInvalid(f"No account has the id {account_id!r}.")
+    return found
+
+
+# --- checking input (R-SEC-4) ------------------------------------------------------------
+
+
+def check_row(
+    account_id: str, metric: Any, value: Any, at: datetime | None, *, now: datetime
+) -> UsageRow:
+    return UsageRow(
+        account_id=check_account_id(account_id),
+        metric=check_metric(metric),
+        value=check_value(value),
+        reported_at=check_time(at, now),
+    )
+
+
+def check_account_id(account_id: Any) -> str:
+    if (
+        not isinstance(account_id, str)
+        or not 0 < len(account_id) <= 64
+        or not account_id.isprintable()
+        or account_id.strip() != account_id
+    ):
+        raise UsageInvalid(f"An account id is 1 to 64 printable characters (got {account_id!r}).")
+    return account_id
+
+
+def check_metric(metric: Any) -> str:
+    if not isinstance(metric, str) or not METRIC.fullmatch(metric):
+        raise UsageInvalid(
+            "A metric name is lowercase letters, digits and underscores, starting with a "
+            f"letter, at most 64 long, like 'mau' (got {metric!r})."
+        )
+    return metric
+
+
+def check_value(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageInvalid(f"Usage is a whole number (got {value!r}).")
+    if value < 0:
+        raise UsageInvalid(f"Usage cannot be negative (got {value}).")
+    if value > MAX_VALUE:
+        raise UsageInvalid(f"Usage cannot be over {MAX_VALUE:,} (got {value:,}).")
+    return int(value)
+
+
+def check_time(at: object, now: datetime) -> datetime:
+    """A naive UTC time; a naive ``at`` is taken as UTC. A report from the future would
+    count as the latest for ever, so it is refused."""
+    if at is None:
+        return now
+    if not isinstance(at, datetime):
+        raise UsageInvalid(f"The time of a report is a date and time (got {at!r}).")
+    if at.tzinfo is not None:
+        at = at.astimezone(UTC).replace(tzinfo=None)
+    if at > now:
+        raise UsageInvalid(
+            f"The time of a report cannot be in the future (got {at:%Y-%m-%d %H:%M})."
+        )
+    return at
+
+
+def _parse(
+    rows: Iterable[Sequence[str]], now: datetime
+) -> tuple[list[tuple[int, UsageRow]], list[str]]:
+    checked: list[tuple[int, UsageRow]] = []
+    errors: list[str] = []
+    for line, cells in enumerate(rows, start=1):
+        cells = [cell.strip() for cell in cells]
+        if not any(cells):
+            continue
+        if not checked and not errors and cells[0].lower() == CSV_COLUMNS[0]:
+            if [c.lower() for c in cells] not in (list(CSV_COLUMNS[:3]), list(CSV_COLUMNS)):
+                errors.append(f"line {line}: the header must be {','.join(CSV_COLUMNS)}.")
+            continue
+        try:
+            checked.append((line, _parse_cells(cells, now)))
+        except UsageInvalid as exc:
+            errors.append(f"line {line}: {exc.message}")
+    return checked, errors
+
+
+def _parse_cells(cells: list[str], now: datetime) -> UsageRow:
+    if len(cells) not in (3, 4):
+        raise UsageInvalid(
+            f"expected account_id,metric,value[,reported_at], got {len(cells)} columns."
+        )
+    if not WHOLE.fullmatch(cells[2]):
+        raise UsageInvalid(f"Usage is a whole number ≥ 0 (got {cells[2]!r}).")
+    at = None
+    if len(cells) == 4 and cells[3]:
+        try:
+            at = datetime.fromisoformat(cells[3])
+        except ValueError:
+            raise UsageInvalid(
+                f"reported_at is an ISO 8601 time like 2026-04-01T09:30:00Z (got {cells[3]!r})."
+            ) from None
+    value = int(cells[2]) if len(cells[2]) <= 20 else MAX_VALUE + 1  # (int() refuses 4,300 digits)
+    if cells[2].startswith("-"):
+        value = -abs(value)
+    return check_row(cells[0], cells[1], value, at, now=now)
+
+
+def _line_number(error: str) -> int:
+    return int(error.split(":", 1)[0].removeprefix("line "))
+
+
+def read_csv(path: str) -> list[list[str]]:
+    """The rows of a usage file (UTF-8, a spreadsheet's byte-order mark allowed)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            return list(csv.reader(handle))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UsageImportError([f"the file is not UTF-8 CSV ({exc})."]) from exc
+
+
+# --- over the limit, and back ------------------------------------------------------------
+
+
+def sync_limit_state(account: BillingAccount) -> LimitChange | None:
+    """Record a crossing of the limit and tell the owners, once per crossing (R-USE-2).
+
+    Flushes, never commits: call it in the transaction that changed usage or the plan
+    (a report, a plan change, a renewal that applied a scheduled plan).
+    """
+    state = get_state()
+    account_id = account.billing_id
+    profile = _locked_profile(account_id)
+    entitlements = account_entitlements(account_id)
+    since = profile.over_limit_since
+    if entitlements.over_limit and since is None:
+        profile.over_limit_since = state.now()
+        _mail("usage_over_limit", account, entitlements)
+        return LimitChange(account_id, True, entitlements)
+    if not entitlements.over_limit and since is not None:
+        profile.over_limit_since = None
+        _mail("usage_back_within_limit", account, entitlements)
+        return LimitChange(account_id, False, entitlements)
+    return None
+
+
+def _mail(kind: str, account: BillingAccount, entitlements: Entitlements) -> None:
+    """No dedupe key: the locked profile row already makes each crossing happen once, and
+    two crossings may share a timestamp (a frozen test clock)."""
+    from ..notifications import enqueue
+
+    context = {"entitlements": entitlements, "plan_name": entitlements.plan_name}
+    enqueue(kind, account, context)
+
+
+def _locked_profile(account_id: str) -> BillingProfile:
+    """The profile, locked until the commit: reports for one account are decided one at a
+    time (SQLite's IMMEDIATE transactions already serialise every writer)."""
+    session = get_state().session
+    ensure_profile(account_id)
+    query = select(BillingProfile).where(BillingProfile.account_id == account_id)
+    if session.get_bind().dialect.name != "sqlite":
+        query = query.with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).one()
+
+
+def latest_usage(account_id: str) -> dict[str, int]:
+    """The latest value of each metric reported for the account."""
+    return dict(_load(account_id, get_state().today())[1].usage)
+
+
+# --- the one query behind every check (R-USE-3) ------------------------------------------
+
+
+def account_entitlements(account_id: str | None) -> Entitlements:
+    """What the account may use now, from one SQL statement (no license: the Free plan)."""
+    state = get_state()
+    catalog, standing = _load(account_id, state.today())
+    return decide(catalog, standing, locale=state.settings.locale)
+
+
+def _load(account_id: str | None, today: date) -> tuple[CatalogInfo, Standing]:
+    plans: list[PlanInfo] = []
+    addons: list[AddOnInfo] = []
+    held: dict[str, Any] = {}
+    held_addons: list[str] = []
+    usage: dict[str, int] = {}
+    for row in get_state().session.execute(_snapshot(account_id, today)):
+        if row.kind == "plan":
+            plans.append(_plan_info(row))
+        elif row.kind == "addon":
+            addons.append(AddOnInfo(row.code, row.name, _strings(row.features), bool(row.active)))
+        elif row.kind == "sub":
+            held = {"plan_code": row.code, "restricted_on": row.day1}
+            held.update(payment_failed_on=row.day2, grace_ends_on=row.day3)
+        elif row.kind == "item":
+            held_addons.append(row.code)
+        else:
+            usage[row.code] = int(row.value)
+    standing = Standing(addon_codes=tuple(held_addons), usage=usage, **held)
+    return CatalogInfo(tuple(plans), tuple(addons)), standing
+
+
+def _plan_info(row: Any) -> PlanInfo:
+    limits = row.limits if isinstance(row.limits, dict) else {}
+    return PlanInfo(
+        code=row.code,
+        name=row.name,
+        rank=row.rank or 0,
+        is_free=bool(row.flag),
+        features=_strings(row.features),
+        limits={k: v for k, v in limits.items() if isinstance(v, int) and not isinstance(v, bool)},
+        addons=_strings(row.addons),
+        active=bool(row.active),
+    )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+#: The columns of the one statement; each part fills those it has, NULL for the rest.
+_COLUMNS: dict[str, Any] = {
+    "code": String,
+    "name": String,
+    "rank": Integer,
+    "flag": Boolean,
+    "active": Boolean,
+    "features": JSON,
+    "limits": JSON,
+    "addons": JSON,
+    "value": BigInteger,
+    "day1": Date,
+    "day2": Date,
+    "day3": Date,
+}
+
+
+def _part(kind: str, **given: Any) -> Any:
+    columns = [literal(kind, String).label("kind")]
+    for name, type_ in _COLUMNS.items():
+        value = given.pop(name, None)
+        columns.append((sa.cast(sa.null(), type_) if value is None else value).label(name))
+    assert not given, f"unknown columns {sorted(given)}"
+    return select(*columns)
+
+
+def _snapshot(account_id: str | None, today: date) -> Any:
+    """UNION ALL of the catalog (plans, add-ons), the live subscription, its current add-on
+    items and the latest report per metric: every check of a request costs this statement."""
+    parts = [
+        _part(
+            "plan",
+            code=Plan.code,
+            name=Plan.name,
+            rank=Plan.rank,
+            flag=Plan.is_free,
+            active=Plan.active,
+            features=Plan.features,
+            limits=Plan.limits,
+            addons=Plan.addon_codes,
+        ),
+        _part(
+            "addon", code=AddOn.code, name=AddOn.name, active=AddOn.active, features=AddOn.features
+        ),
+    ]
+    if account_id is not None:
+        parts += _account_parts(account_id, today)
+    return sa.union_all(*parts)
+
+
+def _account_parts(account_id: str, today: date) -> list[Any]:
+    live = (Subscription.live_account_id == account_id, Subscription.state == "active")
+    latest = (
+        select(
+            UsageReport.metric,
+            UsageReport.value,
+            sa.func.row_number()
+            .over(
+                partition_by=UsageReport.metric,
+                order_by=(UsageReport.reported_at.desc(), UsageReport.id.desc()),
+            )
+            .label("n"),
+        )
+        .where(UsageReport.account_id == account_id)
+        .subquery()
+    )
+    subscription = (
+        _part(
+            "sub",
+            code=Plan.code,
+            day1=Subscription.restricted_on,
+            day2=Subscription.payment_failed_on,
+            day3=Subscription.grace_ends_on,
+        )
+        .select_from(Subscription)
+        .join(Plan, Plan.id == Subscription.plan_id)
+    )
+    items = (
+        _part("item", code=AddOn.code)
+        .select_from(SubscriptionItem)
+        .join(AddOn, AddOn.id == SubscriptionItem.addon_id)
+        .where(
+            SubscriptionItem.subscription_id
+            == select(Subscription.id).where(*live).scalar_subquery(),
+            SubscriptionItem.kind == "addon",
+            or_(SubscriptionItem.removed_on.is_(None), SubscriptionItem.removed_on > today),
+        )
+    )
+    usage = _part("usage", code=latest.c.metric, value=latest.c.value).where(latest.c.n == 1)
+    return [subscription.where(*live), items, usage]
