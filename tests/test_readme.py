@@ -21,7 +21,7 @@ def test_the_quote_api_example_prints_E3_R_PRO_4() -> None:
     code, printed = re.findall(r"```(?:python)?\n(.*?)```", section, re.S)[:2]
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - our own README
+        exec(compile(code, "README.md", "exec"), {})
     assert out.getvalue() == printed
     assert "$19.35" in printed
 
