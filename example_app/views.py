@@ -23,21 +23,27 @@ from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, IntegerField
-from wtforms.validators import DataRequired, NumberRange
+from wtforms.validators import DataRequired, InputRequired, NumberRange
 
-from flask_subscriptions import OffsetClock, current_subscriptions
+from flask_subscriptions import (
+    BillingError,
+    OffsetClock,
+    current_subscriptions,
+    get_entitlements,
+    requires_feature,
+)
 from flask_subscriptions.blueprints._access import safe_next
 from flask_subscriptions.core.money import format_money
 from flask_subscriptions.jobs import all_jobs, run_due_jobs
-from flask_subscriptions.models import AddOn, OutboxMessage, Plan
+from flask_subscriptions.models import OutboxMessage, Plan, UsageReport
 from flask_subscriptions.services.licenses import License, list_licenses
 
 from .models import Team, User, db
 
 bp = Blueprint("example", __name__, template_folder="templates")
 
-#: The feature pages, each behind the add-on of the same code (R-EX-2: restriction shows).
-FEATURE_PAGES = ("operation", "marketing")
+#: The feature pages: two add-ons and one every paid plan includes (restriction shows).
+FEATURE_PAGES = ("operation", "marketing", "reports")
 #: How far one press of the test clock may move time (it runs the jobs once per day).
 MAX_CLOCK_DAYS = 400
 
@@ -128,36 +134,66 @@ def home() -> str:
 # -- feature pages -------------------------------------------------------------------------
 
 
-def addon_access(account: Team | User, addon_code: str) -> str | None:
-    """``None`` when the account's active license includes the add-on, else why not.
-
-    The one check the feature pages make: the entitlements issue swaps it for
-    ``@requires_feature``. A restricted license fails it too (R-USE-3).
-    """
-    license_ = active_license(account)
-    if license_ is None or addon_code not in {addon.code for addon in license_.addons}:
-        return "missing"
-    if license_.subscription.restricted_on is not None:
-        return "restricted"
-    return None
-
-
 @bp.get("/features/<name>")
 @login_required
 def feature(name: str) -> tuple[str, int]:
+    """Operation, Marketing (add-ons) and Reports (every paid plan), each behind the one
+    check a host makes: ``@requires_feature`` refuses with its reason (R-USE-3)."""
     if name not in FEATURE_PAGES:
         return render_template("example/not_found.html"), 404
+    return _guarded(name)
+
+
+def _guarded(name: str) -> tuple[str, int]:
+    @requires_feature(name)
+    def page() -> tuple[str, int]:
+        return render_template("example/feature.html", title=name.capitalize()), 200
+
+    return page()  # type: ignore[no-any-return]
+
+
+class UsageForm(FlaskForm):
+    mau = IntegerField("Monthly active users", validators=[InputRequired(), NumberRange(0, 10**9)])
+
+
+@bp.route("/usage", methods=["GET", "POST"])
+@login_required
+def usage() -> tuple[str, int] | Response:
+    """The host reports usage through the extension's API (R-USE-1); set it by hand here."""
     account = _acting_account()
-    assert account is not None  # signed in: every person acts for an account
-    addon = db.session.scalar(select(AddOn).where(AddOn.code == name))
-    refused = addon_access(account, name)
-    page = render_template(
-        "example/feature.html",
-        title=name.capitalize(),
-        addon_name=addon.name if addon is not None else name.capitalize(),
-        refused=refused,
+    assert account is not None
+    form = UsageForm()
+    if form.validate_on_submit():
+        try:
+            current_subscriptions.extension.report_usage(account, "mau", form.mau.data)
+        except BillingError as exc:
+            flash(exc.message, "error")
+        else:
+            flash(f"MAU set to {form.mau.data:,}.", "success")
+            return redirect(url_for("example.usage"))
+    elif request.method == "POST":
+        flash("Enter a whole number of monthly active users.", "error")
+    found = get_entitlements(account)
+    plan = (
+        db.session.scalar(select(Plan).where(Plan.code == found.plan_code))
+        if found.plan_code
+        else None
     )
-    return page, 402 if refused else 200
+    plan = plan or db.session.scalar(select(Plan).where(Plan.is_free))
+    mau = db.session.scalar(
+        select(UsageReport.value)
+        .where(UsageReport.account_id == account.billing_id, UsageReport.metric == "mau")
+        .order_by(UsageReport.reported_at.desc(), UsageReport.id.desc())
+        .limit(1)
+    )
+    page = render_template(
+        "example/usage.html",
+        form=form,
+        entitlements=found,
+        mau=mau,
+        limit=plan.limits.get("mau") if plan else None,
+    )
+    return page, (400 if request.method == "POST" else 200)
 
 
 # -- mail ----------------------------------------------------------------------------------

@@ -364,6 +364,7 @@ def _apply(change: PlanChange, invoice: Invoice) -> None:
         subscription.state, subscription.live_account_id = "ended", None
         subscription.ended_on, subscription.end_reason = change.change_day, "changed_to_free"
         _mail("plan_change_applied", change, subscription, invoice)
+        _sync_limits(change.account_id)
         return
     prices = _prices_as_quoted(charged, holding, [wanted["plan"], *wanted["addons"]])
     target = Target(target_plan.rank, Interval(wanted["interval"]), prices)
@@ -374,6 +375,7 @@ def _apply(change: PlanChange, invoice: Invoice) -> None:
     if quote.new_term is not None:
         _switch_term(subscription, quote.new_term, target_plan, new.interval.value)
     _mail("plan_change_applied", change, subscription, invoice)
+    _sync_limits(change.account_id)
 
 
 def _prices_as_quoted(
@@ -461,6 +463,16 @@ def _switch_term(subscription: Subscription, term: Term, plan: Plan, interval: s
     subscription.interval = interval
     subscription.anchor_date = term.start
     subscription.current_term_start, subscription.current_term_end = term.start, term.end
+
+
+def _sync_limits(account_id: str) -> None:
+    """A plan with another limit may restrict or lift at once (R-PRO-9, R-USE-2): record
+    the crossing and tell the owners, in this same transaction."""
+    from .usage import sync_limit_state
+
+    account = get_state().load_account(account_id)
+    if account is not None:
+        sync_limit_state(account)
 
 
 def _summary(shown: ChangeQuote) -> str:

@@ -364,8 +364,15 @@ def _advance(
             item.removed_on = term.start
     if any(line.kind.value == "discount" for line in quote.lines):
         subscription.coupon_terms_used += 1
+    plan_changed = subscription.plan_id != plan.id
     subscription.plan_id = plan.id
     subscription.next_plan_id = None
+    if plan_changed:  # a scheduled plan may cross a usage limit (R-USE-2)
+        from .usage import sync_limit_state
+
+        account = get_state().load_account(subscription.account_id)
+        if account is not None:
+            sync_limit_state(account)
     subscription.current_term_start, subscription.current_term_end = term.start, term.end
     subscription.version += 1
 
