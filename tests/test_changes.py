@@ -389,3 +389,97 @@ def test_another_accounts_license_cannot_be_changed_R_SEC_2(
         404,
     )
     assert db.session.scalar(select(func.count()).select_from(InvoiceLine)) == 1
+
+
+@pytest.fixture
+def yen_catalog(app: Flask, tmp_path: Path) -> None:
+    """The sample tiers priced in JPY (no minor unit), annual at 90 % of 12 months."""
+    path = tmp_path / "jpy.toml"
+    path.write_text(
+        "annual_discount_percent = 10\n"
+        '[[plans]]\ncode = "free"\nname = "Free"\nfree = true\n'
+        '[[plans]]\ncode = "small"\nname = "Small"\naddons = ["operation"]\n'
+        'change_options = ["free", "medium"]\nprices = [{ currency = "JPY", month = "15000" }]\n'
+        '[[plans]]\ncode = "medium"\nname = "Medium"\naddons = ["operation"]\n'
+        'change_options = ["free", "small"]\nprices = [{ currency = "JPY", month = "30000" }]\n'
+        '[[addons]]\ncode = "operation"\nname = "Operation"\n'
+        'prices = [{ currency = "JPY", month = "4500" }]\n'
+    )
+    result = app.test_cli_runner().invoke(args=["subscriptions", "catalog", "load", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("held", "target", "expected_lines", "card", "left"),
+    [
+        # tier up: 15000 × 10/31 = 4838.7 → 4839 credited; 30000 × 11/31 = 10645.2 → 10645
+        (
+            ("small", ()),
+            ("medium", "month", ()),
+            [("credit", "small", -4839, 10), ("charge", "medium", 10645, 11)],
+            5806,
+            0,
+        ),
+        # tier down: 30000 × 10/31 = 9677.4 → 9677; 15000 × 11/31 = 5322.6 → 5323
+        (
+            ("medium", ()),
+            ("small", "month", ()),
+            [("credit", "medium", -9677, 10), ("charge", "small", 5323, 11)],
+            0,
+            4354,
+        ),
+        # add-on added: 4500 × 11/31 = 1596.8 → 1597
+        (
+            ("small", ()),
+            ("small", "month", ("operation",)),
+            [("charge", "operation", 1597, 11)],
+            1597,
+            0,
+        ),
+        # add-on removed: 4500 × 10/31 = 1451.6 → 1452
+        (
+            ("small", ("operation",)),
+            ("small", "month", ()),
+            [("credit", "operation", -1452, 10)],
+            0,
+            1452,
+        ),
+        # monthly → annual: ¥162,000 (12 × 15000 × 90 %) for a new year from the change day
+        (
+            ("small", ()),
+            ("small", "year", ()),
+            [("credit", "small", -4839, 10), ("charge", "small", 162000, 365)],
+            157161,
+            0,
+        ),
+        # paid → Free
+        (("small", ()), ("free", "month", ()), [("credit", "small", -4839, 10)], 0, 4839),
+    ],
+)
+def test_reference_scenarios_in_JPY_R_PRO_1_R_MON_1(
+    app: Flask,
+    alice: User,
+    yen_catalog: None,
+    clock: Any,
+    held: tuple,
+    target: tuple,
+    expected_lines: list,
+    card: int,
+    left: int,
+) -> None:
+    """R-PRO-1 in a currency without a minor unit: every amount a whole yen (R-MON-1)."""
+    from flask_subscriptions.services import checkout
+    from flask_subscriptions.services.payment_methods import usable_methods
+
+    _at(clock, date(2026, 3, 17))
+    add_card(alice)
+    order = checkout.start_order(held[0], "month", "JPY", list(held[1]), alice)
+    checkout.choose_payment_method(order, alice, usable_methods(alice.billing_id)[0].id)
+    view = checkout.view_order(order, alice)
+    assert checkout.place_order(order.key, alice, view.quote.fingerprint).state == "paid"
+    subscription = db.session.scalar(select(Subscription))
+    _at(clock, date(2026, 4, 6))
+    quote, _ = _change(alice, subscription, target[0], target[1], target[2])
+    assert _lines(quote) == expected_lines
+    assert (quote.currency, quote.card_amount, quote.balance_after) == ("JPY", card, left)
+    assert current_balance(alice.billing_id).amount == left
