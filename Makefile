@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python bench/renewals.py
+	$(BIN)/python bench/renewals.py --db both --n 1000
 
 clean:
 	rm -rf $(VENV) instance example_app/instance .pytest_cache .mypy_cache .ruff_cache
