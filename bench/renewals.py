@@ -30,11 +30,13 @@ the due day, with Sandbox Pay answering at once or after ``--latency-ms`` per ca
 - afterwards, that every subscription has exactly one renewal invoice, paid, with one
   payment, succeeded (the case fails loudly otherwise).
 
-The floor: the rows a renewal leaves, for the same N, written with SQLAlchemy Core in ONE
-transaction with executemany and no gateway: one read of the subscriptions, then the term,
-invoice (already paid), invoice line, payment (already succeeded), balance entry (when the
-renewal used a balance), outbox message (a real receipt's text), and the subscription and
-item updates; written after the renewal, for the term after. ``ratio`` = total / floor.
+The floor (``bench/_floor.py``): the rows a renewal leaves, for the same N, written with
+SQLAlchemy Core in ONE transaction with executemany and no gateway: one read of the
+subscriptions, then the term, invoice (already paid), invoice line, payment (already
+succeeded), balance entry (when the renewal used a balance), outbox message (a real
+receipt's text), and the subscription and item updates; written after the renewal, for the
+term after. ``ratio`` = total / floor. The renewal's figure includes Sandbox Pay, which
+runs in the same process (its CPU and its own statements); the floor has no gateway.
 
 Targets: within 3x the floor with the instant gateway; 10,000 renewals in under a minute
 with 200 ms per charge; memory flat as N grows. Verdicts are printed under the table,
@@ -42,32 +44,29 @@ with the load average: the figures are only as quiet as the machine. ``--profile
 runs, per backend, ``renew_due(concurrency=1)`` with the instant gateway under cProfile,
 and prints the SQL of one renewal grouped by statement, with its time.
 
-Not collected by pytest (no ``test_`` prefix). It imports the tests' host app
-(``tests.hosts``) and purchase factory, so it runs from a checkout.
+The default run (8 cases) took about 50 minutes on a 2-CPU machine, most of it the four
+10,000 cases; ``--n`` and ``--latency-ms`` limit it. Not collected by pytest (no ``test_``
+prefix). It imports the tests' host app (``tests.hosts``) and purchase factory, so it runs
+from a checkout.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
-import functools
-import gc
 import io
 import os
 import pstats
-import re
-import resource
 import secrets
 import sys
 import tempfile
 import time
-import tracemalloc
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -232,6 +231,7 @@ def build(case: Case, url: str, sandbox_url: str) -> float:
 
 
 def measure(case: Case, url: str, sandbox_url: str) -> Result:
+    from bench._measure import counting, memory_peak
     from flask_subscriptions.services.renewals import count_due, renew_due
     from tests.hosts import db
 
@@ -244,9 +244,9 @@ def measure(case: Case, url: str, sandbox_url: str) -> Result:
         assert due == case.n, (due, case.n)
         progress = _progress(due)
         with (
-            _counting(db.engine) as billing_count,
-            _counting(host.gateway.engine()) as gateway_count,
-            _memory_peak(case.tracemalloc) as peak,
+            counting(db.engine) as billing_count,
+            counting(host.gateway.engine()) as gateway_count,
+            memory_peak(case.tracemalloc) as peak,
         ):
             started, cpu = time.perf_counter(), time.process_time()
             report = renew_due(concurrency=case.concurrency, progress=progress)
@@ -319,6 +319,7 @@ def verify() -> str:
 
 def floor(balance: bool) -> float:
     """Seconds to write what a renewal leaves, for every subscription, in one transaction."""
+    from bench._floor import write_floor
     from tests.hosts import db
 
     with db.engine.connect() as conn:
@@ -335,89 +336,21 @@ def floor(balance: bool) -> float:
     return time.perf_counter() - started
 
 
-def write_floor(conn: sa.Connection, balance: bool, receipt: Any) -> None:
-    from flask_subscriptions import models as m
-
-    now, start, end = datetime(2026, 5, 17, 12), date(2026, 5, 17), date(2026, 6, 17)
-    subs = conn.execute(
-        sa.select(m.Subscription.id, m.Subscription.account_id, m.Subscription.plan_id)
-        .add_columns(m.SubscriptionItem.id.label("item_id"), m.SubscriptionItem.price_id)
-        .join(m.SubscriptionItem, m.SubscriptionItem.subscription_id == m.Subscription.id)
-        .where(m.Subscription.state == "active", m.SubscriptionItem.removed_on.is_(None))
-        .order_by(m.Subscription.id)
-    ).all()
-    tables = [m.Term, m.Invoice, m.InvoiceLine, m.Payment, m.BalanceEntry, m.OutboxMessage]
-    first = {t: (conn.scalar(sa.select(sa.func.max(t.id))) or 0) + 1 for t in tables}
-
-    def insert(model: Any, values: Callable[[int, Any, int], dict[str, Any]]) -> None:
-        rows = [
-            {"id": first[model] + i, **values(i, s, first[m.Invoice] + i)}
-            for i, s in enumerate(subs)
-        ]
-        conn.execute(sa.insert(model), rows)
-
-    common = {"currency": "USD", "created_at": now}
-    insert(m.Term, lambda i, s, inv: {
-        "subscription_id": s.id, "start": start, "end": end, "plan_id": s.plan_id,
-        "interval": "month", "created_at": now,
-    })  # fmt: skip
-    insert(m.Invoice, lambda i, s, inv: {
-        **common, "number": f"INV-{inv:06d}", "account_id": s.account_id,
-        "subscription_id": s.id, "term_id": first[m.Term] + i, "kind": "renewal",
-        "status": "paid", "total": 10000, "balance_applied": 0, "amount_due": 10000,
-        "period_start": start, "period_end": end, "quote_fingerprint": "f" * 64,
-        "paid_at": now,
-    })  # fmt: skip
-    insert(m.InvoiceLine, lambda i, s, inv: {
-        "invoice_id": inv, "kind": "charge", "item_code": "small",
-        "description": "Small, May 17, 2026 to Jun 16, 2026", "price_id": s.price_id,
-        "start": start, "end": end, "days": 31, "term_days": 31, "basis": 10000,
-        "amount": 10000,
-    })  # fmt: skip
-    insert(m.Payment, lambda i, s, inv: {
-        **common, "idempotency_key": f"renewal:{inv}:1", "account_id": s.account_id,
-        "invoice_id": inv, "purpose": "charge", "attempt": 1, "gateway": "sandbox",
-        "amount": 10000, "status": "succeeded", "charge_id": f"ch_floor_{i}",
-        "updated_at": now,
-    })  # fmt: skip
-    if balance:
-        insert(m.BalanceEntry, lambda i, s, inv: {
-            **common, "account_id": s.account_id, "seq": 1_000_000, "kind": "use",
-            "amount": 0, "balance_after": 0, "reason": f"Used for invoice INV-{inv:06d}",
-            "invoice_id": inv,
-        })  # fmt: skip
-    insert(m.OutboxMessage, lambda i, s, inv: {
-        "dedupe_key": f"renewal_receipt:{inv}", "account_id": s.account_id,
-        "kind": "renewal_receipt", "recipients": receipt["recipients"],
-        "subject": receipt["subject"], "text_body": receipt["text_body"],
-        "html_body": receipt["html_body"], "status": "pending", "attempts": 0,
-        "next_attempt_at": now, "created_at": now,
-    })  # fmt: skip
-    subscriptions, items = m.Subscription.__table__, m.SubscriptionItem.__table__
-    term = {"current_term_start": start, "current_term_end": end}
-    for table, key, values in (
-        (subscriptions, "id", {**term, "version": subscriptions.c.version + 1}),
-        (items, "item_id", {"period_start": start, "period_end": end}),
-    ):
-        conn.execute(
-            table.update().where(table.c.id == sa.bindparam("b_id")).values(values),
-            [{"b_id": getattr(s, key)} for s in subs],
-        )
-
-
 # --- the profile ---------------------------------------------------------------------------
 
 
 def profile(case: Case, url: str, sandbox_url: str) -> None:
     """``renew_due(concurrency=1)`` under cProfile, and the SQL of one renewal."""
+    from bench._measure import statement_log
     from flask_subscriptions.services.renewals import renew_due
     from tests.hosts import db
 
     with _host(url, sandbox_url) as host:
         host.clock.set(DUE_DAY)
+        host.gateway.latency = 0
         db.session.commit()
         profiler = cProfile.Profile()
-        with _statement_log(db.engine) as log:
+        with statement_log(db.engine) as log:
             started = time.perf_counter()
             profiler.runcall(renew_due, concurrency=1)
             elapsed = time.perf_counter() - started
@@ -432,92 +365,6 @@ def profile(case: Case, url: str, sandbox_url: str) -> None:
         pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(30)
         print(f"\n--- top 30 by {order} ---")
         print(out.getvalue().split("\n", 6)[-1].rstrip())
-
-
-# --- measuring -----------------------------------------------------------------------------
-
-
-@contextmanager
-def _counting(engine: sa.Engine) -> Iterator[Callable[[], int]]:
-    """Statements the engine runs, from every thread (the listener is on the engine)."""
-    count = 0
-
-    def counter(*_args: object) -> None:
-        nonlocal count
-        count += 1
-
-    sa.event.listen(engine, "before_cursor_execute", counter)
-    try:
-        yield lambda: count
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", counter)
-
-
-@contextmanager
-def _statement_log(engine: sa.Engine) -> Iterator[dict[str, list[float]]]:
-    """Count and seconds of each statement, grouped by its text."""
-    log: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
-
-    def before(conn: Any, *_args: object) -> None:
-        conn.info["bench_started"] = time.perf_counter()
-
-    def after(conn: Any, _cursor: Any, sql: str, *_args: object) -> None:
-        entry = log[_shorten(sql)]
-        entry[0] += 1
-        entry[1] += time.perf_counter() - conn.info.pop("bench_started")
-
-    sa.event.listen(engine, "before_cursor_execute", before)
-    sa.event.listen(engine, "after_cursor_execute", after)
-    try:
-        yield log
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", before)
-        sa.event.remove(engine, "after_cursor_execute", after)
-
-
-@functools.cache
-def _shorten(sql: str) -> str:
-    sql = re.sub(r"\s+", " ", sql)
-    sql = re.sub(r"\((?:\?|%\(\w+\)s)(?:, (?:\?|%\(\w+\)s))+\)", "(…)", sql)
-    sql = re.sub(r"SELECT .+? FROM", "SELECT … FROM", sql, count=1)
-    return sql[:110]
-
-
-@contextmanager
-def _memory_peak(heap: bool) -> Iterator[Callable[[], tuple[float, float | None]]]:
-    """The rise of peak RSS over RSS before (and the Python heap peak with tracemalloc)."""
-    gc.collect()
-    before, resettable = _status_kb("VmRSS"), _reset_peak_rss()
-    start_max = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if heap:
-        tracemalloc.start()
-    figures: list[float | None] = [0.0, None]
-    try:
-        yield lambda: (figures[0] or 0.0, figures[1])
-    finally:
-        if heap:
-            figures[1] = tracemalloc.get_traced_memory()[1] / 2**20
-            tracemalloc.stop()
-        if resettable and before is not None:
-            figures[0] = ((_status_kb("VmHWM") or 0) - before) / 1024
-        else:
-            figures[0] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start_max) / 1024
-
-
-def _status_kb(field: str) -> int | None:
-    try:
-        lines = Path("/proc/self/status").read_text().splitlines()
-    except OSError:
-        return None
-    return next((int(x.split()[1]) for x in lines if x.startswith(field + ":")), None)
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")  # Linux ≥ 4.0: VmHWM := VmRSS
-    except OSError:
-        return False
-    return True
 
 
 # --- the command ---------------------------------------------------------------------------
