@@ -1,0 +1,104 @@
+"""The Stripe adapter's two pages, under ``<SUBSCRIPTIONS_URL_PREFIX>/stripe``.
+
+- ``POST /webhook``: Stripe's events. The signature is checked against
+  ``SUBSCRIPTIONS_STRIPE_WEBHOOK_SECRET`` before anything is read; a bad one is a 400 and
+  changes nothing. ``events.py`` handles each event once.
+- ``GET /authenticate/<signed token>``: where the card holder approves a payment their
+  bank wants confirmed (3-D Secure), with Stripe.js. It is the ``action_url`` of a
+  ``REQUIRES_ACTION`` charge; only an owner of the paying account may open it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from flask import Blueprint, Flask, abort, current_app, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.routing import BuildError
+
+from ...accounts import BillingAccount
+from ...blueprints._access import owner_required, safe_next
+from ...blueprints._errors import fail
+from ...services.accounts import find_profile
+from ..base import ChargeStatus, GatewayError
+from .events import handle_event
+from .gateway import EXTENSION_KEY, StripeGateway
+from .mapping import charge_result
+
+__all__ = ["blueprint", "mount"]
+
+blueprint = Blueprint("subscriptions_stripe", __name__)
+
+
+def mount(app: Flask) -> None:
+    prefix = str(app.config.get("SUBSCRIPTIONS_URL_PREFIX", "/billing")).rstrip("/")
+    app.register_blueprint(blueprint, url_prefix=f"{prefix}/stripe")
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:  # Stripe signs its requests; it cannot send a CSRF token
+        csrf.exempt(webhook)
+
+
+@blueprint.post("/webhook")
+def webhook() -> ResponseReturnValue:
+    gateway = _gateway()
+    try:
+        event = gateway.client.construct_event(
+            request.get_data(),
+            request.headers.get("Stripe-Signature"),
+            gateway.settings.webhook_secret,
+        )
+    except (ValueError, stripe.SignatureVerificationError):
+        return {"error": "The signature or the payload is invalid."}, 400
+    try:
+        outcome = handle_event(gateway, event)
+    except GatewayError:
+        # Stripe delivers the event again later; nothing was recorded for it.
+        return {"error": "Stripe could not be asked about this event; send it again."}, 503
+    return {"id": event.id, "outcome": outcome}
+
+
+@blueprint.get("/authenticate/<token>")
+@owner_required
+def authenticate(account: BillingAccount, token: str) -> ResponseReturnValue:
+    gateway = _gateway()
+    try:
+        intent = gateway.intent_of_action(token)
+    except GatewayError:
+        return fail("The payment service is unavailable right now. Please try again.", 503)
+    profile = find_profile(account.billing_id)
+    if intent is None or profile is None or profile.gateway_customer != intent.get("customer"):
+        abort(404)
+    result = charge_result(intent, gateway.action_url)
+    return render_template(
+        "subscriptions/stripe_authenticate.html",
+        intent=intent,
+        pending=result is not None and result.status is ChargeStatus.REQUIRES_ACTION,
+        succeeded=result is not None and result.status is ChargeStatus.SUCCEEDED,
+        client_secret=intent["client_secret"],
+        payment_method=_payment_method(intent),
+        publishable_key=gateway.settings.publishable_key,
+        return_url=safe_next((intent.get("metadata") or {}).get("return_url")) or _billing_home(),
+    )
+
+
+def _payment_method(intent: dict[str, Any]) -> str | None:
+    """The card to authenticate: after an off-session ``authentication_required`` decline,
+    Stripe keeps it only on the error, and Stripe.js must be told which it is."""
+    error = intent.get("last_payment_error") or {}
+    method = error.get("payment_method") or intent.get("payment_method")
+    if isinstance(method, dict):
+        method = method.get("id")
+    return str(method) if method else None
+
+
+def _billing_home() -> str:
+    try:
+        return url_for("subscriptions.licenses.index")
+    except BuildError:  # a host that mounts its own billing pages
+        return "/"
+
+
+def _gateway() -> StripeGateway:
+    gateway: StripeGateway = current_app.extensions[EXTENSION_KEY].gateway
+    return gateway
