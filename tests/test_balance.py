@@ -17,7 +17,7 @@ from flask_subscriptions.services.changes import ChangeRequest, apply_change, qu
 from flask_subscriptions.services.withdrawals import WithdrawalFailed, withdraw, withdrawal_quote
 
 from .conftest import Outbox, csrf_token, sign_in
-from .factories import add_card, new_user, subscribe
+from .factories import add_card, subscribe
 from .hosts import User, db
 
 
@@ -148,4 +148,3 @@ def test_only_owners_see_the_balance_R_SEC_2(team_app: Flask, catalog: None) -> 
     sign_in(client, team.members[0])
     assert client.get("/billing/balance").status_code == 403
     assert client.post("/billing/balance/withdraw", data={}).status_code == 403
-    assert new_user is not None

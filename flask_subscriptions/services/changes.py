@@ -48,7 +48,7 @@ from .invoices import create_invoice, invoice_quote, mark_paid, mark_void
 from .licenses import License, find_license, renewal_options
 from .payment_methods import usable_methods
 from .payments import OutcomeHandlers, execute, open_payment, register_outcome_handlers
-from .pricing import core_price
+from .pricing import core_price, current_items
 
 
 class ChangeNotPossible(BillingError):
@@ -115,20 +115,8 @@ def holding_of(
 ) -> tuple[Holding, dict[tuple[str, str], SubscriptionItem]]:
     """What the license holds now, as the core's Holding, and the rows by (kind, code)."""
     session = get_state().session
-    rows = session.execute(
-        select(SubscriptionItem, PriceRow, Plan.code, Plan.name, AddOn.code, AddOn.name)
-        .join(PriceRow, PriceRow.id == SubscriptionItem.price_id)
-        .outerjoin(Plan, Plan.id == SubscriptionItem.plan_id)
-        .outerjoin(AddOn, AddOn.id == SubscriptionItem.addon_id)
-        .where(
-            SubscriptionItem.subscription_id == subscription.id,
-            SubscriptionItem.removed_on.is_(None),
-        )
-        .order_by(SubscriptionItem.id)
-    ).all()
     items, by_code = [], {}
-    for item, price, plan_code, plan_name, addon_code, addon_name in rows:
-        code, name = (plan_code, plan_name) if item.kind == "plan" else (addon_code, addon_name)
+    for item, price, code, name in current_items(subscription.id):
         items.append(
             HeldItem(
                 code,

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from ..core.proration import HeldItem, Holding, Price
+from ..core.proration import Price
 from ..core.quotes import CouponTerms
-from ..core.terms import Interval, Term
+from ..core.terms import Interval
 from ..errors import BillingError
 from ..extension import get_state
 from ..models import AddOn, Coupon, Plan, SubscriptionItem
@@ -71,31 +71,25 @@ def coupon_terms(coupon: Coupon | None) -> CouponTerms | None:
     )
 
 
-def holding_of(
-    plan: Plan,
-    interval: str,
-    term: Term,
-    items: Sequence[SubscriptionItem],
-    names: dict[tuple[str, int], tuple[str, str]],
-) -> Holding:
-    """A subscription's current items as the core's ``Holding``.
-
-    ``names`` maps (kind, id) to (code, name) for the plan and add-ons the items refer to.
-    """
-    held = []
-    for item in items:
-        key = ("plan", item.plan_id) if item.kind == "plan" else ("addon", item.addon_id)
-        code, name = names[key]  # type: ignore[index]
-        held.append(
-            HeldItem(
-                item_code=code,
-                item_kind=item.kind,  # type: ignore[arg-type]
-                name=name,
-                price_id=item.price_id,
-                paid=item.paid_amount,
-                list_amount=item.list_amount,
-                currency=item.price.currency,
-                period=Term(item.period_start, item.period_end),
+def current_items(subscription_id: int) -> list[tuple[SubscriptionItem, PriceRow, str, str]]:
+    """What a license holds now: each item with its price and its item's code and name, in
+    one query (renewals and immediate changes both start from it)."""
+    rows = (
+        get_state()
+        .session.execute(
+            select(SubscriptionItem, PriceRow, Plan.code, Plan.name, AddOn.code, AddOn.name)
+            .join(PriceRow, PriceRow.id == SubscriptionItem.price_id)
+            .outerjoin(Plan, Plan.id == SubscriptionItem.plan_id)
+            .outerjoin(AddOn, AddOn.id == SubscriptionItem.addon_id)
+            .where(
+                SubscriptionItem.subscription_id == subscription_id,
+                SubscriptionItem.removed_on.is_(None),
             )
+            .order_by(SubscriptionItem.id)
         )
-    return Holding(plan_rank=plan.rank, interval=Interval(interval), term=term, items=tuple(held))
+        .all()
+    )
+    return [
+        (item, price, plan_code or addon_code, plan_name or addon_name)
+        for item, price, plan_code, plan_name, addon_code, addon_name in rows
+    ]

@@ -48,7 +48,7 @@ from .balance import append_entry, current_balance
 from .invoices import create_invoice, invoice_lines, mark_paid
 from .payment_methods import default_method_id, is_expired
 from .payments import OutcomeHandlers, execute, open_payment, register_outcome_handlers
-from .pricing import core_price, coupon_terms
+from .pricing import core_price, coupon_terms, current_items
 from .reconciliation import reconcile_unknown_payments
 
 
@@ -227,7 +227,7 @@ def _next_term(subscription_id: int, token: str) -> _Step:
         _tx.commit()
         return _Step("expired")
     term = _following_term(subscription)
-    items = _current_items(subscription)
+    items = current_items(subscription.id)
     prices = _renewal_prices(subscription, plan, items)
     coupon = session.get(Coupon, subscription.coupon_id) if subscription.coupon_id else None
     balance = current_balance(subscription.account_id)
@@ -274,26 +274,6 @@ def _following_term(subscription: Subscription) -> Term:
     index, _ = term_containing(subscription.anchor_date, interval, subscription.current_term_start)
     start = subscription.current_term_end
     return Term(start, add_interval(subscription.anchor_date, interval, index + 2))
-
-
-def _current_items(subscription: Subscription) -> list[tuple[SubscriptionItem, PriceRow, str, str]]:
-    """The items held now, each with its price and its item's code and name (one query)."""
-    session = get_state().session
-    rows = session.execute(
-        select(SubscriptionItem, PriceRow, Plan.code, Plan.name, AddOn.code, AddOn.name)
-        .join(PriceRow, PriceRow.id == SubscriptionItem.price_id)
-        .outerjoin(Plan, Plan.id == SubscriptionItem.plan_id)
-        .outerjoin(AddOn, AddOn.id == SubscriptionItem.addon_id)
-        .where(
-            SubscriptionItem.subscription_id == subscription.id,
-            SubscriptionItem.removed_on.is_(None),
-        )
-        .order_by(SubscriptionItem.id)
-    ).all()
-    return [
-        (item, price, plan_code or addon_code, plan_name or addon_name)
-        for item, price, plan_code, plan_name, addon_code, addon_name in rows
-    ]
 
 
 def _renewal_prices(
