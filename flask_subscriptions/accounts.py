@@ -7,7 +7,7 @@ Flask-Login asks its ``user_loader``) and keep the account id as a string.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -59,6 +59,7 @@ class BillingAccountMixin:
 
 
 AccountLoader = Callable[[str], BillingAccount | None]
+AccountsLoader = Callable[[list[str]], Mapping[str, BillingAccount]]
 CurrentAccountLoader = Callable[[], BillingAccount | None]
 
 

@@ -6,6 +6,7 @@ extension object can serve several apps (app factories, tests with two apps at o
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from flask import Flask, current_app
 
 from .accounts import (
     AccountLoader,
+    AccountsLoader,
     BillingAccount,
     CurrentAccountLoader,
     default_current_account,
@@ -73,6 +75,15 @@ class State:
             )
         return loader(account_id)
 
+    def load_accounts(self, account_ids: Collection[str]) -> dict[str, BillingAccount]:
+        """Many accounts at once (a renewal batch mails hundreds): the host's
+        ``accounts_loader`` when it registered one, else ``account_loader`` per id."""
+        many = self.extension._accounts_loader
+        if many is not None:
+            return dict(many(list(account_ids)))
+        loaded = ((account_id, self.load_account(account_id)) for account_id in account_ids)
+        return {account_id: account for account_id, account in loaded if account is not None}
+
     def current_account(self) -> BillingAccount | None:
         loader = self.extension._current_account_loader or default_current_account
         return loader()
@@ -100,6 +111,7 @@ class Subscriptions:
         self._scheduler = scheduler
         self._account_loader: AccountLoader | None = None
         self._current_account_loader: CurrentAccountLoader | None = None
+        self._accounts_loader: AccountsLoader | None = None
         if app is not None:
             self.init_app(app)
 
@@ -108,6 +120,12 @@ class Subscriptions:
     def account_loader(self, fn: AccountLoader) -> AccountLoader:
         """Register ``fn(account_id: str) -> account | None`` (used by jobs and e-mails)."""
         self._account_loader = fn
+        return fn
+
+    def accounts_loader(self, fn: AccountsLoader) -> AccountsLoader:
+        """Optionally register ``fn(account_ids: list[str]) -> {account_id: account}``, one
+        query for many accounts; renewals use it for their receipts. Missing ids are left out."""
+        self._accounts_loader = fn
         return fn
 
     def current_account_loader(self, fn: CurrentAccountLoader) -> CurrentAccountLoader:

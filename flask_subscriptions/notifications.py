@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import current_app
 from jinja2 import TemplateNotFound
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 
 from .accounts import BillingAccount
 from .extension import get_state
@@ -47,23 +47,56 @@ def enqueue(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
     ):
         return None
-    context = {"account": account, **context}
-    subject, text = _render_text(kind, context)
-    message = OutboxMessage(
-        dedupe_key=dedupe_key,
-        account_id=account.billing_id,
-        kind=kind,
-        recipients=recipients,
-        subject=subject,
-        text_body=text,
-        html_body=_render_html(kind, context),
-        status="pending",
-        attempts=0,
-        next_attempt_at=state.now(),
-        created_at=state.now(),
-    )
+    message = OutboxMessage(**render(kind, account, recipients, context, dedupe_key=dedupe_key))
     state.session.add(message)
     return message
+
+
+def render(
+    kind: str,
+    account: BillingAccount,
+    recipients: list[str],
+    context: dict[str, Any],
+    *,
+    dedupe_key: str | None,
+) -> dict[str, Any]:
+    """The outbox row of one message, rendered now (the values of ``OutboxMessage``)."""
+    now = get_state().now()
+    context = {"account": account, **context}
+    subject, text = _render_text(kind, context)
+    return {
+        "dedupe_key": dedupe_key,
+        "account_id": account.billing_id,
+        "kind": kind,
+        "recipients": recipients,
+        "subject": subject,
+        "text_body": text,
+        "html_body": _render_html(kind, context),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def enqueue_rendered(rows: list[dict[str, Any]]) -> int:
+    """Add many rendered messages in one statement, skipping any whose ``dedupe_key`` is
+    already in the outbox (a batch job run again); how many were added."""
+    session = get_state().session
+    keys = [row["dedupe_key"] for row in rows if row["dedupe_key"] is not None]
+    seen = (
+        set(
+            session.scalars(
+                select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys))
+            )
+        )
+        if keys
+        else set()
+    )
+    fresh = [row for row in rows if row["dedupe_key"] not in seen]
+    if fresh:
+        session.execute(insert(OutboxMessage), fresh)
+    return len(fresh)
 
 
 def _render_text(kind: str, context: dict[str, Any]) -> tuple[str, str]:

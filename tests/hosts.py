@@ -14,7 +14,7 @@ from flask import Flask, has_app_context, request
 from flask.testing import FlaskClient
 from flask_login import LoginManager, UserMixin, current_user, login_user
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from flask_subscriptions import BillingAccountMixin, Clock, Subscriptions
@@ -120,6 +120,12 @@ def create_host(
         @subscriptions.account_loader
         def load_user_account(account_id: str) -> User | None:
             return db.session.get(User, int(account_id)) if account_id.isdigit() else None
+
+        @subscriptions.accounts_loader
+        def load_user_accounts(account_ids: list[str]) -> dict[str, User]:
+            ids = [int(i) for i in account_ids if i.isdigit()]
+            users = db.session.scalars(select(User).where(User.id.in_(ids)))
+            return {user.billing_id: user for user in users}
 
     subscriptions.init_app(app, gateway=gateway, clock=clock)
     return app, subscriptions

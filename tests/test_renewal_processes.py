@@ -117,7 +117,7 @@ def test_worker_killed_before_the_charge_charges_on_the_next_run_R_REN_2(
     app: Flask, catalog: None, database_url: str, sandbox_url: str, gateway: object
 ) -> None:
     """A worker that died before the gateway saw the charge: the next run sends it, once."""
-    from flask_subscriptions.services.renewals import _claim_batch, _next_term
+    from flask_subscriptions.services.renewal_batch import open_batch
 
     subscribe(new_user("early"))
     from datetime import UTC, datetime
@@ -125,9 +125,9 @@ def test_worker_killed_before_the_charge_charges_on_the_next_run_R_REN_2(
     from flask_subscriptions import get_state
 
     get_state().clock.set(datetime(2026, 4, 17, 12, tzinfo=UTC))  # type: ignore[attr-defined]
-    [claimed] = _claim_batch("dead-worker", 10)
-    step = _next_term(claimed, "dead-worker")  # committed; then the process "dies"
-    assert step.payment_id is not None
+    batch = open_batch("dead-worker", 10)  # committed; then the process "dies"
+    assert batch is not None
+    [step] = batch.charges
     rerun = _flask(database_url, sandbox_url, "2026-04-17T12:10:00", "renew")
     output = rerun.communicate(timeout=120)[0]
     assert rerun.returncode == 0, output

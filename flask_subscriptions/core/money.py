@@ -134,14 +134,22 @@ def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
     """
     _require_int(amount)
     places = exponent(currency)
-    where = Locale.parse(locale)
-    pattern: NumberPattern = copy.copy(where.currency_formats["standard"])
-    pattern.frac_prec = (places, places)
+    where, pattern = _currency_pattern(locale, places)
     # Babel's apply() is unannotated; the annotation keeps mypy --strict honest.
     text: str = pattern.apply(
         Decimal(amount).scaleb(-places), where, currency=currency, currency_digits=False
     )
     return text
+
+
+@lru_cache(maxsize=64)
+def _currency_pattern(locale: str, places: int) -> tuple[Locale, NumberPattern]:
+    """The locale's currency pattern with ``places`` decimals (parsed once: receipts of a
+    renewal batch format thousands of amounts)."""
+    where = Locale.parse(locale)
+    pattern: NumberPattern = copy.copy(where.currency_formats["standard"])
+    pattern.frac_prec = (places, places)
+    return where, pattern
 
 
 def _require_int(amount: object) -> None:

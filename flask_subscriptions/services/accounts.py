@@ -52,8 +52,13 @@ def ensure_profile(account_id: str) -> BillingProfile:
 
 def billing_recipients(account: BillingAccount, profile: BillingProfile | None) -> list[str]:
     """The payment-notification address (if any) and every owner, each once (R-NOTE-2)."""
+    return recipients_for(account, profile.billing_email if profile else None)
+
+
+def recipients_for(account: BillingAccount, billing_email: str | None) -> list[str]:
+    """As ``billing_recipients``, for a caller that read the profile's address itself."""
     seen: dict[str, str] = {}
-    candidates = [profile.billing_email] if profile and profile.billing_email else []
+    candidates = [billing_email] if billing_email else []
     candidates += list(account.billing_owner_emails())
     for address in candidates:
         clean = clean_address(address)

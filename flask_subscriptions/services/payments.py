@@ -71,7 +71,11 @@ def _load_handlers() -> None:
 
 def invoice_key(invoice: Invoice, attempt: int) -> str:
     """The idempotency key of one attempt to pay an invoice: from durable rows only."""
-    return f"{invoice.kind}:{invoice.id}:{attempt}"
+    return payment_key(invoice.kind, invoice.id, attempt)
+
+
+def payment_key(invoice_kind: str, invoice_id: int, attempt: int) -> str:
+    return f"{invoice_kind}:{invoice_id}:{attempt}"
 
 
 def open_payment(invoice: Invoice, method: PaymentMethod, amount: int, attempt: int = 1) -> Payment:
@@ -123,22 +127,29 @@ def execute(payment_id: int, *, description: str, return_url: str | None = None)
         return_url=return_url,
     )
     session.commit()  # no transaction, lock or connection is held while the gateway works
+    record_outcome(payment_id, charge(request))
+    return session.get(Payment, payment_id)  # type: ignore[return-value]
+
+
+def charge(request: ChargeRequest) -> ChargeResult:
+    """Ask the gateway; a timeout is an *unknown* outcome, an outage a soft decline.
+
+    Call it outside any transaction of ours (a slow service must hold no lock).
+    """
     try:
-        result = state.require_gateway().charge(request)
+        return get_state().require_gateway().charge(request)
     except GatewayTimeout:
-        result = ChargeResult(
+        return ChargeResult(
             status=ChargeStatus.UNKNOWN,
             message="The payment service did not answer; we will confirm the payment shortly.",
         )
     except GatewayUnavailable:
-        result = ChargeResult(
+        return ChargeResult(
             status=ChargeStatus.DECLINED,
             decline_kind=DeclineKind.SOFT,
             decline_code="service_unavailable",
             message="The payment service is unavailable. Nothing was charged; please try again.",
         )
-    record_outcome(payment_id, result)
-    return session.get(Payment, payment_id)  # type: ignore[return-value]
 
 
 def record_outcome(payment_id: int, result: ChargeResult) -> bool:
@@ -188,17 +199,12 @@ def record_outcome(payment_id: int, result: ChargeResult) -> bool:
 def _send_signals(payment: Payment) -> None:
     from flask import current_app
 
-    from ..signals import payment_failed, payment_succeeded
+    from ..signals import payment_failed
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if payment.status == "succeeded":
-        payment_succeeded.send(
-            app,
-            account_id=payment.account_id,
-            payment_id=payment.id,
-            invoice_id=payment.invoice_id,
-            amount=payment.amount,
-            currency=payment.currency,
+        send_succeeded(
+            payment.account_id, payment.id, payment.invoice_id, payment.amount, payment.currency
         )
     elif payment.status == "declined":
         payment_failed.send(
@@ -209,3 +215,21 @@ def _send_signals(payment: Payment) -> None:
             decline_kind=payment.decline_kind,
             message=payment.message,
         )
+
+
+def send_succeeded(
+    account_id: str, payment_id: int, invoice_id: int | None, amount: int, currency: str
+) -> None:
+    """The ``payment_succeeded`` signal (after the commit that recorded it)."""
+    from flask import current_app
+
+    from ..signals import payment_succeeded
+
+    payment_succeeded.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        account_id=account_id,
+        payment_id=payment_id,
+        invoice_id=invoice_id,
+        amount=amount,
+        currency=currency,
+    )

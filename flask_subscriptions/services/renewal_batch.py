@@ -1,0 +1,214 @@
+"""Renewing a claimed batch of subscriptions set-based (R-REN-1, R-REN-2).
+
+A batch is three steps and two transactions:
+
+1. :func:`open_batch` — one transaction claims up to ``size`` due subscriptions (a
+   conditional UPDATE with a lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), reads what
+   they hold in a fixed number of queries, has the core quote each next term, and writes
+   every term, invoice, line, balance entry, pending payment and subscription update with
+   executemany. The pending payments, keyed by their invoices, are durable before any
+   gateway is called.
+2. :func:`charge_batch` — the gateway is called for each pending payment outside any
+   transaction, ``concurrency`` calls at a time.
+3. :func:`record_batch` — one transaction records the successes (payment, invoice, receipt);
+   a decline or an unknown outcome goes through ``record_outcome`` like any other payment's,
+   so dunning and reconciliation see it the same way. Then the claims are released.
+
+The statements a batch issues depend neither on its size nor on any subscription's history.
+The uncommon cases (a license that expires, a scheduled plan that changes usage limits, no
+usable card) take the ORM path for their subscription inside the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import bindparam, or_, select, update
+
+from ..extension import get_state
+from ..gateways.base import ChargeRequest, ChargeResult, ChargeStatus
+from ..models import Payment
+from . import _tx
+from .payments import OPEN_STATUSES, charge, record_outcome, send_succeeded
+from .renewal_facts import INVOICES, PAYMENTS, SUBSCRIPTIONS, BatchFacts
+from .renewal_receipts import write_receipts
+from .renewal_terms import Batch, Charge, TermWriter, expire_all
+
+# --- 1. open -----------------------------------------------------------------------------
+
+
+def open_batch(token: str, size: int) -> Batch | None:
+    """Claim up to ``size`` due subscriptions and write their next terms, in one transaction.
+
+    None when nothing is due. Committed before it returns: nothing is held afterwards.
+    """
+    state = get_state()
+    session = state.session
+    ids = _claim(token, size)
+    if not ids:
+        session.commit()
+        return None
+    batch = Batch(token, ids)
+    subs = session.execute(
+        select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id.in_(ids)).order_by(SUBSCRIPTIONS.c.id)
+    ).all()
+    catalog = BatchFacts.load(subs)
+    plans = [catalog.plans[s.next_plan_id or s.plan_id] for s in subs]
+    expiring = [
+        s.id for s, plan in zip(subs, plans, strict=True) if not s.auto_renew or plan.is_free
+    ]
+    renewing = [
+        (s, plan) for s, plan in zip(subs, plans, strict=True) if s.auto_renew and not plan.is_free
+    ]
+    if renewing:
+        TermWriter(batch, catalog).write(renewing)
+    expire_all(expiring)
+    batch.expired = len(expiring)
+    _tx.commit()
+    return batch
+
+
+def _claim(token: str, size: int) -> list[int]:
+    """The ids of up to ``size`` due subscriptions no live worker holds, now held by us."""
+    state = get_state()
+    session = state.session
+    now = state.now()
+    s = SUBSCRIPTIONS.c
+    free = or_(s.claim_expires_at.is_(None), s.claim_expires_at < now)
+    due = (
+        select(s.id)
+        .where(s.state == "active", s.current_term_end <= state.today(), free)
+        .order_by(s.current_term_end, s.id)
+        .limit(size)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    lease = now + timedelta(seconds=state.settings.claim_lease_seconds)
+    claimed = session.execute(
+        update(SUBSCRIPTIONS)
+        .where(s.id.in_(due.scalar_subquery()), free)
+        .values(claimed_by=token, claim_expires_at=lease)
+        .returning(s.id)
+    )
+    return sorted(claimed.scalars())
+
+
+def release(subscription_ids: Sequence[int], token: str) -> None:
+    """Give the claims back (a subscription still due is claimed again by the next batch)."""
+    session = get_state().session
+    s = SUBSCRIPTIONS.c
+    session.execute(
+        update(SUBSCRIPTIONS)
+        .where(s.id.in_(subscription_ids), s.claimed_by == token)
+        .values(claimed_by=None, claim_expires_at=None)
+    )
+    session.commit()
+
+
+# --- 2. charge ---------------------------------------------------------------------------
+
+
+def charge_batch(charges: Sequence[Charge], pool: ThreadPoolExecutor | None) -> list[ChargeResult]:
+    """Call the gateway for each pending payment, outside any transaction of ours."""
+    if pool is None:
+        return [charge(c.request) for c in charges]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    return list(pool.map(lambda c: _charge_in(app, c.request), charges))
+
+
+def _charge_in(app: Flask, request: ChargeRequest) -> ChargeResult:
+    with app.app_context():
+        return charge(request)
+
+
+# --- 3. record ---------------------------------------------------------------------------
+
+
+@dataclass
+class Outcomes:
+    succeeded: list[Charge] = field(default_factory=list)
+    declined: int = 0
+    pending: int = 0
+
+
+def record_batch(batch: Batch, results: Sequence[ChargeResult]) -> Outcomes:
+    """Record the batch's successes in one transaction, the rest one by one; release."""
+    outcomes = Outcomes()
+    pairs = list(zip(batch.charges, results, strict=True))
+    succeeded = [(c, r) for c, r in pairs if r.status is ChargeStatus.SUCCEEDED]
+    if succeeded:
+        outcomes.succeeded = _record_succeeded(succeeded)
+    for c, result in pairs:
+        if result.status is ChargeStatus.SUCCEEDED:
+            continue
+        record_outcome(c.payment_id, result)
+        if result.status is ChargeStatus.DECLINED:
+            outcomes.declined += 1
+        else:
+            outcomes.pending += 1
+    release(batch.subscription_ids, batch.token)
+    return outcomes
+
+
+def _record_succeeded(succeeded: list[tuple[Charge, ChargeResult]]) -> list[Charge]:
+    """Paid: each payment moved once (of several reporters exactly one moves a row, as in
+    ``record_outcome``), its invoice paid, its receipt written."""
+    state = get_state()
+    session = state.session
+    now = state.now()
+    p = PAYMENTS.c
+    moved = set(
+        session.execute(
+            update(PAYMENTS)
+            .where(p.id.in_([c.payment_id for c, _r in succeeded]), p.status.in_(OPEN_STATUSES))
+            .values(status="succeeded", updated_at=now)
+            .returning(p.id)
+        ).scalars()
+    )
+    mine = [(c, r) for c, r in succeeded if c.payment_id in moved]
+    if mine:
+        session.execute(
+            update(PAYMENTS)
+            .where(p.id == bindparam("b_id"))
+            .values(charge_id=bindparam("b_charge")),
+            [{"b_id": c.payment_id, "b_charge": r.charge_id} for c, r in mine],
+        )
+        session.execute(
+            update(INVOICES)
+            .where(INVOICES.c.id.in_([c.renewed.invoice.id for c, _r in mine]))
+            .values(status="paid", paid_at=now)
+        )
+        payments = {c.renewed.invoice.id: _payment(c, r, now) for c, r in mine}
+        write_receipts([c.renewed for c, _r in mine], payments)
+        _tx.after_commit(lambda: _signals(payments.values()))
+    _tx.commit()
+    return [c for c, _r in mine]
+
+
+def _payment(charge: Charge, result: ChargeResult, now: datetime) -> Payment:
+    request = charge.request
+    return Payment(
+        id=charge.payment_id,
+        idempotency_key=request.idempotency_key,
+        account_id=charge.renewed.subscription.account_id,
+        invoice_id=charge.renewed.invoice.id,
+        purpose="charge",
+        attempt=1,
+        payment_method_id=charge.renewed.method.id if charge.renewed.method else None,
+        amount=request.amount,
+        currency=request.currency,
+        status="succeeded",
+        charge_id=result.charge_id,
+        updated_at=now,
+    )
+
+
+def _signals(payments: Iterable[Payment]) -> None:
+    for payment in payments:
+        send_succeeded(
+            payment.account_id, payment.id, payment.invoice_id, payment.amount, payment.currency
+        )

@@ -1,0 +1,60 @@
+"""Renewal receipts for a whole batch: accounts loaded at once, messages in one INSERT."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ..core.proration import QuoteLine
+from ..extension import get_state
+from ..models import (
+    Invoice,
+    Payment,
+    PaymentMethod,
+    Plan,
+    Subscription,
+)
+
+
+#: The batch reads and writes rows with SQLAlchemy Core: no per-row ORM bookkeeping.
+@dataclass(frozen=True)
+class Renewed:
+    """One subscription's new term in this batch, as its receipt shows it."""
+
+    subscription: Subscription  # transient: the row as it now is, for the templates
+    plan: Plan
+    invoice: Invoice  # transient, with its id and number
+    lines: tuple[QuoteLine, ...]
+    method: PaymentMethod | None  # transient
+    billing_email: str | None
+
+
+def write_receipts(renewed: Iterable[Renewed], payments: dict[int, Payment]) -> None:
+    """The receipt e-mails of many renewals: accounts loaded at once, one INSERT."""
+    from ..notifications import enqueue_rendered, render
+    from .accounts import recipients_for
+
+    renewed = list(renewed)
+    if not renewed:
+        return
+    state = get_state()
+    accounts = state.load_accounts({done.subscription.account_id for done in renewed})
+    today = state.today()
+    rows = []
+    for done in renewed:
+        account = accounts.get(done.subscription.account_id)
+        recipients = recipients_for(account, done.billing_email) if account else []
+        if account is None or not recipients:
+            continue
+        context = {
+            "subscription": done.subscription,
+            "plan": done.plan,
+            "invoice": done.invoice,
+            "lines": done.lines,
+            "payment": payments.get(done.invoice.id),
+            "payment_method": done.method if done.invoice.id in payments else None,
+            "today": today,
+        }
+        key = f"renewal_receipt:{done.invoice.id}"
+        rows.append(render("renewal_receipt", account, recipients, context, dedupe_key=key))
+    enqueue_rendered(rows)
