@@ -1,7 +1,10 @@
 """The example app: a small SaaS host with billing plugged in (R-EX-1..3).
 
 ``make demo`` serves it on SQLite in its instance folder, created and seeded on first start,
-with the sandbox payment service and a test clock that moves time forward.
+with the sandbox payment service and a test clock that moves time forward. With
+``SUBSCRIPTIONS_STRIPE_SECRET_KEY`` (and the publishable key and webhook secret) in the
+environment it takes payments through Stripe instead (test-mode keys, or localstripe with
+``SUBSCRIPTIONS_STRIPE_API_BASE``).
 """
 
 from __future__ import annotations
@@ -52,11 +55,17 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
     login_manager.init_app(app)
     login_manager.login_view = "example.sign_in"
     clock = OffsetClock(instance / "test-clock.json")
-    gateway = SandboxGateway(app.config["SANDBOX_PAY_DATABASE_URI"])
-    subscriptions.init_app(app, db=db, gateway=gateway, clock=clock)
-    # Sandbox Pay judges card expiry on the test clock's date too, so moving time forward
-    # shows a card expiring before a renewal (R-EX-2).
-    gateway.today = get_state(app).today
+    _stripe_settings_from_environment(app)
+    if app.config.get("SUBSCRIPTIONS_STRIPE_SECRET_KEY"):
+        from flask_subscriptions.gateways.stripe import StripeGateway
+
+        subscriptions.init_app(app, db=db, gateway=StripeGateway(), clock=clock)
+    else:
+        gateway = SandboxGateway(app.config["SANDBOX_PAY_DATABASE_URI"])
+        subscriptions.init_app(app, db=db, gateway=gateway, clock=clock)
+        # Sandbox Pay judges card expiry on the test clock's date too, so moving time
+        # forward shows a card expiring before a renewal (R-EX-2).
+        gateway.today = get_state(app).today
 
     from .views import bp
 
@@ -64,6 +73,22 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
     with app.app_context():
         _create_and_seed()
     return app
+
+
+STRIPE_SETTINGS = (
+    "SUBSCRIPTIONS_STRIPE_SECRET_KEY",
+    "SUBSCRIPTIONS_STRIPE_PUBLISHABLE_KEY",
+    "SUBSCRIPTIONS_STRIPE_WEBHOOK_SECRET",
+    "SUBSCRIPTIONS_STRIPE_API_BASE",
+)
+
+
+def _stripe_settings_from_environment(app: Flask) -> None:
+    """Stripe's settings from the environment, unless the caller's config set them; the
+    sandbox stays the default (no secret key, no Stripe)."""
+    for key in STRIPE_SETTINGS:
+        if key not in app.config and os.environ.get(key):
+            app.config[key] = os.environ[key]
 
 
 @login_manager.user_loader

@@ -462,6 +462,14 @@ class Payment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime)
+    #: A refund's row (``purpose='refund'``, made at the payment service, e.g. its
+    #: dashboard): the charge it gave money back from. Its ``charge_id`` is the refund's id.
+    refund_of_id: Mapped[int | None] = mapped_column(_fk("subs_payments.id"), index=True)
+    #: The card holder disputed this charge with their bank (a chargeback), and when.
+    disputed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The dispute's state as the payment service last reported it (``needs_response``,
+    #: ``under_review``, ``won``, ``lost``, …).
+    dispute_status: Mapped[str | None] = mapped_column(String(32))
 
 
 # --- balance (R-BAL) ---------------------------------------------------------------------

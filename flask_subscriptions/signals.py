@@ -23,3 +23,13 @@ payment_method_added = _signals.signal("payment-method-added")
 
 #: A payment method was removed. kwargs: ``account_id``, ``payment_method_id``.
 payment_method_removed = _signals.signal("payment-method-removed")
+
+#: Money was given back from a charge at the payment service (e.g. in its dashboard), and
+#: recorded here. kwargs: ``account_id``, ``payment_id`` (the charge), ``refund_id`` (our
+#: refund row), ``amount``, ``currency``.
+payment_refunded = _signals.signal("payment-refunded")
+
+#: A card holder disputed a charge (a chargeback), or the dispute changed state. kwargs:
+#: ``account_id``, ``payment_id``, ``status`` (the service's: ``needs_response``, ``won``,
+#: ``lost``, …).
+payment_disputed = _signals.signal("payment-disputed")

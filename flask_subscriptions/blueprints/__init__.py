@@ -10,7 +10,16 @@ from flask import Blueprint, Flask, abort, request
 
 
 def create_blueprint() -> Blueprint:
-    from . import balance, catalog, changes, checkout, history, licenses, payment_methods
+    from . import (
+        authentication,
+        balance,
+        catalog,
+        changes,
+        checkout,
+        history,
+        licenses,
+        payment_methods,
+    )
 
     parent = Blueprint(
         "subscriptions",
@@ -20,6 +29,7 @@ def create_blueprint() -> Blueprint:
         static_url_path="/static",
     )
     children = (
+        authentication.bp,
         balance.bp,
         catalog.bp,
         changes.bp,

@@ -109,23 +109,29 @@ def payment(account: BillingAccount, key: str) -> str | Response | tuple[str, in
 
 @bp.post("/orders/<key>/new-card")
 @owner_required
-def new_card(account: BillingAccount, key: str) -> Response | tuple[str, int]:
-    """**Use another card**: the payment service's own form, then back to step 3."""
+def new_card(account: BillingAccount, key: str) -> str | Response | tuple[str, int]:
+    """**Use another card**: the payment service's own form (its hosted page, or its fields
+    embedded in a checkout page), then back to step 3 with the new card selected."""
     found = _find(key, account)
     if isinstance(found, tuple):
         return found
     if not ActionForm().validate_on_submit():
         return fail("The form expired; please try again.", 400)
     back = url_for(".payment", key=key)
+    return_url = url_for("subscriptions.payment_methods.finish", next=back, _external=True)
     try:
-        setup = start_registration(
-            account, url_for("subscriptions.payment_methods.finish", next=back, _external=True)
-        )
+        setup = start_registration(account, return_url)
     except BillingError as exc:
         return fail(exc.message, exc.status_code)
     if setup.redirect_url:
         return redirect(setup.redirect_url)
-    return redirect(url_for("subscriptions.payment_methods.index"))
+    return render_template(
+        "subscriptions/checkout/new_card.html",
+        setup=setup,
+        return_url=return_url,
+        order=found,
+        step=3,
+    )
 
 
 @bp.get("/orders/<key>/confirm")

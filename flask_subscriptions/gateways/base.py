@@ -14,7 +14,10 @@ The shape follows what Stripe needs, so an adapter fits without changing it:
 - ``charge`` is an off-session PaymentIntent created with an idempotency key.
   When the bank wants the person present (3-D Secure), the result is
   ``REQUIRES_ACTION`` with an ``action_url``; after the person completes it,
-  ``lookup_charge`` reports the final status.
+  ``lookup_charge`` reports the final status. The page at ``action_url`` sends the
+  person back to the charge's ``return_url``, or, for an off-session charge made
+  without one (a renewal), to the ``next`` query parameter it is opened with (a URL
+  on this host).
 - Every money-moving call takes an idempotency key derived from one of our
   durable rows, so retrying after a crash or a timeout never moves money twice.
 

@@ -22,7 +22,7 @@ from ..models import Invoice, Payment, Subscription
 from . import _tx
 from .balance import append_entry
 from .invoices import mark_void
-from .payments import execute, open_payment
+from .payments import OPEN_STATUSES, execute, open_payment
 from .renewals import mail_about, renewal_method
 
 
@@ -166,7 +166,12 @@ def _local_date(moment: datetime, zone: ZoneInfo) -> date:
 
 
 def _retry(subscription_id: int, report: DunningReport) -> None:
-    """A new attempt on every open renewal invoice, with the account's default card."""
+    """A new attempt on every open renewal invoice, with the account's default card.
+
+    Not on an invoice whose last attempt is still open (waiting for 3-D Secure, or its
+    outcome unknown): that attempt can still take the money, so a second one could take
+    it twice. The card holder's confirmation, or the reconciliation job, settles it first.
+    """
     state = get_state()
     session = state.session
     subscription = session.get(Subscription, subscription_id)
@@ -176,6 +181,8 @@ def _retry(subscription_id: int, report: DunningReport) -> None:
         return
     payment_ids = []
     for invoice in open_renewal_invoices(subscription.id):
+        if _attempt_open(invoice.id):
+            continue
         attempt = (
             session.scalar(
                 select(func.max(Payment.attempt)).where(Payment.invoice_id == invoice.id)
@@ -190,6 +197,16 @@ def _retry(subscription_id: int, report: DunningReport) -> None:
         report.retried += 1
         if execute(payment_id, description=f"Renewal {number} (retry)").status == "succeeded":
             report.recovered += 1
+
+
+def _attempt_open(invoice_id: int) -> bool:
+    return bool(
+        get_state().session.scalar(
+            select(func.count())
+            .select_from(Payment)
+            .where(Payment.invoice_id == invoice_id, Payment.status.in_(OPEN_STATUSES))
+        )
+    )
 
 
 def open_renewal_invoices(subscription_id: int) -> list[Invoice]:

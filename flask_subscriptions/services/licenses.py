@@ -159,6 +159,8 @@ class DunningNotice:
     decline_kind: str | None
     message: str | None
     contact_support: bool
+    #: The attempt waiting for the card holder's confirmation (3-D Secure), if any.
+    waiting_payment_id: int | None = None
 
 
 def dunning_notice(subscription: Subscription) -> DunningNotice | None:
@@ -181,4 +183,5 @@ def dunning_notice(subscription: Subscription) -> DunningNotice | None:
         decline_kind=last.decline_kind if last else None,
         message=last.message if last else None,
         contact_support=needs_support(subscription),
+        waiting_payment_id=last.id if last and last.status == "requires_action" else None,
     )

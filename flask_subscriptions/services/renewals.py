@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extension import get_state
 from ..models import Invoice, Payment, PaymentMethod, Plan, Subscription
 from . import _tx
+from .authentication import renewal_action_required
 from .invoices import invoice_lines, mark_paid
 from .payment_methods import default_method_id, is_expired
 from .payments import OutcomeHandlers, register_outcome_handlers
@@ -158,7 +159,7 @@ def _failed(invoice: Invoice, payment: Payment) -> None:
     """The renewal could not be charged: recorded, e-mailed, and handed to dunning (R-DUN)."""
     subscription = get_state().session.get(Subscription, invoice.subscription_id)
     assert subscription is not None
-    _enter_dunning(subscription)
+    enter_dunning(subscription)
     mail_about(
         "payment_failed",
         subscription,
@@ -169,7 +170,7 @@ def _failed(invoice: Invoice, payment: Payment) -> None:
 
 
 def failed_without_charge(subscription: Subscription, invoice: Invoice, reason: str) -> None:
-    _enter_dunning(subscription)
+    enter_dunning(subscription)
     mail_about(
         "payment_failed",
         subscription,
@@ -180,7 +181,7 @@ def failed_without_charge(subscription: Subscription, invoice: Invoice, reason: 
     )
 
 
-def _enter_dunning(subscription: Subscription) -> None:
+def enter_dunning(subscription: Subscription) -> None:
     state = get_state()
     if subscription.payment_failed_on is None:
         today = state.today()
@@ -235,5 +236,11 @@ def mail_about(
 
 
 register_outcome_handlers(
-    "renewal", OutcomeHandlers(paid=_paid, failed=_failed, charge_when_never_sent=True)
+    "renewal",
+    OutcomeHandlers(
+        paid=_paid,
+        failed=_failed,
+        action_required=renewal_action_required,
+        charge_when_never_sent=True,
+    ),
 )

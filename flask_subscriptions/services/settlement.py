@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 
 from ..accounts import BillingAccount
 from ..core.quotes import NothingToChange, Quote, quote_settlement
@@ -23,7 +23,13 @@ from .balance import append_entry, current_balance
 from .dunning import clear_dunning
 from .invoices import create_invoice, mark_paid, mark_void
 from .payment_methods import usable_methods
-from .payments import OutcomeHandlers, execute, open_payment, register_outcome_handlers
+from .payments import (
+    OPEN_STATUSES,
+    OutcomeHandlers,
+    execute,
+    open_payment,
+    register_outcome_handlers,
+)
 from .renewals import mail_about
 
 
@@ -40,7 +46,15 @@ class Settlement:
 
 
 def unpaid_invoices(account_id: str) -> list[Invoice]:
-    """Open renewal invoices, oldest first: the unpaid terms, restricted period included."""
+    """Open renewal invoices, oldest first: the unpaid terms, restricted period included.
+
+    Not one whose attempt is still open (waiting for 3-D Secure, in flight, or its outcome
+    unknown): that attempt can still take the money, so settling the invoice too could take
+    it twice. The person confirms it on its own page, or it is declined first.
+    """
+    attempt_open = exists().where(
+        Payment.invoice_id == Invoice.id, Payment.status.in_(OPEN_STATUSES)
+    )
     return list(
         get_state().session.scalars(
             select(Invoice)
@@ -49,6 +63,7 @@ def unpaid_invoices(account_id: str) -> list[Invoice]:
                 Invoice.kind == "renewal",
                 Invoice.status == "open",
                 Invoice.paid_by_invoice_id.is_(None),
+                ~attempt_open,
             )
             .order_by(Invoice.period_start, Invoice.id)
         )

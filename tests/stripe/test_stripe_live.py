@@ -161,6 +161,40 @@ def test_a_payment_confirmed_on_the_authentication_page_completes_the_order(
     assert db.session.scalar(select(Payment.status)) == "succeeded"
 
 
+@pytest.mark.browser
+def test_use_another_card_in_checkout_registers_it_on_the_embedded_form_R_BUY_4_R_SEC_1(
+    in_browser: Callable[[Steps], None], live: str, catalog: None, gateway: LocalStripeGateway
+) -> None:
+    """Step 3 → Use another card → Elements on a checkout page → back to step 3 with the
+    new card selected → Place Order: paid with it. The number only ever goes to Stripe."""
+    sent: list[Request] = []
+
+    def steps(page: Page) -> None:
+        page.on("request", lambda request: sent.append(request))
+        page.goto("/billing/checkout/small?interval=month&currency=USD")
+        page.get_by_role("button", name="To Payment Methods").click()
+        expect(page.get_by_text("You have no registered card yet.")).to_be_visible()
+        page.get_by_role("button", name="Use another card").click()
+        expect(page.get_by_role("heading", name="Use another card")).to_be_visible()
+        expect(page.locator("[aria-current=step]")).to_have_text("3. Payment method")
+        _fill_card(page, VISA)
+        page.get_by_role("button", name="Register this card").click()
+        expect(page.get_by_text("Visa •••• 4242 registered.")).to_be_visible()
+        expect(page.get_by_role("heading", name="Select a payment method")).to_be_visible()
+        expect(page.get_by_role("radio")).to_be_checked()
+        page.get_by_role("button", name="Proceed to Confirmation of your order").click()
+        page.get_by_role("button", name="Place Order").click()
+        page.wait_for_url("**/billing/orders/*/complete")
+
+    in_browser(steps)
+    assert _to_us(live, sent) and not [line for line in _to_us(live, sent) if VISA in line]
+    db.session.expire_all()
+    card = db.session.scalars(select(PaymentMethod)).one()
+    order = db.session.scalars(select(Order)).one()
+    assert (order.state, order.payment_method_id) == ("paid", card.id)
+    assert db.session.scalar(select(Payment.status)) == "succeeded"
+
+
 def test_localstripes_own_webhook_delivery_is_verified_and_recorded(
     app: Flask, live: str, alice: User, catalog: None, localstripe: str, gateway: LocalStripeGateway
 ) -> None:

@@ -120,14 +120,16 @@ def authenticate(charge_id: str) -> ResponseReturnValue:
         abort(404)
     form = AuthenticateForm()
     pending = charge.status == ChargeStatus.REQUIRES_ACTION.value
+    # An off-session charge (a renewal) has no return URL of its own: the page that sent
+    # the person here names itself in ``next``.
+    return_url = charge.return_url or request.args.get("next")
+    if return_url and not is_safe_return_url(return_url, request.host):
+        return_url = None
     if pending and form.validate_on_submit():
         charge = gateway.complete_authentication(charge_id, succeeded=bool(form.complete.data))
         assert charge is not None
-        if charge.return_url and is_safe_return_url(charge.return_url, request.host):
-            return redirect(with_query(charge.return_url, charge_id=charge.id))
-    return_url = charge.return_url
-    if return_url and not is_safe_return_url(return_url, request.host):
-        return_url = None
+        if return_url:
+            return redirect(with_query(return_url, charge_id=charge.id))
     return render_template(
         "sandbox_pay/authenticate.html",
         form=form,

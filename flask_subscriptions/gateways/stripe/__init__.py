@@ -6,7 +6,8 @@ Installed with the ``stripe`` extra (``pip install flask-subscriptions[stripe]``
 Stripe-compatible server (tests use localstripe). Stripe's webhook endpoint is
 ``<SUBSCRIPTIONS_URL_PREFIX>/stripe/webhook`` with the events ``payment_intent.succeeded``,
 ``payment_intent.payment_failed``, ``payment_intent.requires_action``,
-``payment_intent.canceled`` and ``payment_method.detached``.
+``payment_intent.canceled``, ``payment_method.detached``, ``charge.refunded``,
+``charge.refund.updated``, ``charge.dispute.created`` and ``charge.dispute.closed``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ Our tables stay the source of truth, and an event is only a hint that something 
   and ``record_outcome`` only moves a payment that is still open, once.
 - ``payment_method.detached``: our card with that token is marked removed, and another
   usable card becomes the default, as when the owner removes it here.
+- ``charge.refunded``, ``charge.refund.updated``, ``charge.dispute.created`` and
+  ``charge.dispute.closed``: a refund made outside this app is recorded once in our own
+  refund rows, a dispute marks our charge (``charge_events.py``).
 - anything else is acknowledged and ignored.
 
 An event is remembered in ``subs_processed_events`` once handled; a delivery of an event
@@ -30,6 +33,7 @@ from ...services._sql import updated
 from ...services.payment_methods import usable_methods
 from ...services.payments import record_outcome
 from ..base import ChargeStatus
+from . import charge_events
 
 if TYPE_CHECKING:
     from .gateway import StripeGateway
@@ -55,6 +59,10 @@ def handle_event(gateway: StripeGateway, event: Any) -> str:
         outcome = _payment_intent(gateway, str(obj["id"]), (obj.get("metadata") or {}))
     elif event.type == "payment_method.detached":
         outcome = _detached(gateway.name, str(obj["id"]))
+    elif event.type in ("charge.refunded", "charge.refund.updated"):
+        outcome = charge_events.refunds(gateway, obj)
+    elif event.type in ("charge.dispute.created", "charge.dispute.closed"):
+        outcome = charge_events.dispute(gateway, obj)
     else:
         outcome = "ignored"
     _remember(gateway.name, event)

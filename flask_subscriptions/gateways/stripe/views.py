@@ -78,7 +78,9 @@ def authenticate(account: BillingAccount, token: str) -> ResponseReturnValue:
         client_secret=intent["client_secret"],
         payment_method=_payment_method(intent),
         publishable_key=gateway.settings.publishable_key,
-        return_url=safe_next((intent.get("metadata") or {}).get("return_url")) or _billing_home(),
+        return_url=safe_next((intent.get("metadata") or {}).get("return_url"))
+        or safe_next(request.args.get("next"))  # an off-session charge: the page that sent us
+        or _billing_home(),
     )
 
 

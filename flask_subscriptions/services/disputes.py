@@ -1,0 +1,94 @@
+"""Disputes (chargebacks): a card holder asked their bank to take back a charge of ours.
+
+The charge's row is marked (``disputed_at``, ``dispute_status``), the account's owners are
+told by e-mail (with the support address, if set), and the ``payment_disputed`` signal lets
+the host act (suspend, investigate). The payment service tells the merchant itself, and its
+evidence is submitted there; we keep no mirror of the dispute.
+
+Reports may come in any order and more than once: an opening marks the charge only if no
+report marked it before, and a final state (won, lost, …) is never replaced, so a late
+"opened" cannot reopen a closed dispute.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select, update
+
+from ..extension import get_state
+from ..models import Invoice, Payment
+from . import _tx
+from ._sql import updated
+
+__all__ = ["FINAL_STATUSES", "record_dispute"]
+
+#: Dispute states after which nothing more happens.
+FINAL_STATUSES = ("won", "lost", "warning_closed", "prevented")
+
+
+def record_dispute(gateway: str, charge_id: str, dispute_id: str, status: str) -> str:
+    """Mark our charge ``charge_id`` as disputed, in the state ``status``; what came of it."""
+    state = get_state()
+    session = state.session
+    payment_id = session.scalar(
+        select(Payment.id).where(
+            Payment.gateway == gateway, Payment.charge_id == charge_id, Payment.purpose == "charge"
+        )
+    )
+    if payment_id is None or not status:
+        session.commit()
+        return "ignored"
+    final = status in FINAL_STATUSES
+    opened = Payment.disputed_at.is_(None)
+    not_final = or_(Payment.dispute_status.is_(None), Payment.dispute_status.not_in(FINAL_STATUSES))
+    moved = updated(
+        update(Payment)
+        .where(Payment.id == payment_id, not_final if final else opened)
+        .values(
+            dispute_status=status[:32],
+            disputed_at=state.now() if not final else Payment.disputed_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved != 1:
+        _tx.rollback()
+        return "unchanged"
+    payment = session.scalars(
+        select(Payment).where(Payment.id == payment_id).execution_options(populate_existing=True)
+    ).one()
+    if payment.disputed_at is None:  # closed before its opening was reported
+        payment.disputed_at = state.now()
+    _mail_owners(payment, dispute_id)
+    account_id = payment.account_id
+    _tx.after_commit(lambda: _signal(account_id, payment_id, status))
+    _tx.commit()
+    return "dispute recorded"
+
+
+def _mail_owners(payment: Payment, dispute_id: str) -> None:
+    """Once per dispute, when it is first reported (opened, or already closed)."""
+    from ..notifications import enqueue
+
+    state = get_state()
+    account = state.load_account(payment.account_id)
+    if account is None:
+        return
+    invoice = state.session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
+    enqueue(
+        "payment_disputed",
+        account,
+        {"payment": payment, "invoice": invoice, "today": state.today()},
+        dedupe_key=f"payment_disputed:{payment.gateway}:{dispute_id}"[:200],
+    )
+
+
+def _signal(account_id: str, payment_id: int, status: str) -> None:
+    from flask import current_app
+
+    from ..signals import payment_disputed
+
+    payment_disputed.send(
+        current_app._get_current_object(),  # type: ignore[attr-defined]
+        account_id=account_id,
+        payment_id=payment_id,
+        status=status,
+    )

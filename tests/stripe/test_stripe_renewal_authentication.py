@@ -1,0 +1,137 @@
+"""A renewal the bank wants confirmed (3-D Secure), with Stripe (localstripe) as the gateway.
+
+The off-session PaymentIntent of the April 17 renewal answers ``requires_action``; the
+owner's e-mail links to our page, whose button opens the adapter's Stripe.js page
+(``confirmCardPayment``) told to come back to ours; back there, the PaymentIntent is looked
+up and its outcome recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from flask_subscriptions.models import Invoice, Payment, Subscription
+from flask_subscriptions.services import payment_methods
+from flask_subscriptions.services.dunning import run_dunning
+from flask_subscriptions.services.licenses import status_of
+from flask_subscriptions.services.renewals import renew_due
+
+from ..conftest import Outbox, sign_in
+from ..factories import add_card, subscribe
+from ..hosts import User, db
+from .driver import LocalStripeGateway
+
+NEEDS_AUTHENTICATION = "4000 0027 6000 3184"
+
+
+def _at(clock: Any, day: date) -> None:
+    clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
+
+
+def _renewal_attempts() -> list[Payment]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(Payment)
+            .join(Invoice, Invoice.id == Payment.invoice_id)
+            .where(Invoice.kind == "renewal")
+            .order_by(Payment.id)
+        )
+    )
+
+
+def _waiting_renewal(alice: User, clock: Any) -> Payment:
+    subscribe(alice)
+    secure = add_card(alice, NEEDS_AUTHENTICATION)
+    payment_methods.set_default(alice, secure.id)
+    _at(clock, date(2026, 4, 17))
+    assert renew_due().pending == 1
+    [payment] = _renewal_attempts()
+    assert payment.status == "requires_action" and (payment.charge_id or "").startswith("pi_")
+    return payment
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _stripe_page(client: FlaskClient, our_page: str) -> str:
+    page = client.get(our_page)
+    assert page.status_code == 200, page.text
+    button = re.search(r'href="([^"]*/billing/stripe/authenticate/[^"]+)"', page.text)
+    assert button, page.text
+    return _path(button[1].replace("&amp;", "&"))
+
+
+def test_a_stripe_renewal_waiting_for_3ds_is_confirmed_on_our_pages_R_REN_R_DUN_1(
+    app: Flask,
+    client: FlaskClient,
+    alice: User,
+    catalog: None,
+    clock: Any,
+    gateway: LocalStripeGateway,
+    outbox: Outbox,
+) -> None:
+    payment = _waiting_renewal(alice, clock)
+    subscription = db.session.scalar(select(Subscription))
+    assert subscription is not None and status_of(subscription) == "Payment failed"
+    [mail] = outbox.of_kind("payment_action_required")
+    assert "$100.00" in mail.text_body and "Visa ending in 3184" in mail.text_body
+    our_page = f"/billing/payments/{payment.id}/authenticate"
+    assert f"http://host.test{our_page}" in mail.text_body
+
+    _at(clock, date(2026, 4, 18))
+    run_dunning()  # waits for the card holder: no second PaymentIntent
+    assert len(_renewal_attempts()) == 1
+
+    sign_in(client, alice)
+    stripe_page = client.get(_stripe_page(client, our_page))
+    assert stripe_page.status_code == 200, stripe_page.text
+    assert "confirmCardPayment" in stripe_page.text and "$100.00" in stripe_page.text
+    secret = re.search(r'clientSecret: ("[^"]+")', stripe_page.text)
+    back = re.search(r'returnUrl: ("[^"]+")', stripe_page.text)
+    assert secret and json.loads(secret[1]).startswith(f"{payment.charge_id}_secret_")
+    assert back and json.loads(back[1]) == f"http://host.test{our_page}"
+
+    gateway.complete_authentication(payment.charge_id or "", succeeded=True)  # Stripe.js
+    done = client.get(our_page)
+    assert "Thank you: the payment is complete." in done.text
+    [paid] = _renewal_attempts()
+    assert paid.status == "succeeded"
+    assert db.session.get(Invoice, paid.invoice_id).status == "paid"  # type: ignore[union-attr]
+    db.session.expire_all()
+    subscription = db.session.scalar(select(Subscription))
+    assert subscription is not None and status_of(subscription) == "Enabled"
+    assert "renewal_receipt" in outbox.kinds()
+    assert gateway.charge_count() == 2  # the purchase and this renewal, once each
+
+
+def test_a_stripe_authentication_that_fails_is_a_declined_renewal_R_DUN_1(
+    app: Flask,
+    client: FlaskClient,
+    alice: User,
+    catalog: None,
+    clock: Any,
+    gateway: LocalStripeGateway,
+    outbox: Outbox,
+) -> None:
+    payment = _waiting_renewal(alice, clock)
+    gateway.complete_authentication(payment.charge_id or "", succeeded=False)
+    sign_in(client, alice)
+    page = client.get(f"/billing/payments/{payment.id}/authenticate")
+    assert "The payment was not completed" in page.text
+    [declined] = _renewal_attempts()
+    assert (declined.status, declined.decline_code) == (
+        "declined",
+        "payment_intent_authentication_failure",
+    )
+    assert len(outbox.of_kind("payment_failed")) == 1
