@@ -1,7 +1,7 @@
 """Renewal benchmark: ``renew_due`` for N due subscriptions, against a floor. Run by hand::
 
     .venv/bin/python bench/renewals.py [--db sqlite|postgres|both] [--n 1000 10000]
-        [--latency-ms 0 200] [--concurrency 50] [--credit-cents 500] [--profile]
+        [--latency-ms 0 200] [--concurrency 100] [--credit-cents 500] [--profile]
 
 Each case (backend × N × gateway latency × concurrency) gets a fresh database: a temporary
 SQLite file (Sandbox Pay in a second file, as in the tests), or a throwaway PostgreSQL
@@ -44,7 +44,7 @@ with the load average: the figures are only as quiet as the machine. ``--profile
 runs, per backend, ``renew_due(concurrency=1)`` with the instant gateway under cProfile,
 and prints the SQL of one renewal grouped by statement, with its time.
 
-The default run (8 cases) took about 50 minutes on a 2-CPU machine, most of it the four
+The default run (8 cases) takes a few minutes on a 2-CPU machine, most of it the four
 10,000 cases; ``--n`` and ``--latency-ms`` limit it. Not collected by pytest (no ``test_``
 prefix). It imports the tests' host app (``tests.hosts``) and purchase factory, so it runs
 from a checkout.
@@ -397,7 +397,13 @@ def _parser() -> argparse.ArgumentParser:
     add("--db", choices=["sqlite", "postgres", "both"], default="both")
     add("--n", type=int, nargs="+", default=[1000, 10000], help="due subscriptions")
     add("--latency-ms", type=float, nargs="+", default=[0, 200], help="per gateway call")
-    add("--concurrency", type=int, nargs="+", default=[50], help="renew_due's threads")
+    add(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[100],
+        help="charges in flight (renew_due's threads)",
+    )
     add("--credit-cents", type=int, default=500, help="each account's balance (0: none)")
     add("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     add("--tracemalloc", action="store_true", help="also the Python heap peak (slower run)")
