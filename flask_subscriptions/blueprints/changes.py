@@ -10,7 +10,7 @@ from ..core.quotes import NothingToChange
 from ..errors import BillingError, QuoteChanged
 from ..forms import INTERVALS, ChangeForm
 from ..services import changes as service
-from ..services.licenses import find_license, renewal_options
+from ..services.licenses import License, find_license, renewal_options
 from ..services.payment_methods import default_method_id, usable_methods
 from ._access import owner_required
 from ._errors import fail
@@ -34,7 +34,7 @@ def choose(account: BillingAccount, subscription_id: int) -> str | tuple[str, in
         if "plan" in request.args
         else held_addons,
     )
-    return _render(account, subscription_id, choice)
+    return _render(account, license_, choice)
 
 
 @bp.post("/<int:subscription_id>/change")
@@ -46,31 +46,38 @@ def confirm(account: BillingAccount, subscription_id: int) -> str | Response | t
     )
     if not form.validate_on_submit():
         flash("The form expired or was changed; please look at the quote again.", "error")
-        return _render(account, subscription_id, choice, status=400)
+        return _render_again(account, subscription_id, choice, status=400)
     try:
         service.apply_change(
             account, subscription_id, choice, form.fingerprint.data, form.payment_method.data
         )
     except QuoteChanged as exc:
         flash(f"{exc.message} Nothing was changed.", "error")
-        return _render(account, subscription_id, choice, status=409)
+        return _render_again(account, subscription_id, choice, status=409)
     except BillingError as exc:
         flash(exc.message, "error")
-        return _render(account, subscription_id, choice, status=exc.status_code)
+        return _render_again(account, subscription_id, choice, status=exc.status_code)
     flash("Your plan was changed.", "success")
     return redirect(url_for("subscriptions.licenses.index"))
 
 
-def _render(
-    account: BillingAccount, subscription_id: int, choice: service.ChangeRequest, status: int = 200
+def _render_again(
+    account: BillingAccount, subscription_id: int, choice: service.ChangeRequest, status: int
 ) -> tuple[str, int]:
+    """After a refused POST the license is read again: the attempt may have changed it."""
     try:
         license_ = find_license(account.billing_id, subscription_id)
     except BillingError as exc:
         return fail(exc.message, exc.status_code)
+    return _render(account, license_, choice, status)
+
+
+def _render(
+    account: BillingAccount, license_: License, choice: service.ChangeRequest, status: int = 200
+) -> tuple[str, int]:
     quote, problem = None, None
     try:
-        quote = service.quote_for(account, subscription_id, choice)
+        quote = service.quote_license(account, license_, choice)
     except NothingToChange:
         problem = None
     except BillingError as exc:

@@ -16,21 +16,17 @@ from dataclasses import dataclass
 
 from ..errors import NotFound
 from ..extension import get_state
-from ..models import Invoice, Payment, PaymentMethod, Subscription
+from ..models import Invoice, Payment, PaymentMethod
 
 __all__ = ["WaitingPayment", "find_waiting_payment", "refresh", "renewal_action_required"]
 
 
 def renewal_action_required(invoice: Invoice, payment: Payment) -> None:
     """A renewal charge waits for the customer: e-mail owners a link; unpaid for dunning."""
-    from .renewals import enter_dunning, mail_about
+    from .renewals import hand_to_dunning
 
-    subscription = get_state().session.get(Subscription, invoice.subscription_id)
-    assert subscription is not None
-    enter_dunning(subscription)
-    mail_about(
+    hand_to_dunning(
         "payment_action_required",
-        subscription,
         invoice,
         payment,
         dedupe_key=f"payment_action_required:{payment.idempotency_key}",

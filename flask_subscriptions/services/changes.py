@@ -85,8 +85,14 @@ class ChangeQuote:
 
 def quote_for(account: BillingAccount, subscription_id: int, request: ChangeRequest) -> ChangeQuote:
     """The quote for changing the license today (raises NothingToChange for no change)."""
+    return quote_license(account, find_license(account.billing_id, subscription_id), request)
+
+
+def quote_license(
+    account: BillingAccount, license_: License, request: ChangeRequest
+) -> ChangeQuote:
+    """``quote_for`` a license the caller has already read (the change page shows it too)."""
     state = get_state()
-    license_ = find_license(account.billing_id, subscription_id)
     subscription = license_.subscription
     if subscription.state != "active":
         raise ChangeNotPossible("This license has expired; buy a plan on the plans page.")

@@ -45,9 +45,16 @@ from ..models import (
 from . import _tx
 from ._sql import updated
 from .accounts import ensure_profile
-from .balance import append_entry, current_balance
+from .balance import current_balance
 from .coupons import check_coupon
-from .invoices import create_invoice, invoice_lines, invoice_quote, mark_paid, mark_void
+from .invoices import (
+    create_invoice,
+    invoice_lines,
+    invoice_quote,
+    mark_paid,
+    use_balance,
+    void_and_return_balance,
+)
 from .payment_methods import usable_methods
 from .payments import OutcomeHandlers, execute, open_payment, register_outcome_handlers
 from .pricing import coupon_terms, current_prices
@@ -228,16 +235,7 @@ def _reserve(order: Order, account: BillingAccount, fingerprint: str) -> int | N
     order.placed_at = state.now()
     if coupon is not None:
         _redeem(coupon, order, account.billing_id)
-    if quote.balance_used:
-        append_entry(
-            account.billing_id,
-            "use",
-            -quote.balance_used,
-            quote.currency,
-            f"Used for invoice {invoice.number}",
-            expected_seq=balance.seq,
-            invoice_id=invoice.id,
-        )
+    use_balance(invoice, balance.seq, f"Used for invoice {invoice.number}")
     if method is None:  # nothing to charge: the balance or a coupon paid it all
         _complete(invoice, None)
         _tx.commit()
@@ -368,16 +366,7 @@ def _fail(invoice: Invoice, payment: Payment) -> None:
     """A declined purchase leaves no license, gives back what it reserved, and says why."""
     session = get_state().session
     order = _order_of(invoice)
-    mark_void(invoice)
-    if invoice.balance_applied:
-        append_entry(
-            invoice.account_id,
-            "restore",
-            invoice.balance_applied,
-            invoice.currency,
-            f"Returned from unpaid invoice {invoice.number}",
-            invoice_id=invoice.id,
-        )
+    void_and_return_balance(invoice, f"Returned from unpaid invoice {invoice.number}")
     if order.coupon_id is not None:
         session.execute(delete(CouponRedemption).where(CouponRedemption.order_id == order.id))
         session.execute(

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, func, select
 
 from ..core.dunning import Action, Facts, decide, support_needed
 from ..extension import get_state
 from ..models import Invoice, Payment, Subscription
 from . import _tx
-from .balance import append_entry
-from .invoices import mark_void
-from .payments import OPEN_STATUSES, execute, open_payment
+from .claims import claim, release
+from .invoices import void_and_return_balance
+from .payments import attempt_open, execute, open_payment
 from .renewals import mail_about, renewal_method
 
 
@@ -45,62 +45,22 @@ def run_dunning() -> DunningReport:
     """Take today's dunning actions for every subscription whose renewal is unpaid."""
     token = uuid.uuid4().hex
     report = DunningReport()
-    for subscription_id in _claim(token):
+    claimed = claim(
+        token,
+        get_state().settings.renewal_batch_size,
+        Subscription.state == "active",
+        Subscription.payment_failed_on.is_not(None),
+    )
+    get_state().session.commit()
+    for subscription_id in claimed:
         try:
             _handle(subscription_id, token, report)
         except Exception:
             _tx.rollback()
             raise
         finally:
-            _release(subscription_id, token)
+            release([subscription_id], token)
     return report
-
-
-def _claim(token: str) -> list[int]:
-    state = get_state()
-    session = state.session
-    now = state.now()
-    free = or_(Subscription.claim_expires_at.is_(None), Subscription.claim_expires_at < now)
-    in_dunning = (
-        select(Subscription.id)
-        .where(Subscription.state == "active", Subscription.payment_failed_on.is_not(None), free)
-        .order_by(Subscription.id)
-        .limit(state.settings.renewal_batch_size)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        in_dunning = in_dunning.with_for_update(skip_locked=True)
-    ids = list(session.scalars(in_dunning))
-    if ids:
-        lease = now + timedelta(seconds=state.settings.claim_lease_seconds)
-        session.execute(
-            update(Subscription)
-            .where(Subscription.id.in_(ids), free)
-            .values(claimed_by=token, claim_expires_at=lease)
-        )
-    session.commit()
-    mine = (
-        list(
-            session.scalars(
-                select(Subscription.id).where(
-                    Subscription.id.in_(ids), Subscription.claimed_by == token
-                )
-            )
-        )
-        if ids
-        else []
-    )
-    session.commit()
-    return mine
-
-
-def _release(subscription_id: int, token: str) -> None:
-    session = get_state().session
-    session.execute(
-        update(Subscription)
-        .where(Subscription.id == subscription_id, Subscription.claimed_by == token)
-        .values(claimed_by=None, claim_expires_at=None)
-    )
-    session.commit()
 
 
 def _handle(subscription_id: int, token: str, report: DunningReport) -> None:
@@ -180,9 +140,7 @@ def _retry(subscription_id: int, report: DunningReport) -> None:
     if method is None:
         return
     payment_ids = []
-    for invoice in open_renewal_invoices(subscription.id):
-        if _attempt_open(invoice.id):
-            continue
+    for invoice in session.scalars(_open_renewal(subscription.id).where(~attempt_open())):
         attempt = (
             session.scalar(
                 select(func.max(Payment.attempt)).where(Payment.invoice_id == invoice.id)
@@ -199,28 +157,20 @@ def _retry(subscription_id: int, report: DunningReport) -> None:
             report.recovered += 1
 
 
-def _attempt_open(invoice_id: int) -> bool:
-    return bool(
-        get_state().session.scalar(
-            select(func.count())
-            .select_from(Payment)
-            .where(Payment.invoice_id == invoice_id, Payment.status.in_(OPEN_STATUSES))
-        )
-    )
-
-
 def open_renewal_invoices(subscription_id: int) -> list[Invoice]:
-    return list(
-        get_state().session.scalars(
-            select(Invoice)
-            .where(
-                Invoice.subscription_id == subscription_id,
-                Invoice.kind == "renewal",
-                Invoice.status == "open",
-                Invoice.paid_by_invoice_id.is_(None),
-            )
-            .order_by(Invoice.period_start)
+    return list(get_state().session.scalars(_open_renewal(subscription_id)))
+
+
+def _open_renewal(subscription_id: int) -> Select[Invoice]:
+    return (
+        select(Invoice)
+        .where(
+            Invoice.subscription_id == subscription_id,
+            Invoice.kind == "renewal",
+            Invoice.status == "open",
+            Invoice.paid_by_invoice_id.is_(None),
         )
+        .order_by(Invoice.period_start)
     )
 
 
@@ -240,16 +190,7 @@ def _move_to_free(subscription: Subscription) -> None:
     """R-DUN-2: the grace ended unpaid: the license ends and the unpaid invoice is voided."""
     state = get_state()
     for invoice in open_renewal_invoices(subscription.id):
-        mark_void(invoice)
-        if invoice.balance_applied:
-            append_entry(
-                invoice.account_id,
-                "restore",
-                invoice.balance_applied,
-                invoice.currency,
-                f"Returned from voided invoice {invoice.number}",
-                invoice_id=invoice.id,
-            )
+        void_and_return_balance(invoice, f"Returned from voided invoice {invoice.number}")
     subscription.state = "ended"
     subscription.live_account_id = None
     subscription.ended_on = state.today()

@@ -17,6 +17,7 @@ from ..core.terms import Term
 from ..extension import get_state
 from ..models import AddOn, Invoice, InvoiceLine, Plan
 from ..models import Price as PriceRow
+from .balance import append_entry
 from .pricing import core_price
 
 NUMBER_PREFIX = "INV"
@@ -82,6 +83,35 @@ def mark_paid(invoice: Invoice, *, subscription_id: int | None = None) -> None:
 def mark_void(invoice: Invoice) -> None:
     invoice.status = "void"
     invoice.voided_at = get_state().now()
+
+
+def use_balance(invoice: Invoice, expected_seq: int, reason: str) -> None:
+    """Take the invoice's ``balance_applied`` from the ledger, as quoted at ``expected_seq``
+    (a balance that moved since raises ``BalanceChanged``)."""
+    if invoice.balance_applied:
+        append_entry(
+            invoice.account_id,
+            "use",
+            -invoice.balance_applied,
+            invoice.currency,
+            reason,
+            expected_seq=expected_seq,
+            invoice_id=invoice.id,
+        )
+
+
+def void_and_return_balance(invoice: Invoice, reason: str) -> None:
+    """An invoice that will not be paid: void, and the balance it used comes back (R-BAL-1)."""
+    mark_void(invoice)
+    if invoice.balance_applied:
+        append_entry(
+            invoice.account_id,
+            "restore",
+            invoice.balance_applied,
+            invoice.currency,
+            reason,
+            invoice_id=invoice.id,
+        )
 
 
 def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:

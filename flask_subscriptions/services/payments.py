@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import Exists, exists, select, update
 
 from ..extension import get_state
 from ..gateways.base import (
@@ -51,6 +51,12 @@ _HANDLERS: dict[str, OutcomeHandlers] = {}
 
 #: Payment states an outcome may still move a payment out of.
 OPEN_STATUSES = ("pending", "unknown", "requires_action")
+
+
+def attempt_open() -> Exists:
+    """SQL, correlated to ``Invoice``: an attempt to pay it can still take money (in flight,
+    its outcome unknown, or waiting for 3-D Secure). Nothing may start a second one then."""
+    return exists().where(Payment.invoice_id == Invoice.id, Payment.status.in_(OPEN_STATUSES))
 
 
 def register_outcome_handlers(invoice_kind: str, handlers: OutcomeHandlers) -> None:

@@ -24,15 +24,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Flask, current_app
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, select, update
 
 from ..extension import get_state
 from ..gateways.base import ChargeRequest, ChargeResult, ChargeStatus
-from ..models import Payment
+from ..models import Payment, Subscription
 from . import _tx
+from .claims import claim, release
 from .payments import OPEN_STATUSES, charge, record_outcome, send_succeeded
 from .renewal_facts import INVOICES, PAYMENTS, SUBSCRIPTIONS, BatchFacts
 from .renewal_receipts import write_receipts
@@ -48,7 +49,13 @@ def open_batch(token: str, size: int) -> Batch | None:
     """
     state = get_state()
     session = state.session
-    ids = _claim(token, size)
+    ids = claim(
+        token,
+        size,
+        Subscription.state == "active",
+        Subscription.current_term_end <= state.today(),
+        order_by=[Subscription.current_term_end],
+    )
     if not ids:
         session.commit()
         return None
@@ -56,8 +63,8 @@ def open_batch(token: str, size: int) -> Batch | None:
     subs = session.execute(
         select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id.in_(ids)).order_by(SUBSCRIPTIONS.c.id)
     ).all()
-    catalog = BatchFacts.load(subs)
-    plans = [catalog.plans[s.next_plan_id or s.plan_id] for s in subs]
+    facts = BatchFacts.load(subs)
+    plans = [facts.plans[s.next_plan_id or s.plan_id] for s in subs]
     expiring = [
         s.id for s, plan in zip(subs, plans, strict=True) if not s.auto_renew or plan.is_free
     ]
@@ -65,48 +72,11 @@ def open_batch(token: str, size: int) -> Batch | None:
         (s, plan) for s, plan in zip(subs, plans, strict=True) if s.auto_renew and not plan.is_free
     ]
     if renewing:
-        TermWriter(batch, catalog).write(renewing)
+        TermWriter(batch, facts).write(renewing)
     expire_all(expiring)
     batch.expired = len(expiring)
     _tx.commit()
     return batch
-
-
-def _claim(token: str, size: int) -> list[int]:
-    """The ids of up to ``size`` due subscriptions no live worker holds, now held by us."""
-    state = get_state()
-    session = state.session
-    now = state.now()
-    s = SUBSCRIPTIONS.c
-    free = or_(s.claim_expires_at.is_(None), s.claim_expires_at < now)
-    due = (
-        select(s.id)
-        .where(s.state == "active", s.current_term_end <= state.today(), free)
-        .order_by(s.current_term_end, s.id)
-        .limit(size)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    lease = now + timedelta(seconds=state.settings.claim_lease_seconds)
-    claimed = session.execute(
-        update(SUBSCRIPTIONS)
-        .where(s.id.in_(due.scalar_subquery()), free)
-        .values(claimed_by=token, claim_expires_at=lease)
-        .returning(s.id)
-    )
-    return sorted(claimed.scalars())
-
-
-def release(subscription_ids: Sequence[int], token: str) -> None:
-    """Give the claims back (a subscription still due is claimed again by the next batch)."""
-    session = get_state().session
-    s = SUBSCRIPTIONS.c
-    session.execute(
-        update(SUBSCRIPTIONS)
-        .where(s.id.in_(subscription_ids), s.claimed_by == token)
-        .values(claimed_by=None, claim_expires_at=None)
-    )
-    session.commit()
 
 
 # --- 2. charge ---------------------------------------------------------------------------

@@ -68,16 +68,16 @@ class Batch:
 class TermWriter:
     """Quotes each subscription's next term and writes the batch's rows with executemany."""
 
-    def __init__(self, batch: Batch, catalog: BatchFacts) -> None:
+    def __init__(self, batch: Batch, facts: BatchFacts) -> None:
         state = get_state()
         self.batch = batch
-        self.catalog = catalog
+        self.facts = facts
         self.now = state.now()
         self.today = state.today()
         self.gateway = state.require_gateway().name
         self.balances = {
             account: (row.balance_after, row.currency, row.seq)
-            for account, row in catalog.balances.items()
+            for account, row in facts.balances.items()
         }
 
     def write(self, renewing: list[tuple[CoreRow, Plan]]) -> None:
@@ -142,7 +142,7 @@ class TermWriter:
         prices = self._prices(sub, plan)
         amount, currency, _seq = self.balances.get(sub.account_id, (0, None, 0))
         usable = amount if currency in (None, sub.currency) else 0
-        coupon = self.catalog.coupons.get(sub.coupon_id) if sub.coupon_id else None
+        coupon = self.facts.coupons.get(sub.coupon_id) if sub.coupon_id else None
         quote = quote_renewal(
             prices, following_term(sub), usable, coupon_terms(coupon), sub.coupon_terms_used
         )
@@ -151,17 +151,17 @@ class TermWriter:
     def _prices(self, sub: CoreRow, plan: Plan) -> list[Price]:
         """What the next term costs: the prices held (R-CAT-1: a license keeps its price), or
         the scheduled plan's current price; add-ons the new plan does not offer are dropped."""
-        catalog = self.catalog
-        items = catalog.items[sub.id]
+        facts = self.facts
+        items = facts.items[sub.id]
         held_plan = next(item for item in items if item.kind == "plan")
         if held_plan.plan_id == plan.id:
-            prices = [catalog.price(held_plan.price_id, plan.code, "plan", plan.name)]
+            prices = [facts.price(held_plan.price_id, plan.code, "plan", plan.name)]
         else:
-            prices = [catalog.current_plan_price(plan, sub.interval, sub.currency)]
+            prices = [facts.current_plan_price(plan, sub.interval, sub.currency)]
         for item in items:
-            addon = catalog.addons.get(item.addon_id) if item.kind == "addon" else None
+            addon = facts.addons.get(item.addon_id) if item.kind == "addon" else None
             if addon is not None and addon.code in plan.addon_codes:
-                prices.append(catalog.price(item.price_id, addon.code, "addon", addon.name))
+                prices.append(facts.price(item.price_id, addon.code, "addon", addon.name))
         return prices
 
     # -- the rows -----------------------------------------------------------------------
@@ -243,7 +243,7 @@ class TermWriter:
             assert term is not None
             holding = next_holding(quote, Target(plan.rank, Interval(sub.interval), tuple(prices)))
             assert holding is not None
-            items = self.catalog.items[sub.id]
+            items = self.facts.items[sub.id]
             held = {(item.kind, self._code(item)): item for item in items}
             keep = set()
             for new in holding.items:
@@ -264,7 +264,7 @@ class TermWriter:
                             "subscription_id": sub.id,
                             "kind": new.item_kind,
                             "plan_id": plan.id if new.item_kind == "plan" else None,
-                            "addon_id": self.catalog.addon_id(new.item_code)
+                            "addon_id": self.facts.addon_id(new.item_code)
                             if new.item_kind == "addon"
                             else None,
                             **values,
@@ -322,8 +322,8 @@ class TermWriter:
 
     def _code(self, item: CoreRow) -> str:
         if item.kind == "plan":
-            return self.catalog.plans[item.plan_id].code
-        return self.catalog.addons[item.addon_id].code
+            return self.facts.plans[item.plan_id].code
+        return self.facts.addons[item.addon_id].code
 
     def _subscription_after(self, sub: CoreRow, plan: Plan, quote: Quote) -> Subscription:
         term = quote.new_term
@@ -339,13 +339,13 @@ class TermWriter:
         return Subscription(**values)
 
     def _profile_value(self, account_id: str, name: str) -> Any:
-        profile = self.catalog.profiles.get(account_id)
+        profile = self.facts.profiles.get(account_id)
         return getattr(profile, name) if profile is not None else None
 
     def _method(self, sub: CoreRow) -> PaymentMethod | None:
         """The card that pays renewals: the account's default (R-BUY-10), if usable."""
         method_id = self._profile_value(sub.account_id, "default_payment_method_id")
-        row = self.catalog.methods.get(method_id or sub.payment_method_id)
+        row = self.facts.methods.get(method_id or sub.payment_method_id)
         if row is None or row.removed_at is not None:
             return None
         if (row.exp_year, row.exp_month) < (self.today.year, self.today.month):
@@ -467,7 +467,5 @@ def _failed_without_card(renewed: list[Renewed]) -> None:
     session = get_state().session
     for done in renewed:
         failed_without_charge(
-            session.get_one(Subscription, done.subscription.id),
-            session.get_one(Invoice, done.invoice.id),
-            "No usable card is registered.",
+            session.get_one(Invoice, done.invoice.id), "No usable card is registered."
         )

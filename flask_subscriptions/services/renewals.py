@@ -157,28 +157,29 @@ def _paid(invoice: Invoice, payment: Payment) -> None:
 
 def _failed(invoice: Invoice, payment: Payment) -> None:
     """The renewal could not be charged: recorded, e-mailed, and handed to dunning (R-DUN)."""
-    subscription = get_state().session.get(Subscription, invoice.subscription_id)
-    assert subscription is not None
-    enter_dunning(subscription)
-    mail_about(
-        "payment_failed",
-        subscription,
-        invoice,
-        payment,
-        dedupe_key=f"payment_failed:{payment.idempotency_key}",
+    hand_to_dunning(
+        "payment_failed", invoice, payment, dedupe_key=f"payment_failed:{payment.idempotency_key}"
     )
 
 
-def failed_without_charge(subscription: Subscription, invoice: Invoice, reason: str) -> None:
-    enter_dunning(subscription)
-    mail_about(
+def failed_without_charge(invoice: Invoice, reason: str) -> None:
+    hand_to_dunning(
         "payment_failed",
-        subscription,
         invoice,
         None,
         reason=reason,
         dedupe_key=f"payment_failed:{invoice.id}:no-card",
     )
+
+
+def hand_to_dunning(
+    kind: str, invoice: Invoice, payment: Payment | None, *, dedupe_key: str, **extra: object
+) -> None:
+    """The renewal is unpaid: dunning starts (once) and the owners get the ``kind`` e-mail."""
+    subscription = get_state().session.get(Subscription, invoice.subscription_id)
+    assert subscription is not None
+    enter_dunning(subscription)
+    mail_about(kind, subscription, invoice, payment, dedupe_key=dedupe_key, **extra)
 
 
 def enter_dunning(subscription: Subscription) -> None:

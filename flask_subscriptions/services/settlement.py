@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 
 from ..accounts import BillingAccount
 from ..core.quotes import NothingToChange, Quote, quote_settlement
@@ -19,13 +19,13 @@ from ..extension import get_state
 from ..models import Invoice, Payment, Subscription
 from . import _tx
 from ._sql import updated
-from .balance import append_entry, current_balance
+from .balance import current_balance
 from .dunning import clear_dunning
-from .invoices import create_invoice, mark_paid, mark_void
+from .invoices import create_invoice, mark_paid, use_balance, void_and_return_balance
 from .payment_methods import usable_methods
 from .payments import (
-    OPEN_STATUSES,
     OutcomeHandlers,
+    attempt_open,
     execute,
     open_payment,
     register_outcome_handlers,
@@ -52,9 +52,6 @@ def unpaid_invoices(account_id: str) -> list[Invoice]:
     unknown): that attempt can still take the money, so settling the invoice too could take
     it twice. The person confirms it on its own page, or it is declined first.
     """
-    attempt_open = exists().where(
-        Payment.invoice_id == Invoice.id, Payment.status.in_(OPEN_STATUSES)
-    )
     return list(
         get_state().session.scalars(
             select(Invoice)
@@ -63,7 +60,7 @@ def unpaid_invoices(account_id: str) -> list[Invoice]:
                 Invoice.kind == "renewal",
                 Invoice.status == "open",
                 Invoice.paid_by_invoice_id.is_(None),
-                ~attempt_open,
+                ~attempt_open(),
             )
             .order_by(Invoice.period_start, Invoice.id)
         )
@@ -142,16 +139,7 @@ def _reserve(
         )
         if taken != 1:
             raise QuoteChanged()
-    if quote.balance_used:
-        append_entry(
-            account.billing_id,
-            "use",
-            -quote.balance_used,
-            quote.currency,
-            f"Used for settlement {settlement.number}",
-            expected_seq=balance.seq,
-            invoice_id=settlement.id,
-        )
+    use_balance(settlement, balance.seq, f"Used for settlement {settlement.number}")
     if method is None:
         _paid(settlement, None)
         _tx.commit()
@@ -195,21 +183,12 @@ def _paid(settlement: Invoice, payment: Payment | None) -> None:
 
 def _failed(settlement: Invoice, payment: Payment) -> None:
     """Nothing changes: the invoices are open again and the balance comes back."""
-    mark_void(settlement)
+    void_and_return_balance(settlement, f"Returned from declined settlement {settlement.number}")
     get_state().session.execute(
         update(Invoice)
         .where(Invoice.paid_by_invoice_id == settlement.id)
         .values(paid_by_invoice_id=None)
     )
-    if settlement.balance_applied:
-        append_entry(
-            settlement.account_id,
-            "restore",
-            settlement.balance_applied,
-            settlement.currency,
-            f"Returned from declined settlement {settlement.number}",
-            invoice_id=settlement.id,
-        )
 
 
 register_outcome_handlers("settlement", OutcomeHandlers(paid=_paid, failed=_failed))

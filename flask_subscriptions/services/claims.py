@@ -1,0 +1,57 @@
+"""Claims on subscriptions: how several workers share one job without doing a row twice.
+
+A worker takes rows with one conditional UPDATE that sets its token and a lease (``FOR
+UPDATE SKIP LOCKED`` on PostgreSQL, so workers pass each other instead of waiting). A row
+is free when nobody holds it or its lease has run out: a worker that died gives its rows
+back by itself. Renewals and dunning both claim this way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select, update
+
+from ..extension import get_state
+from ..models import Subscription
+
+
+def claim(
+    token: str, size: int, *where: ColumnElement[bool], order_by: Sequence[Any] = ()
+) -> list[int]:
+    """Take up to ``size`` free subscriptions matching ``where``; their ids, sorted.
+
+    Runs in the caller's transaction: the caller commits (and may write in it first).
+    """
+    state = get_state()
+    session = state.session
+    now = state.now()
+    free = or_(Subscription.claim_expires_at.is_(None), Subscription.claim_expires_at < now)
+    wanted = (
+        select(Subscription.id).where(*where, free).order_by(*order_by, Subscription.id).limit(size)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        wanted = wanted.with_for_update(skip_locked=True)
+    lease = now + timedelta(seconds=state.settings.claim_lease_seconds)
+    claimed = session.execute(
+        update(Subscription)
+        .where(Subscription.id.in_(wanted.scalar_subquery()), free)
+        .values(claimed_by=token, claim_expires_at=lease)
+        .returning(Subscription.id)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(claimed.scalars())
+
+
+def release(subscription_ids: Sequence[int], token: str) -> None:
+    """Give claimed rows back, and commit."""
+    session = get_state().session
+    session.execute(
+        update(Subscription)
+        .where(Subscription.id.in_(subscription_ids), Subscription.claimed_by == token)
+        .values(claimed_by=None, claim_expires_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()

@@ -1,0 +1,85 @@
+"""The SQL each billing page issues is fixed: it grows neither with an
+account's history (terms, invoices, payments, ledger entries) nor with its cards.
+
+Each page is counted once with a month of history and one card, then again after four more
+renewals, a credit and two more cards; both counts must be equal and within the bound
+measured on SQLite when this test was written (a regression fails); SQLite's BEGIN
+counts, PostgreSQL's is not a statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from flask_subscriptions.services.balance import append_entry
+from flask_subscriptions.services.renewals import renew_due
+
+from .conftest import sign_in
+from .factories import add_card, subscribe
+from .hosts import User, db
+
+#: Statements per page, measured: a page that starts issuing more fails here.
+PAGES = {
+    "/billing/plans": 7,
+    "/billing/licenses": 5,
+    "/billing/licenses/{license}": 6,
+    "/billing/licenses/{license}/change": 13,
+    "/billing/history": 6,
+    "/billing/payment-methods": 4,
+    "/billing/balance": 4,
+}
+
+
+@contextmanager
+def _counting() -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def _statements(client: FlaskClient, path: str) -> int:
+    db.session.commit()  # the request starts with nothing open
+    with _counting() as statements:
+        page = client.get(path)
+    assert page.status_code == 200, (path, page.status_code)
+    return len(statements)
+
+
+def _renew_on(clock: Any, day: date) -> None:
+    clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
+    renew_due()
+
+
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_a_billing_page_issues_the_same_statements_whatever_the_history(
+    app: Flask, client: FlaskClient, alice: User, catalog: None, clock: Any, page: str
+) -> None:
+    subscription = subscribe(alice)
+    path = page.format(license=subscription.id)
+    sign_in(client, alice)
+    first = _statements(client, path)
+    for month in range(4, 8):
+        _renew_on(clock, date(2026, month, 17))
+    append_entry(alice.billing_id, "credit", 500, "USD", "Goodwill credit")
+    add_card(alice)
+    add_card(alice)
+    db.session.commit()
+    later = _statements(client, path)
+    assert first == later, (page, first, later)
+    print("COUNT", page, later)
+    assert later <= PAGES[page], (page, later)
