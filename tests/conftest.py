@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +223,30 @@ def catalog() -> None:
 
 def sign_in(client: FlaskClient, user: User) -> None:
     assert client.post(f"/test-login/{user.id}").status_code == 200
+
+
+def signed_in(app: Flask, user: User) -> FlaskClient:
+    """A browser of its own, signed in as ``user``."""
+    client = app.test_client()
+    sign_in(client, user)
+    return client
+
+
+def at_noon(clock: FrozenClock, day: date) -> None:
+    clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
+
+
+def snapshot(gateway: SandboxGateway) -> dict[str, list[tuple[str, ...]]]:
+    """Every row of every billing and Sandbox Pay table: "nothing changed" means equal."""
+    host_db.session.commit()
+    rows: dict[str, list[tuple[str, ...]]] = {}
+    with host_db.engine.connect() as conn:
+        for table in billing_metadata.sorted_tables:
+            rows[table.name] = sorted(tuple(map(repr, r)) for r in conn.execute(select(table)))
+    with gateway.engine().connect() as conn:
+        for table in sandbox_metadata.sorted_tables:
+            rows[table.name] = sorted(tuple(map(repr, r)) for r in conn.execute(select(table)))
+    return rows
 
 
 def csrf_token(html: str) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from flask_subscriptions import get_state
-from flask_subscriptions.models import PaymentMethod, Subscription
+from flask_subscriptions.models import Invoice, Payment, PaymentMethod, Subscription
 from flask_subscriptions.services import checkout, payment_methods
 
 from .flows import VISA
-from .hosts import User, db
+from .hosts import Team, User, db
 
 
 def add_card(account: User, number: str = VISA, exp: tuple[int, int] = (12, 2030)) -> PaymentMethod:
@@ -48,3 +48,25 @@ def new_user(name: str) -> User:
     db.session.add(user)
     db.session.commit()
     return user
+
+
+def team_member() -> User:
+    """Mike, the only member of team Acme and not an owner: he may never see its billing."""
+    team = Team(name="Acme")
+    team.members = [User(name="mike", email="mike@acme.example", role="member")]
+    db.session.add(team)
+    db.session.commit()
+    return team.members[0]
+
+
+def renewal_attempts() -> list[Payment]:
+    """Every charge attempt of a renewal invoice, oldest first, as the database has them now."""
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(Payment)
+            .join(Invoice, Invoice.id == Payment.invoice_id)
+            .where(Invoice.kind == "renewal")
+            .order_by(Payment.id)
+        )
+    )

@@ -17,9 +17,20 @@ INSUFFICIENT_FUNDS = "4000 0000 0000 9995"
 FIRST_CHARGE_ONLY = "4000 0000 0000 1232"
 
 
-def _path(url: str) -> str:
+def local_path(url: str) -> str:
+    """The path and query of ``url``, as the test client asks for it."""
     parts = urlsplit(url)
     return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def text_of(html: str) -> str:
+    """What a person reads: tags dropped, whitespace collapsed, entities that matter decoded."""
+    plain = re.sub(r"<[^>]+>", " ", html).replace("&#39;", "'").replace("&amp;", "&")
+    return " ".join(plain.split())
+
+
+def flashes(html: str) -> list[str]:
+    return [text_of(m) for m in re.findall(r'<div class="subs-flash[^"]*"[^>]*>(.*?)</div>', html)]
 
 
 def post_form(
@@ -39,10 +50,10 @@ def fill_card_form(
     client: FlaskClient, form_url: str, number: str, expiry: str = "12/30", cvc: str = "123"
 ) -> TestResponse:
     """Type a card into Sandbox Pay's own page (the only place a card number goes)."""
-    form = client.get(_path(form_url))
+    form = client.get(local_path(form_url))
     assert form.status_code == 200, form.text
     return client.post(
-        _path(form_url),
+        local_path(form_url),
         data={
             "csrf_token": csrf_token(form.text),
             "number": number,
@@ -59,7 +70,7 @@ def register_card(client: FlaskClient, number: str = VISA, **card: str) -> TestR
     sent = fill_card_form(client, started.headers["Location"], number, **card)
     if sent.status_code != 302:
         return sent  # the service refused the card on its own page
-    return client.get(_path(sent.headers["Location"]), follow_redirects=True)
+    return client.get(local_path(sent.headers["Location"]), follow_redirects=True)
 
 
 def start_order(
@@ -95,17 +106,16 @@ def fingerprint(html: str) -> str:
     return match[1]
 
 
-def place(client: FlaskClient, key: str) -> TestResponse:
-    """Place Order with the quote shown on the confirmation page."""
+def place_form(client: FlaskClient, key: str) -> dict[str, str]:
+    """The Place Order form as step 4 shows it now (to post later, or more than once)."""
     page = confirm_page(client, key)
     assert page.status_code == 200, page.text
-    return client.post(
-        f"/billing/orders/{key}/place",
-        data={
-            "csrf_token": csrf_token(page.text),
-            "fingerprint": fingerprint(page.text),
-        },
-    )
+    return {"csrf_token": csrf_token(page.text), "fingerprint": fingerprint(page.text)}
+
+
+def place(client: FlaskClient, key: str) -> TestResponse:
+    """Place Order with the quote shown on the confirmation page."""
+    return client.post(f"/billing/orders/{key}/place", data=place_form(client, key))
 
 
 def apply_coupon(client: FlaskClient, key: str, code: str) -> TestResponse:

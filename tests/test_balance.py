@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,8 +17,8 @@ from flask_subscriptions.services.balance import append_entry, current_balance
 from flask_subscriptions.services.changes import ChangeRequest, apply_change, quote_for
 from flask_subscriptions.services.withdrawals import WithdrawalFailed, withdraw, withdrawal_quote
 
-from .conftest import Outbox, csrf_token, sign_in
-from .factories import add_card, subscribe
+from .conftest import Outbox, csrf_token, sign_in, signed_in
+from .factories import add_card, subscribe, team_member
 from .hosts import User, db
 
 
@@ -137,14 +138,33 @@ def test_balance_is_never_negative_when_a_change_and_a_withdrawal_race_R_BAL_1(
     assert final == (5000 - 1065 if failed == ["withdraw"] else 0)
 
 
-def test_only_owners_see_the_balance_R_SEC_2(team_app: Flask, catalog: None) -> None:
-    from .hosts import Team
+def test_the_owner_sees_the_balance_and_its_history_R_BAL_3(
+    app: Flask, client: Any, alice: User, catalog: None, clock: Any
+) -> None:
+    """R-BAL-3: the Balance page shows the balance, then each entry, newest first, with its
+    date, reason, amount and the balance after it."""
+    _at(clock, date(2026, 3, 17))
+    subscription = subscribe(alice, addons=("operation",))
+    method = db.session.scalar(select(PaymentMethod.id))
+    for day, addons in ((6, ()), (10, ("marketing",))):  # remove Operation, add Marketing
+        _at(clock, date(2026, 4, day))
+        request = ChangeRequest("small", "month", addons)
+        shown = quote_for(alice, subscription.id, request)
+        apply_change(alice, subscription.id, request, shown.quote.fingerprint, method)
+    sign_in(client, alice)
+    page = client.get("/billing/balance")
+    assert '<strong class="subs-balance-amount">$0.65</strong>' in page.text
+    rows = [
+        " ".join(re.sub(r"<[^>]+>", " ", row).split())
+        for row in re.findall(r'<tr class="subs-entry[^"]*">(.*?)</tr>', page.text, re.S)
+    ]
+    assert rows == [
+        "April 10, 2026 Used for plan change (invoice INV-000003) -$9.03 $0.65",
+        "April 6, 2026 Credit from plan change (invoice INV-000002) $9.68 $9.68",
+    ]
 
-    team = Team(name="Acme")
-    team.members = [User(name="mike", email="mike@acme.example", role="member")]
-    db.session.add(team)
-    db.session.commit()
-    client = team_app.test_client()
-    sign_in(client, team.members[0])
+
+def test_only_owners_see_the_balance_R_SEC_2(team_app: Flask, catalog: None) -> None:
+    client = signed_in(team_app, team_member())
     assert client.get("/billing/balance").status_code == 403
     assert client.post("/billing/balance/withdraw", data={}).status_code == 403

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from flask_subscriptions import get_entitlements
 from flask_subscriptions.errors import PaymentDeclined, PlanNotAnOption, QuoteChanged
 from flask_subscriptions.models import (
     BalanceEntry,
@@ -27,7 +28,7 @@ from flask_subscriptions.services.changes import ChangeRequest, apply_change, qu
 
 from .conftest import Outbox, csrf_token, sign_in
 from .factories import add_card, subscribe
-from .flows import DECLINES_EVERY_CHARGE
+from .flows import DECLINES_EVERY_CHARGE, post_form
 from .hosts import User, db
 
 
@@ -265,6 +266,40 @@ def test_paid_to_free_ends_the_license_today(
         None,
         "changed_to_free",
     )
+
+
+def test_the_free_plan_needs_no_payment_method_R_CAT_3(
+    app: Flask, client: Any, alice: User, catalog: None, clock: Any, gateway: Any
+) -> None:
+    """R-CAT-3: an account that never registered a card is on the Free plan, and a license
+    whose only card was removed moves to Free without one; no card is charged."""
+    assert get_entitlements(alice).plan_code == "free"
+    _at(clock, date(2026, 3, 17))
+    subscription = subscribe(alice)
+    sign_in(client, alice)
+    card = db.session.scalar(select(PaymentMethod.id))
+    removed = post_form(
+        client, "/billing/payment-methods", f"/billing/payment-methods/{card}/remove"
+    )
+    assert removed.status_code == 302
+    assert "No card registered yet." in client.get("/billing/payment-methods").text
+    _at(clock, date(2026, 4, 6))
+    page = client.get(f"/billing/licenses/{subscription.id}/change?plan=free&interval=month")
+    assert '<td class="subs-total"><strong>$0.00</strong>' in page.text
+    request = ChangeRequest("free", "month", ())
+    done = client.post(
+        f"/billing/licenses/{subscription.id}/change",
+        data={
+            "csrf_token": csrf_token(page.text),
+            "plan": "free",
+            "interval": "month",
+            "fingerprint": quote_for(alice, subscription.id, request).quote.fingerprint,
+        },
+    )
+    assert done.status_code == 302, done.text
+    assert get_entitlements(alice).plan_code == "free"
+    assert [c.amount for c in gateway.charges()] == [10000]  # the purchase only
+    assert current_balance(alice.billing_id).amount == 3226  # Small 100 × 10/31
 
 
 def test_stale_quote_is_refused_and_nothing_changes_R_PRO_7(

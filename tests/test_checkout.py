@@ -34,6 +34,7 @@ from .flows import (
     choose_card,
     confirm_page,
     place,
+    place_form,
     post_form,
     register_card,
     start_order,
@@ -281,20 +282,13 @@ def test_double_submit_and_resubmission_charge_once_R_BUY_6(
 ) -> None:
     """R-BUY-6: a double click, a retry or a back-button resubmission charges once."""
     key = _ready(client, alice)
-    page = confirm_page(client, key)
-    form = {"csrf_token": csrf_token(page.text), "fingerprint": _fingerprint(page.text)}
+    form = place_form(client, key)
     first = client.post(f"/billing/orders/{key}/place", data=form)
     second = client.post(f"/billing/orders/{key}/place", data=form)
     third = client.post(f"/billing/orders/{key}/place", data=form)
     assert first.headers["Location"] == second.headers["Location"] == third.headers["Location"]
     assert gateway.charge_count() == 1  # type: ignore[attr-defined]
     assert (_count(Subscription), _count(Invoice), _count(Payment)) == (1, 1, 1)
-
-
-def _fingerprint(html: str) -> str:
-    from .flows import fingerprint
-
-    return fingerprint(html)
 
 
 @pytest.mark.parametrize(
@@ -341,8 +335,7 @@ def test_quote_changed_between_steps_must_be_confirmed_again_R_BUY_9(
     from .conftest import SAMPLE_CATALOG
 
     key = _ready(client, alice)
-    page = confirm_page(client, key)
-    form = {"csrf_token": csrf_token(page.text), "fingerprint": _fingerprint(page.text)}
+    form = place_form(client, key)
     changed = Path(str(tmp_path)) / "catalog.toml"
     changed.write_text(SAMPLE_CATALOG.read_text().replace('month = "100.00"', 'month = "110.00"'))
     app.test_cli_runner().invoke(args=["subscriptions", "catalog", "load", str(changed)])
@@ -493,8 +486,7 @@ def test_order_a_day_later_is_priced_for_the_new_day(
 ) -> None:
     """R-BUY-9: a confirmation left open overnight is re-quoted (the term starts today)."""
     key = _ready(client, alice)
-    page = confirm_page(client, key)
-    form = {"csrf_token": csrf_token(page.text), "fingerprint": _fingerprint(page.text)}
+    form = place_form(client, key)
     clock.advance(days=1)  # type: ignore[attr-defined]
     assert client.post(f"/billing/orders/{key}/place", data=form).status_code == 409
     place(client, key)

@@ -19,8 +19,8 @@ from werkzeug.test import TestResponse
 
 from flask_subscriptions.models import Coupon, Invoice, Order, Payment, PaymentMethod, Subscription
 
-from .conftest import csrf_token, sign_in
-from .flows import apply_coupon, choose_card, confirm_page, fingerprint, register_card, start_order
+from .conftest import sign_in
+from .flows import apply_coupon, choose_card, place_form, register_card, start_order
 from .hosts import User, db
 
 pytestmark = pytest.mark.slow
@@ -39,8 +39,7 @@ def _race(calls: list[Callable[[], TestResponse]]) -> list[TestResponse]:
 
 def _prepared_place(client: FlaskClient, key: str) -> Callable[[], TestResponse]:
     """What the browser will post when the person clicks Place Order on step 4."""
-    page = confirm_page(client, key)
-    form = {"csrf_token": csrf_token(page.text), "fingerprint": fingerprint(page.text)}
+    form = place_form(client, key)
     return lambda: client.post(f"/billing/orders/{key}/place", data=form)
 
 

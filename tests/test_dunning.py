@@ -18,8 +18,8 @@ from flask_subscriptions.services.licenses import status_of
 from flask_subscriptions.services.renewals import renew_due
 from flask_subscriptions.services.settlement import settle, settlement_for
 
-from .conftest import Outbox, csrf_token, sign_in
-from .factories import add_card, subscribe
+from .conftest import Outbox, csrf_token, sign_in, signed_in
+from .factories import add_card, subscribe, team_member
 from .flows import FIRST_CHARGE_ONLY, VISA
 from .hosts import User, db
 
@@ -259,13 +259,6 @@ def test_member_and_other_accounts_cannot_settle_R_SEC_2(
     team_app: Flask, catalog: None, clock: object
 ) -> None:
     """Only owners see the history page; members get 403."""
-    from .hosts import Team
-
-    team = Team(name="Acme")
-    team.members = [User(name="mike", email="mike@acme.example", role="member")]
-    db.session.add(team)
-    db.session.commit()
-    client = team_app.test_client()
-    sign_in(client, team.members[0])
+    client = signed_in(team_app, team_member())
     assert client.get("/billing/history").status_code == 403
     assert client.post("/billing/history/settle", data={}).status_code == 403

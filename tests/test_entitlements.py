@@ -28,7 +28,7 @@ from flask_subscriptions.services.renewals import renew_due
 from flask_subscriptions.services.settlement import settle, settlement_for
 from flask_subscriptions.services.usage import UsageInvalid, report_usage
 
-from .conftest import Outbox, sign_in
+from .conftest import Outbox, sign_in, signed_in
 from .factories import add_card, subscribe
 from .flows import FIRST_CHARGE_ONLY, VISA
 from .hosts import Team, User, db
@@ -235,8 +235,7 @@ def test_dunning_restriction_fails_the_same_checks_billing_pages_work_R_DUN_1_R_
     """R-DUN-1: in the grace features work; after it, paid features are refused until the
     whole unpaid amount is settled. R-USE-3: the billing pages keep working."""
     subscribe(alice, "small", addons=("operation",), card=FIRST_CHARGE_ONLY)
-    client = app.test_client()
-    sign_in(client, alice)
+    client = signed_in(app, alice)
     _at(clock, date(2026, 4, 17))
     assert renew_due().failed == 1
     assert has_feature(alice, "operation")  # Payment failed, in the grace
@@ -273,8 +272,7 @@ def test_billing_pages_work_while_over_the_limit_R_USE_3(
 ) -> None:
     subscribe(alice, "small", addons=("operation",))
     _report(alice, 1240)
-    client = app.test_client()
-    sign_in(client, alice)
+    client = signed_in(app, alice)
     assert client.get("/ops").status_code == 402
     for path in BILLING_PAGES:
         assert client.get(path).status_code == 200, path
@@ -287,8 +285,7 @@ def test_a_member_gets_the_teams_entitlements_R_USE_3(
     team_app: Flask, team_views: None, acme: Team, catalog: None
 ) -> None:
     mike = next(m for m in acme.members if m.role == "member")
-    client = team_app.test_client()
-    sign_in(client, mike)
+    client = signed_in(team_app, mike)
     assert client.get("/ops").status_code == 402  # the team is on Free
     subscribe(acme, "small", addons=("operation",))
     assert client.get("/ops").text == "operation console"
@@ -310,8 +307,7 @@ def test_every_check_of_a_request_costs_one_query_R_USE_3(
     """has_feature ×3, entitlements, the template helpers and the banner: one statement."""
     subscribe(alice, "small", addons=("operation",))
     _report(alice, 200)
-    client = app.test_client()
-    sign_in(client, alice)
+    client = signed_in(app, alice)
     billing: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -331,8 +327,7 @@ def test_a_report_in_the_request_is_seen_by_the_next_check(
     app: Flask, views: None, alice: User, catalog: None
 ) -> None:
     subscribe(alice, "small", addons=("operation",))
-    client = app.test_client()
-    sign_in(client, alice)
+    client = signed_in(app, alice)
     assert client.post("/report/1240").text == "True False"
 
 
@@ -393,8 +388,7 @@ def test_refused_redirect_flashes_the_reason_R_USE_3(
 
     subscribe(alice, "small")
     _report(alice, 1240)
-    client = app.test_client()
-    sign_in(client, alice)
+    client = signed_in(app, alice)
     refused = client.get("/ops")
     assert (refused.status_code, refused.location) == (302, "/")
     assert "Needs the Operation add-on." in client.get("/").text
@@ -408,8 +402,7 @@ def test_refused_redirect_without_a_target_goes_to_the_fix_R_USE_3(
 ) -> None:
     subscribe(alice, "small", addons=("operation",))
     _report(alice, 1240)
-    client = app.test_client()
-    sign_in(client, alice)
+    client = signed_in(app, alice)
     refused = client.get("/ops")
     assert (refused.status_code, refused.location) == (302, "/billing/licenses")
 
@@ -423,8 +416,7 @@ def test_refused_by_the_hosts_callable_R_USE_3(
     app: Flask, views: None, alice: User, catalog: None
 ) -> None:
     subscribe(alice, "small")
-    client = app.test_client()
-    sign_in(client, alice)
+    client = signed_in(app, alice)
     refused = client.get("/ops")
     assert refused.status_code == 403
     assert refused.text == "operation: Needs the Operation add-on. (add_on)"

@@ -17,20 +17,20 @@ from sqlalchemy import select
 from flask_subscriptions.gateways.base import ChargeRequest, ChargeStatus, GatewayUnavailable
 from flask_subscriptions.gateways.sandbox import SandboxGateway
 from flask_subscriptions.gateways.sandbox.storage import cards as sandbox_cards
-from flask_subscriptions.gateways.sandbox.storage import metadata as sandbox_metadata
 from flask_subscriptions.models import BillingProfile, PaymentMethod
-from flask_subscriptions.models import metadata as billing_metadata
 
-from .conftest import SAMPLE_CATALOG, csrf_token, sign_in
+from .conftest import SAMPLE_CATALOG, csrf_token, sign_in, snapshot
 from .flows import (
     DECLINED_AT_REGISTRATION,
     VISA,
     choose_card,
     fill_card_form,
+    flashes,
     place,
     post_form,
     register_card,
     start_order,
+    text_of,
 )
 from .hosts import Team, User, db
 
@@ -41,20 +41,10 @@ PAGE = "/billing/payment-methods"
 # --- reading the pages ---------------------------------------------------------------------
 
 
-def text_of(html: str) -> str:
-    """What a person reads: tags dropped, whitespace collapsed, entities that matter decoded."""
-    plain = re.sub(r"<[^>]+>", " ", html).replace("&#39;", "'").replace("&amp;", "&")
-    return " ".join(plain.split())
-
-
 def card_rows(html: str) -> dict[int, str]:
     """The cards the payment methods page lists: id → the row as a person reads it."""
     rows = re.findall(r'<tr data-card="(\d+)">(.*?)</tr>', html, re.S)
     return {int(card_id): text_of(body) for card_id, body in rows}
-
-
-def flashes(html: str) -> list[str]:
-    return [text_of(m) for m in re.findall(r'<div class="subs-flash[^"]*"[^>]*>(.*?)</div>', html)]
 
 
 def methods() -> list[PaymentMethod]:
@@ -70,19 +60,6 @@ def profile_of(account_id: str) -> BillingProfile | None:
 def sandbox_card_rows(gateway: SandboxGateway) -> list[Any]:
     with gateway.engine().connect() as conn:
         return list(conn.execute(select(sandbox_cards).order_by(sandbox_cards.c.created_at)))
-
-
-def snapshot(gateway: SandboxGateway) -> dict[str, list[tuple[str, ...]]]:
-    """Every row of every billing and Sandbox Pay table, to prove that nothing changed."""
-    db.session.commit()
-    rows: dict[str, list[tuple[str, ...]]] = {}
-    with db.engine.connect() as conn:
-        for table in billing_metadata.sorted_tables:
-            rows[table.name] = sorted(tuple(map(repr, r)) for r in conn.execute(select(table)))
-    with gateway.engine().connect() as conn:
-        for table in sandbox_metadata.sorted_tables:
-            rows[table.name] = sorted(tuple(map(repr, r)) for r in conn.execute(select(table)))
-    return rows
 
 
 def action(client: FlaskClient, url: str, data: dict[str, str] | None = None) -> Any:

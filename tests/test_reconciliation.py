@@ -4,7 +4,6 @@ calling the service. Reconciliation asks Sandbox Pay by idempotency key, never c
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from sqlalchemy import func, select
 from flask_subscriptions import FrozenClock
 from flask_subscriptions.gateways.base import ChargeRequest, GatewayTimeout
 from flask_subscriptions.gateways.sandbox import SandboxGateway
-from flask_subscriptions.gateways.sandbox.storage import metadata as sandbox_metadata
 from flask_subscriptions.models import (
     BalanceEntry,
     BillingProfile,
@@ -27,14 +25,24 @@ from flask_subscriptions.models import (
     PaymentMethod,
     Subscription,
 )
-from flask_subscriptions.models import metadata as billing_metadata
 from flask_subscriptions.services import payments
 from flask_subscriptions.services.balance import append_entry, current_balance
 from flask_subscriptions.services.checkout import _reserve
 from flask_subscriptions.services.reconciliation import reconcile_unknown_payments
 
-from .conftest import Outbox, csrf_token, sign_in
-from .flows import VISA, apply_coupon, choose_card, confirm_page, fingerprint, place, start_order
+from .conftest import Outbox, sign_in, snapshot
+from .flows import (
+    VISA,
+    apply_coupon,
+    choose_card,
+    confirm_page,
+    fingerprint,
+    flashes,
+    place,
+    place_form,
+    start_order,
+    text_of,
+)
 from .flows import register_card as register
 from .hosts import User, db
 
@@ -50,30 +58,9 @@ def app_config() -> dict[str, Any]:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def text_of(html: str) -> str:
-    plain = re.sub(r"<[^>]+>", " ", html).replace("&#39;", "'").replace("&amp;", "&")
-    return " ".join(plain.split())
-
-
-def flashes(html: str) -> list[str]:
-    return [text_of(m) for m in re.findall(r'<div class="subs-flash[^"]*"[^>]*>(.*?)</div>', html)]
-
-
 def rows(model: type) -> list[Any]:
     db.session.expire_all()
     return list(db.session.scalars(select(model).order_by(model.id)))  # type: ignore[attr-defined]
-
-
-def snapshot(gateway: SandboxGateway) -> dict[str, list[tuple[str, ...]]]:
-    db.session.commit()
-    found: dict[str, list[tuple[str, ...]]] = {}
-    with db.engine.connect() as conn:
-        for table in billing_metadata.sorted_tables:
-            found[table.name] = sorted(tuple(map(repr, r)) for r in conn.execute(select(table)))
-    with gateway.engine().connect() as conn:
-        for table in sandbox_metadata.sorted_tables:
-            found[table.name] = sorted(tuple(map(repr, r)) for r in conn.execute(select(table)))
-    return found
 
 
 def customer_of(user: User) -> str:
@@ -156,11 +143,8 @@ def test_timeout_after_charge_is_pending_then_reconciled_once_R_BUY_6(
         raise GatewayTimeout("Sandbox Pay did not answer")
 
     monkeypatch.setattr(gateway, "lookup_charge", still_silent)
-    confirm = confirm_page(client, key)
-    placed = client.post(
-        f"/billing/orders/{key}/place",
-        data={"csrf_token": csrf_token(confirm.text), "fingerprint": fingerprint(confirm.text)},
-    )
+    form = place_form(client, key)
+    placed = client.post(f"/billing/orders/{key}/place", data=form)
     assert placed.status_code == 302
     assert placed.headers["Location"].endswith(f"/billing/orders/{key}/complete")
     page = client.get(placed.headers["Location"])
@@ -180,10 +164,7 @@ def test_timeout_after_charge_is_pending_then_reconciled_once_R_BUY_6(
     assert "You are on the Free plan" in licenses_page(client)
 
     # A browser retry of the same form charges nothing more.
-    retry = client.post(
-        f"/billing/orders/{key}/place",
-        data={"csrf_token": csrf_token(confirm.text), "fingerprint": fingerprint(confirm.text)},
-    )
+    retry = client.post(f"/billing/orders/{key}/place", data=form)
     assert retry.status_code == 302 and retry.headers["Location"].endswith("/complete")
     assert gateway.charge_count() == 1
 

@@ -9,7 +9,7 @@ failing it is a decline. The Stripe version of the same story is in tests/stripe
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -25,27 +25,12 @@ from flask_subscriptions.services.dunning import run_dunning
 from flask_subscriptions.services.licenses import status_of
 from flask_subscriptions.services.renewals import renew_due
 
-from .conftest import Outbox, csrf_token, sign_in
-from .factories import add_card, new_user, subscribe
+from .conftest import Outbox, at_noon, csrf_token, sign_in
+from .factories import add_card, new_user, renewal_attempts, subscribe
+from .flows import local_path
 from .hosts import Team, User, db
 
 THREE_D_SECURE = "4000 0027 6000 3184"
-
-
-def _at(clock: Any, day: date) -> None:
-    clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
-
-
-def _renewal_attempts() -> list[Payment]:
-    db.session.expire_all()
-    return list(
-        db.session.scalars(
-            select(Payment)
-            .join(Invoice, Invoice.id == Payment.invoice_id)
-            .where(Invoice.kind == "renewal")
-            .order_by(Payment.id)
-        )
-    )
 
 
 def _subscription() -> Subscription:
@@ -61,23 +46,18 @@ def renewal_waiting_for_the_bank(account: Any, clock: Any) -> Payment:
     subscribe(account)
     secure = add_card(account, THREE_D_SECURE)
     payment_methods.set_default(account, secure.id)
-    _at(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     report = renew_due()
     assert (report.renewed, report.failed, report.pending) == (0, 0, 1)
-    [payment] = _renewal_attempts()
+    [payment] = renewal_attempts()
     assert payment.status == "requires_action"
     return payment
-
-
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _link_in(body: str) -> str:
     match = re.search(r"Confirm the payment: (\S+)", body)
     assert match, body
-    return _path(match[1])
+    return local_path(match[1])
 
 
 def _bank_page(client: FlaskClient, our_page: str) -> str:
@@ -87,7 +67,7 @@ def _bank_page(client: FlaskClient, our_page: str) -> str:
     assert "Confirm the payment with your bank" in page.text
     button = re.search(r'href="([^"]*/sandbox-pay/authenticate/[^"]+)"', page.text)
     assert button, page.text
-    return _path(button[1].replace("&amp;", "&"))
+    return local_path(button[1].replace("&amp;", "&"))
 
 
 def _answer_the_bank(client: FlaskClient, bank_page: str, *, approve: bool) -> str:
@@ -96,10 +76,10 @@ def _answer_the_bank(client: FlaskClient, bank_page: str, *, approve: bool) -> s
     choice = {"complete": "1"} if approve else {"fail": "1"}
     sent = client.post(bank_page, data={"csrf_token": csrf_token(form.text), **choice})
     assert sent.status_code == 302, sent.text
-    return _path(sent.headers["Location"])
+    return local_path(sent.headers["Location"])
 
 
-def test_a_renewal_waiting_for_3ds_mails_the_owner_and_enters_dunning_R_REN_R_DUN_1(
+def test_a_renewal_waiting_for_3ds_mails_the_owner_and_enters_dunning_R_REN_1_R_DUN_1(
     app: Flask, alice: User, catalog: None, clock: Any, outbox: Outbox
 ) -> None:
     payment = renewal_waiting_for_the_bank(alice, clock)
@@ -126,10 +106,10 @@ def test_dunning_makes_no_second_attempt_while_one_waits_for_the_bank_R_DUN_1(
     """Another attempt could be confirmed too, and take the money twice."""
     renewal_waiting_for_the_bank(alice, clock)
     for day in (18, 19, 20):
-        _at(clock, date(2026, 4, day))
+        at_noon(clock, date(2026, 4, day))
         renew_due()
         run_dunning()
-    assert [p.status for p in _renewal_attempts()] == ["requires_action"]
+    assert [p.status for p in renewal_attempts()] == ["requires_action"]
     assert gateway.charge_count() == 2  # the purchase, and the one renewal attempt
     assert len(outbox.of_kind("payment_action_required")) == 1
 
@@ -138,7 +118,7 @@ def test_confirming_at_the_bank_pays_the_renewal_and_ends_dunning_R_REN_3(
     app: Flask, client: FlaskClient, alice: User, catalog: None, clock: Any, outbox: Outbox
 ) -> None:
     payment = renewal_waiting_for_the_bank(alice, clock)
-    _at(clock, date(2026, 4, 18))
+    at_noon(clock, date(2026, 4, 18))
     sign_in(client, alice)
     our_page = _link_in(outbox.of_kind("payment_action_required")[0].text_body)
     bank_page = _bank_page(client, our_page)
@@ -149,7 +129,7 @@ def test_confirming_at_the_bank_pays_the_renewal_and_ends_dunning_R_REN_3(
     done = client.get(back)
     assert done.status_code == 200, done.text
     assert "Thank you: the payment is complete." in done.text and "$100.00" in done.text
-    [paid] = _renewal_attempts()
+    [paid] = renewal_attempts()
     assert paid.id == payment.id and paid.status == "succeeded"
     assert db.session.get(Invoice, payment.invoice_id).status == "paid"  # type: ignore[union-attr]
     subscription = _subscription()
@@ -159,7 +139,7 @@ def test_confirming_at_the_bank_pays_the_renewal_and_ends_dunning_R_REN_3(
     again = client.get(our_page)  # opened again from the e-mail: nothing more happens
     assert "Thank you: the payment is complete." in again.text
     assert "Confirm the payment with your bank" not in again.text
-    assert len(_renewal_attempts()) == 1
+    assert len(renewal_attempts()) == 1
 
 
 def test_failing_at_the_bank_is_a_declined_renewal_and_dunning_goes_on_R_DUN_1(
@@ -171,15 +151,15 @@ def test_failing_at_the_bank_is_a_declined_renewal_and_dunning_goes_on_R_DUN_1(
     back = _answer_the_bank(client, _bank_page(client, our_page), approve=False)
     page = client.get(back)
     assert "The payment was not completed: The payment was not authenticated." in page.text
-    [declined] = _renewal_attempts()
+    [declined] = renewal_attempts()
     assert declined.status == "declined"
     assert status_of(_subscription()) == "Payment failed"
     [failed_mail] = outbox.of_kind("payment_failed")
     assert "The payment was not authenticated." in failed_mail.text_body
     # The next day's retry is a new attempt (nothing waits any more); the bank asks again.
-    _at(clock, date(2026, 4, 18))
+    at_noon(clock, date(2026, 4, 18))
     run_dunning()
-    assert [p.status for p in _renewal_attempts()] == ["declined", "requires_action"]
+    assert [p.status for p in renewal_attempts()] == ["declined", "requires_action"]
     assert len(outbox.of_kind("payment_action_required")) == 2
 
 
@@ -209,7 +189,7 @@ def test_only_the_accounts_owners_may_open_the_confirmation_page_R_SEC_2(
     sign_in(client, alice)
     assert client.get("/billing/payments/999999/authenticate").status_code == 404
     assert client.get("/billing/payments/abc/authenticate").status_code == 404
-    assert [p.status for p in _renewal_attempts()] == ["requires_action"]
+    assert [p.status for p in renewal_attempts()] == ["requires_action"]
 
 
 @pytest.mark.parametrize("who", ["olivia", "oscar"])
@@ -240,7 +220,7 @@ def test_pay_all_unpaid_leaves_out_a_renewal_waiting_for_3ds_R_DUN_3(
     sign_in(client, alice)
     our_page = f"/billing/payments/{payment.id}/authenticate"
     client.get(_answer_the_bank(client, _bank_page(client, our_page), approve=False))
-    [declined] = _renewal_attempts()
+    [declined] = renewal_attempts()
     assert declined.status == "declined"
     [unpaid] = settlement_for(alice.billing_id).invoices  # now it can be paid in one go
     assert unpaid.id == payment.invoice_id

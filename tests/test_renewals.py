@@ -8,7 +8,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, func, select
 
-from flask_subscriptions.core.money import format_money
 from flask_subscriptions.models import (
     BalanceEntry,
     Coupon,
@@ -281,7 +280,13 @@ def test_renewal_keeps_the_price_the_license_holds_R_CAT_1(
     subscription = subscribe(alice)
     changed = Path(str(tmp_path)) / "catalog.toml"
     changed.write_text(SAMPLE_CATALOG.read_text().replace('month = "100.00"', 'month = "120.00"'))
-    app.test_cli_runner().invoke(args=["subscriptions", "catalog", "load", str(changed)])
+    loaded = app.test_cli_runner().invoke(args=["subscriptions", "catalog", "load", str(changed)])
+    assert loaded.exit_code == 0, loaded.output
+    bob = subscribe(new_user("bob"))  # a new purchase is at the new price, $120.00
+    bought = select(Invoice.amount_due).where(
+        Invoice.subscription_id == bob.id, Invoice.kind == "purchase"
+    )
+    assert db.session.scalar(bought) == 12000
     _day(clock, date(2026, 4, 17))
     renew_due()
     assert [i.amount_due for i in _renewal_invoices(subscription.id)] == [10000]
@@ -340,4 +345,4 @@ def test_renew_cli_prints_a_summary_R_REN_4(app: Flask, catalog: None, clock: ob
     result = app.test_cli_runner().invoke(args=["subscriptions", "renew"])
     assert result.exit_code == 0, result.output
     assert "Renewed 3, failed 1, pending 0, expired 0." in result.output
-    assert f"Charged {format_money(30000, 'USD')} in USD." in result.output
+    assert "Charged $300.00 in USD." in result.output

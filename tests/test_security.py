@@ -31,7 +31,7 @@ from flask_subscriptions.models import (
 )
 from flask_subscriptions.models import metadata as billing_metadata
 
-from .conftest import csrf_token, sign_in
+from .conftest import csrf_token, sign_in, snapshot
 from .flows import (
     DECLINES_EVERY_CHARGE,
     VISA,
@@ -41,9 +41,11 @@ from .flows import (
     fill_card_form,
     fingerprint,
     place,
+    place_form,
     post_form,
     register_card,
     start_order,
+    text_of,
 )
 from .hosts import User, db
 from .hosts import db as host_db
@@ -54,24 +56,6 @@ PAGE = "/billing/payment-methods"
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def text_of(html: str) -> str:
-    plain = re.sub(r"<[^>]+>", " ", html).replace("&#39;", "'").replace("&amp;", "&")
-    return " ".join(plain.split())
-
-
-def snapshot(gateway: SandboxGateway) -> dict[str, list[tuple[str, ...]]]:
-    """Every row of every billing and Sandbox Pay table: "nothing changed" means equal."""
-    db.session.commit()
-    rows: dict[str, list[tuple[str, ...]]] = {}
-    with db.engine.connect() as conn:
-        for table in billing_metadata.sorted_tables:
-            rows[table.name] = sorted(tuple(map(repr, r)) for r in conn.execute(select(table)))
-    with gateway.engine().connect() as conn:
-        for table in sandbox_metadata.sorted_tables:
-            rows[table.name] = sorted(tuple(map(repr, r)) for r in conn.execute(select(table)))
-    return rows
 
 
 def all_stored_values(gateway: SandboxGateway) -> list[tuple[str, str, str]]:
@@ -669,12 +653,10 @@ def test_posted_amounts_and_currency_are_ignored_R_SEC_4(
 ) -> None:
     """R-SEC-4, R-BUY-9: amount, total, price or currency fields posted with the order set
     nothing: the card is charged the server's $100.00 in USD."""
-    page = confirm_page(client, at_step_4)
     response = client.post(
         f"/billing/orders/{at_step_4}/place",
         data={
-            "csrf_token": csrf_token(page.text),
-            "fingerprint": fingerprint(page.text),
+            **place_form(client, at_step_4),
             "amount": "1",
             "total": "-100",
             "card_amount": "0",

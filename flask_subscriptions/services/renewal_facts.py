@@ -118,13 +118,10 @@ class BatchFacts:
         return core_price(self.prices[price_id], code, kind, name)
 
     def current_plan_price(self, plan: Plan, interval: str, currency: str) -> Price:
+        """The scheduled plan's price on sale now (a held price stays, R-CAT-1)."""
         for row in self.prices.values():
-            if (row.plan_id, row.active, row.interval, row.currency) == (
-                plan.id,
-                True,
-                interval,
-                currency,
-            ):
+            on_sale = row.active and row.interval == interval and row.currency == currency
+            if row.plan_id == plan.id and on_sale:
                 return core_price(row, plan.code, "plan", plan.name)
         raise LookupError(f"plan {plan.code} has no {interval} price in {currency}")
 

@@ -35,6 +35,7 @@ from flask_subscriptions.gateways.sandbox import LATENCY_ENV, TEST_CARDS, Sandbo
 from flask_subscriptions.gateways.sandbox.cards import brand_of, luhn_valid
 from flask_subscriptions.gateways.sandbox.storage import cards, metadata, setup_sessions
 
+from ..card_numbers import luhn_valid_numbers
 from .conftest import CARD_RETURN, PAY_RETURN, Today, csrf_token, make_app, start_setup, submit_card
 
 REPO = Path(__file__).resolve().parents[2]
@@ -710,7 +711,7 @@ def test_storage_never_holds_a_card_number_R_SEC_1(
             for row in conn.execute(sa.select(table))
         )
     assert {"4242", "0341", "1232"} <= set(re.findall(r"\b\d{4}\b", dump))  # last 4 are kept
-    assert _luhn_valid_numbers(dump) == []
+    assert luhn_valid_numbers(dump) == []
     if sandbox_db_url.startswith("sqlite:///"):
         raw = Path(sandbox_db_url.removeprefix("sqlite:///")).read_bytes()
         assert [n for n in typed if n.encode() in raw] == []
@@ -817,16 +818,3 @@ def _reference_of(gateway: SandboxGateway, token: str) -> str:
                 sa.select(setup_sessions.c.id).where(setup_sessions.c.card_token == token)
             ).scalar_one()
         )
-
-
-def _luhn_valid_numbers(text: str) -> list[str]:
-    """Luhn-valid 13 to 19-digit windows of every digit run (spaces, dashes allowed)."""
-    found = []
-    for match in re.finditer(r"\d(?:[ -]?\d){12,}", text):
-        digits = re.sub(r"[ -]", "", match[0])
-        for length in range(13, 20):
-            for start in range(len(digits) - length + 1):
-                window = digits[start : start + length]
-                if luhn_valid(window):
-                    found.append(window)
-    return found

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -18,14 +17,9 @@ from flask_subscriptions.models import Order, PaymentMethod
 
 from ..conftest import sign_in
 from ..factories import add_card
-from ..flows import choose_card, place, post_form, start_order
+from ..flows import choose_card, local_path, place, post_form, start_order
 from ..hosts import User, db
 from .driver import LocalStripeGateway
-
-
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def test_use_another_card_registers_it_in_checkout_and_selects_it_R_BUY_4(
@@ -44,16 +38,16 @@ def test_use_another_card_registers_it_in_checkout_and_selects_it_R_BUY_4(
     back = re.search(r'returnUrl: ("[^"]+")', form.text)
     assert secret and back
     return_url = json.loads(back[1])
-    assert _path(return_url) == f"/billing/payment-methods/return?next={step3}"
+    assert local_path(return_url) == f"/billing/payment-methods/return?next={step3}"
 
     reference = secret[1].split("_secret_")[0]
     gateway.register_card(reference, "4000056655665556", 12, 2031)  # Stripe.js, in the page
-    landed = client.get(f"{_path(return_url)}&setup_reference={reference}")
+    landed = client.get(f"{local_path(return_url)}&setup_reference={reference}")
     assert landed.status_code == 302
     new = db.session.scalars(select(PaymentMethod).where(PaymentMethod.last4 == "5556")).one()
-    assert _path(landed.headers["Location"]) == f"{step3}?card={new.id}"
+    assert local_path(landed.headers["Location"]) == f"{step3}?card={new.id}"
 
-    page = client.get(_path(landed.headers["Location"]))
+    page = client.get(local_path(landed.headers["Location"]))
     assert "Visa •••• 5556 registered." in page.text
     checked = re.search(r'value="(\d+)" checked', page.text)
     assert checked and int(checked[1]) == new.id
@@ -72,6 +66,6 @@ def test_use_another_card_cancelled_goes_back_to_step_3_R_BUY_4(
     form = post_form(client, f"/billing/orders/{key}/payment", f"/billing/orders/{key}/new-card")
     cancel = re.search(r'href="([^"]*setup_cancelled=1)"', form.text)
     assert cancel
-    answer = client.get(_path(cancel[1].replace("&amp;", "&")))
-    assert _path(answer.headers["Location"]) == f"/billing/orders/{key}/payment"
+    answer = client.get(local_path(cancel[1].replace("&amp;", "&")))
+    assert local_path(answer.headers["Location"]) == f"/billing/orders/{key}/payment"
     assert db.session.scalars(select(PaymentMethod)).all() == []

@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import stripe
@@ -25,7 +24,7 @@ from example_app.models import db
 from flask_subscriptions.gateways.stripe import EXTENSION_KEY, StripeGateway
 from flask_subscriptions.models import Payment, PaymentMethod, Subscription
 
-from ..flows import choose_card, place, post_form, start_order
+from ..flows import choose_card, local_path, place, post_form, start_order
 from ..test_example_app import sign_in_as
 from .conftest import PUBLISHABLE_KEY, SECRET_KEY, WEBHOOK_SECRET
 
@@ -53,11 +52,6 @@ def stripe_example(
             engine.dispose()
 
 
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
 def _register_on_the_embedded_form(client: FlaskClient, localstripe: str) -> None:
     page = post_form(client, "/billing/payment-methods", "/billing/payment-methods/register")
     assert page.status_code == 200, page.text
@@ -73,7 +67,7 @@ def _register_on_the_embedded_form(client: FlaskClient, localstripe: str) -> Non
         reference,
         params={"payment_method_data": {"type": "card", "card": card}},  # type: ignore[typeddict-item]
     )
-    return_url = _path(json.loads(back[1]))
+    return_url = local_path(json.loads(back[1]))
     joiner = "&" if "?" in return_url else "?"
     landed = client.get(f"{return_url}{joiner}setup_reference={reference}")
     assert landed.status_code == 302, landed.text
@@ -95,7 +89,7 @@ def test_the_example_app_buys_a_plan_through_stripe_when_configured_R_EX_1(
     assert choose_card(client, key, card_id).status_code == 302
     placed = place(client, key)
     assert placed.status_code == 302, placed.text
-    done = client.get(_path(placed.headers["Location"]))
+    done = client.get(local_path(placed.headers["Location"]))
     assert "Thank you for your order" in done.text and "$100.00" in done.text
     with stripe_example.app_context():
         payment = db.session.scalars(select(Payment)).one()

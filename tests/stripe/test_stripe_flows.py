@@ -10,7 +10,6 @@ import json
 import re
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -31,9 +30,10 @@ from flask_subscriptions.services.reconciliation import reconcile_unknown_paymen
 from flask_subscriptions.services.renewals import renew_due
 from flask_subscriptions.services.withdrawals import withdraw, withdrawal_quote
 
+from ..card_numbers import luhn_valid_numbers
 from ..conftest import sign_in
 from ..factories import add_card, subscribe
-from ..flows import choose_card, place, post_form, start_order
+from ..flows import choose_card, local_path, place, post_form, start_order
 from ..hosts import User, db
 from . import driver as faults
 from .driver import LocalStripeGateway
@@ -57,11 +57,6 @@ def _payments(invoice_kind: str) -> list[Payment]:
     )
 
 
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
 def test_checkout_charges_a_stripe_customer_created_once_R_BUY_6(
     app: Flask, alice: User, catalog: None, gateway: LocalStripeGateway
 ) -> None:
@@ -74,7 +69,8 @@ def test_checkout_charges_a_stripe_customer_created_once_R_BUY_6(
     assert payment.status == "succeeded" and (payment.charge_id or "").startswith("pi_")
     intent = gateway.client.v1.payment_intents.retrieve(payment.charge_id or "")
     assert intent.metadata["idempotency_key"] == payment.idempotency_key
-    assert (intent.amount, intent.currency, intent.status) == (payment.amount, "usd", "succeeded")
+    assert (intent.amount, intent.currency, intent.status) == (10000, "usd", "succeeded")
+    assert payment.amount == intent.amount
     profile = db.session.scalar(select(BillingProfile).where(BillingProfile.account_id == "1"))
     assert profile is not None and (profile.gateway_customer or "").startswith("cus_")
     assert len(gateway.client.v1.customers.list(params={"limit": 100}).data) == 1
@@ -207,7 +203,7 @@ def _register_through_the_page(
     gateway.register_card(reference, number.replace(" ", ""), 12, 2030)
     return_url = json.loads(f'"{back[1]}"')  # as the page's script reads it
     joiner = "&" if "?" in return_url else "?"
-    answer = client.get(f"{_path(return_url)}{joiner}setup_reference={reference}")
+    answer = client.get(f"{local_path(return_url)}{joiner}setup_reference={reference}")
     assert answer.status_code == 302, answer.text
     return str(answer.headers["Location"])
 
@@ -217,7 +213,7 @@ def test_a_card_registered_on_the_embedded_form_R_BUY_4_R_SEC_1(
 ) -> None:
     sign_in(client, alice)
     landed = _register_through_the_page(client, gateway, "4242 4242 4242 4242")
-    assert _path(landed).startswith("/billing/payment-methods?card=")
+    assert local_path(landed).startswith("/billing/payment-methods?card=")
     [card] = db.session.scalars(select(PaymentMethod)).all()
     assert (card.brand, card.last4, card.exp_month, card.exp_year) == ("visa", "4242", 12, 2030)
     assert card.token.startswith("pm_")
@@ -235,7 +231,7 @@ def test_a_checkout_the_bank_wants_confirmed_completes_on_our_page(
     assert choose_card(client, key, card.id).status_code == 302
     placed = place(client, key)
     assert placed.status_code == 302, placed.text
-    action = _path(placed.headers["Location"])
+    action = local_path(placed.headers["Location"])
     assert action.startswith("/billing/stripe/authenticate/")
     [payment] = _payments("purchase")
     assert payment.status == "requires_action"
@@ -262,7 +258,7 @@ def test_the_authentication_page_is_for_the_payers_owners_only_R_SEC_2(
     card = db.session.scalars(select(PaymentMethod)).one()
     key = start_order(client)
     choose_card(client, key, card.id)
-    action = _path(place(client, key).headers["Location"])
+    action = local_path(place(client, key).headers["Location"])
 
     mallory = User(name="mallory", email="mallory@example.com")
     db.session.add(mallory)
@@ -291,7 +287,7 @@ def test_no_card_number_is_kept_anywhere_R_SEC_1(
     assert place(client, key).status_code == 302
     dump = _dump_tables(app)
     assert {"4242", "4444", "0341"} <= set(re.findall(r"\b\d{4}\b", dump))  # last 4 are kept
-    assert _luhn_valid_numbers(dump) == []
+    assert luhn_valid_numbers(dump) == []
 
 
 def _dump_tables(app: Flask) -> str:
@@ -304,16 +300,3 @@ def _dump_tables(app: Flask) -> str:
             for table in metadata.sorted_tables:
                 rows += ["|".join(map(str, row)) for row in conn.execute(select(table))]
     return "\n".join(rows)
-
-
-def _luhn_valid_numbers(text: str) -> list[str]:
-    from flask_subscriptions.gateways.sandbox.cards import luhn_valid
-
-    found = []
-    for match in re.finditer(r"\d(?:[ -]?\d){12,}", text):
-        digits = re.sub(r"[ -]", "", match[0])
-        for length in range(13, 20):
-            for start in range(len(digits) - length + 1):
-                if luhn_valid(digits[start : start + length]):
-                    found.append(digits[start : start + length])
-    return found

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -24,44 +23,24 @@ from flask_subscriptions.services.dunning import run_dunning
 from flask_subscriptions.services.licenses import status_of
 from flask_subscriptions.services.renewals import renew_due
 
-from ..conftest import Outbox, sign_in
-from ..factories import add_card, subscribe
+from ..conftest import Outbox, at_noon, sign_in
+from ..factories import add_card, renewal_attempts, subscribe
+from ..flows import local_path
 from ..hosts import User, db
 from .driver import LocalStripeGateway
 
 NEEDS_AUTHENTICATION = "4000 0027 6000 3184"
 
 
-def _at(clock: Any, day: date) -> None:
-    clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
-
-
-def _renewal_attempts() -> list[Payment]:
-    db.session.expire_all()
-    return list(
-        db.session.scalars(
-            select(Payment)
-            .join(Invoice, Invoice.id == Payment.invoice_id)
-            .where(Invoice.kind == "renewal")
-            .order_by(Payment.id)
-        )
-    )
-
-
 def _waiting_renewal(alice: User, clock: Any) -> Payment:
     subscribe(alice)
     secure = add_card(alice, NEEDS_AUTHENTICATION)
     payment_methods.set_default(alice, secure.id)
-    _at(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().pending == 1
-    [payment] = _renewal_attempts()
+    [payment] = renewal_attempts()
     assert payment.status == "requires_action" and (payment.charge_id or "").startswith("pi_")
     return payment
-
-
-def _path(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def _stripe_page(client: FlaskClient, our_page: str) -> str:
@@ -69,10 +48,10 @@ def _stripe_page(client: FlaskClient, our_page: str) -> str:
     assert page.status_code == 200, page.text
     button = re.search(r'href="([^"]*/billing/stripe/authenticate/[^"]+)"', page.text)
     assert button, page.text
-    return _path(button[1].replace("&amp;", "&"))
+    return local_path(button[1].replace("&amp;", "&"))
 
 
-def test_a_stripe_renewal_waiting_for_3ds_is_confirmed_on_our_pages_R_REN_R_DUN_1(
+def test_a_stripe_renewal_waiting_for_3ds_is_confirmed_on_our_pages_R_REN_1_R_DUN_1(
     app: Flask,
     client: FlaskClient,
     alice: User,
@@ -89,9 +68,9 @@ def test_a_stripe_renewal_waiting_for_3ds_is_confirmed_on_our_pages_R_REN_R_DUN_
     our_page = f"/billing/payments/{payment.id}/authenticate"
     assert f"http://host.test{our_page}" in mail.text_body
 
-    _at(clock, date(2026, 4, 18))
+    at_noon(clock, date(2026, 4, 18))
     run_dunning()  # waits for the card holder: no second PaymentIntent
-    assert len(_renewal_attempts()) == 1
+    assert len(renewal_attempts()) == 1
 
     sign_in(client, alice)
     stripe_page = client.get(_stripe_page(client, our_page))
@@ -105,7 +84,7 @@ def test_a_stripe_renewal_waiting_for_3ds_is_confirmed_on_our_pages_R_REN_R_DUN_
     gateway.complete_authentication(payment.charge_id or "", succeeded=True)  # Stripe.js
     done = client.get(our_page)
     assert "Thank you: the payment is complete." in done.text
-    [paid] = _renewal_attempts()
+    [paid] = renewal_attempts()
     assert paid.status == "succeeded"
     assert db.session.get(Invoice, paid.invoice_id).status == "paid"  # type: ignore[union-attr]
     db.session.expire_all()
@@ -129,7 +108,7 @@ def test_a_stripe_authentication_that_fails_is_a_declined_renewal_R_DUN_1(
     sign_in(client, alice)
     page = client.get(f"/billing/payments/{payment.id}/authenticate")
     assert "The payment was not completed" in page.text
-    [declined] = _renewal_attempts()
+    [declined] = renewal_attempts()
     assert (declined.status, declined.decline_code) == (
         "declined",
         "payment_intent_authentication_failure",
