@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from jinja2 import TemplateNotFound
+from jinja2 import Environment, TemplateNotFound
 from sqlalchemy import insert, or_, select, update
 
 from .accounts import BillingAccount
@@ -114,11 +115,23 @@ def _render_text(kind: str, context: dict[str, Any]) -> tuple[str, str]:
 
 
 def _render_html(kind: str, context: dict[str, Any]) -> str | None:
-    try:
-        template = current_app.jinja_env.get_template(f"subscriptions/email/{kind}.html")
-        return template.render(**context)
-    except TemplateNotFound:
+    env = current_app.jinja_env
+    name = f"subscriptions/email/{kind}.html"
+    missing = _missing_templates.setdefault(env, set())
+    if name in missing:
         return None
+    try:
+        template = env.get_template(name)
+    except TemplateNotFound:
+        # Jinja caches the templates it finds, not the ones it does not: without this, every
+        # receipt of a renewal batch would search every template folder again.
+        if not env.auto_reload:
+            missing.add(name)
+        return None
+    return template.render(**context)
+
+
+_missing_templates: weakref.WeakKeyDictionary[Environment, set[str]] = weakref.WeakKeyDictionary()
 
 
 def single_line(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, has_request_context, url_for
@@ -20,7 +21,7 @@ def register_template_helpers(app: Flask, state: State) -> None:
         return format_money(amount, currency, state.settings.locale)
 
     def long_date(day: date | None) -> str:
-        return "" if day is None else f"{day:%B} {day.day}, {day.year}"
+        return "" if day is None else _long_date(day)
 
     def absolute_url(endpoint: str, **values: Any) -> str:
         """A link for an e-mail: absolute when the app knows its address (a request, or
@@ -39,3 +40,9 @@ def register_template_helpers(app: Flask, state: State) -> None:
     from .entitlements import register_template_helpers as register_entitlement_helpers
 
     register_entitlement_helpers(app)  # subs_entitlements(), subs_has_feature() (R-USE-3)
+
+
+@lru_cache(maxsize=1024)
+def _long_date(day: date) -> str:
+    """``March 17, 2026``; remembered, as a renewal batch's receipts repeat a few dates."""
+    return f"{day:%B} {day.day}, {day.year}"

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from flask import Flask
 
 from flask_subscriptions import FrozenClock
-from flask_subscriptions.gateways.base import ChargeRequest, ChargeResult
+from flask_subscriptions.gateways.base import ChargeRequest, ChargeResult, GatewayError
 from flask_subscriptions.gateways.sandbox import SandboxGateway
 
 from .hosts import create_host
@@ -26,9 +27,18 @@ class CrashingGateway(SandboxGateway):
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
         result = super().charge(request)
-        if os.environ.get("TEST_CRASH_AFTER_CHARGE"):
-            os.kill(os.getpid(), signal.SIGKILL)
+        _crash_if_asked()
         return result
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult | GatewayError]:
+        answers = super().charge_many(requests)
+        _crash_if_asked()
+        return answers
+
+
+def _crash_if_asked() -> None:
+    if os.environ.get("TEST_CRASH_AFTER_CHARGE"):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def create_app() -> Flask:

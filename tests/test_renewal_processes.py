@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from flask_subscriptions.gateways.sandbox import LATENCY_ENV
 from flask_subscriptions.models import Invoice, OutboxMessage, Payment, Subscription
 from flask_subscriptions.models import Term as TermRow
 
@@ -23,7 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _flask(
-    database_url: str, sandbox_url: str, now: str, *args: str, crash: bool = False
+    database_url: str,
+    sandbox_url: str,
+    now: str,
+    *args: str,
+    crash: bool = False,
+    latency_ms: int = 0,
 ) -> subprocess.Popen[str]:
     db.session.commit()  # hold no SQLite lock against the worker we start
     env = {
@@ -32,6 +38,7 @@ def _flask(
         "TEST_SANDBOX_URL": sandbox_url,
         "TEST_NOW": now,
         "PYTHONPATH": str(ROOT),
+        LATENCY_ENV: str(latency_ms),
     }
     if crash:
         env["TEST_CRASH_AFTER_CHARGE"] = "1"
@@ -49,6 +56,7 @@ def _count(model: type, *where: object) -> int:
     return db.session.scalar(select(func.count()).select_from(model).where(*where))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("latency_ms", [0, 2], ids=["batch-in-one-call", "one-call-per-charge"])
 def test_four_processes_renew_200_subscriptions_exactly_once_R_REN_2(
     app: Flask,
     catalog: None,
@@ -56,10 +64,12 @@ def test_four_processes_renew_200_subscriptions_exactly_once_R_REN_2(
     sandbox_url: str,
     gateway: object,
     is_postgres: bool,
+    latency_ms: int,
 ) -> None:
     """R-REN-2: four `flask subscriptions renew` at once: each term invoiced once and
     charged once (counted in Sandbox Pay's own records), none skipped. 200 subscriptions on
-    PostgreSQL, the production target; 50 on SQLite, whose writers take turns anyway."""
+    PostgreSQL, the production target; 50 on SQLite, whose writers take turns anyway. Sandbox
+    Pay takes each batch in one call when instant, one call per charge with a latency."""
     n = 200 if is_postgres else 50
     owners = [new_user(f"p{i}") for i in range(n)]
     for owner in owners:
@@ -67,7 +77,15 @@ def test_four_processes_renew_200_subscriptions_exactly_once_R_REN_2(
     db.session.commit()
     threads = "4" if is_postgres else "1"  # SQLite has one write lock for everybody
     workers = [
-        _flask(database_url, sandbox_url, "2026-04-17T12:00:00", "renew", "--concurrency", threads)
+        _flask(
+            database_url,
+            sandbox_url,
+            "2026-04-17T12:00:00",
+            "renew",
+            "--concurrency",
+            threads,
+            latency_ms=latency_ms,
+        )
         for _ in range(4)
     ]
     outputs = [w.communicate(timeout=300)[0] for w in workers]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from enum import StrEnum
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 from .money import CurrencyMismatch, exponent, round_half_up
@@ -171,7 +172,9 @@ class LineKind(StrEnum):
 PAID_BY_CUSTOMER = frozenset({LineKind.CHARGE, LineKind.PENALTY, LineKind.INVOICE})
 
 
+@lru_cache(maxsize=1024)
 def _span(start: date, end: date) -> str:
+    """``Mar 17, 2026 to Apr 16, 2026``; remembered, as many lines share a term."""
     last = end - _ONE_DAY
     return f"{start:%b} {start.day}, {start.year} to {last:%b} {last.day}, {last.year}"
 

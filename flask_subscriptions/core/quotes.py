@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
+from functools import lru_cache
 from typing import Literal
 
 from .money import allocate, exponent, round_half_up
@@ -119,6 +120,19 @@ def fingerprint(
     new_term: Term | None,
 ) -> str:
     """A stable sha256 over what a quote says, to refuse one that changed (R-PRO-7, R-BUY-9)."""
+    return _fingerprint(kind, currency, tuple(lines), balance_before, new_term)
+
+
+@lru_cache(maxsize=1024)
+def _fingerprint(
+    kind: str,
+    currency: str,
+    lines: tuple[QuoteLine, ...],
+    balance_before: int,
+    new_term: Term | None,
+) -> str:
+    """Remembered: every quote is checked against it when built, and a renewal batch quotes
+    the same lines for many subscriptions."""
     term = [new_term.start.isoformat(), new_term.end.isoformat()] if new_term else None
     document = {
         "kind": kind,

@@ -22,16 +22,20 @@ The shape follows what Stripe needs, so an adapter fits without changing it:
   durable rows, so retrying after a crash or a timeout never moves money twice.
 
 A gateway may also define ``init_app(app)`` (the sandbox does, to mount its
-pages and bind its storage); ``Subscriptions.init_app`` calls it when present.
+pages and bind its storage); ``Subscriptions.init_app`` calls it when present. A
+service that takes many charges in one call may implement :class:`BulkCharges`;
+the renewal job then hands it a batch at once instead of one call per charge.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "BulkCharges",
     "CardSetup",
     "CardSetupFailed",
     "ChargeRequest",
@@ -250,6 +254,26 @@ class Gateway(Protocol):
 
     def remove_payment_method(self, token: str) -> None:
         """Detach the card at the service, so it can never be charged again."""
+        ...
+
+
+@runtime_checkable
+class BulkCharges(Protocol):
+    """Optional: a gateway that can take a batch of charges in one call.
+
+    Each request is charged exactly as :meth:`Gateway.charge` would charge it: once
+    per idempotency key, a replay answering the recorded charge. Only the transport
+    differs. ``bulk_charges`` says whether it should be used now (Sandbox Pay takes
+    batches when it is instant and in-process, and plays a remote service, one call
+    per charge, when given a latency).
+    """
+
+    @property
+    def bulk_charges(self) -> bool: ...
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult | GatewayError]:
+        """One answer per request, in order: a result, or the error ``charge`` would
+        have raised for it (``GatewayTimeout``, ``GatewayUnavailable``, ...)."""
         ...
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email.utils import parseaddr
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -71,6 +72,12 @@ def clean_address(address: str | None) -> str | None:
     """An address that cannot smuggle a header or a second recipient into a message."""
     if not address or any(c in address for c in '\r\n,;<>"') or len(address) > 320:
         return None
+    return _parsed_address(address)
+
+
+@lru_cache(maxsize=4096)
+def _parsed_address(address: str) -> str | None:
+    """Remembered: a renewal batch checks the same owners' addresses for every receipt."""
     _name, parsed = parseaddr(address)
     if (
         parsed != address.strip()

@@ -23,6 +23,11 @@ from .pricing import core_price
 NUMBER_PREFIX = "INV"
 
 
+def invoice_number(invoice_id: int) -> str:
+    """What people see and quote: ``INV-000042``, from the id, so it is unique and ordered."""
+    return f"{NUMBER_PREFIX}-{invoice_id:06d}"
+
+
 def create_invoice(
     account_id: str,
     kind: str,
@@ -51,7 +56,7 @@ def create_invoice(
     )
     session.add(invoice)
     session.flush()
-    invoice.number = f"{NUMBER_PREFIX}-{invoice.id:06d}"
+    invoice.number = invoice_number(invoice.id)
     session.add_all(
         InvoiceLine(
             invoice_id=invoice.id,

@@ -9,7 +9,8 @@ A batch is three steps and two transactions:
    executemany. The pending payments, keyed by their invoices, are durable before any
    gateway is called.
 2. :func:`charge_batch` — the gateway is called for each pending payment outside any
-   transaction, ``concurrency`` calls at a time.
+   transaction, ``concurrency`` calls at a time (or once for the batch, when it takes
+   batches: ``BulkCharges``).
 3. :func:`record_batch` — one transaction records the successes (payment, invoice, receipt);
    a decline or an unknown outcome goes through ``record_outcome`` like any other payment's,
    so dunning and reconciliation see it the same way. Then the claims are released.
@@ -25,18 +26,20 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
 from flask import Flask, current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.engine import CursorResult
 
 from ..extension import get_state
 from ..gateways.base import ChargeRequest, ChargeResult, ChargeStatus
-from ..models import Payment, Subscription
+from ..models import Subscription
 from . import _tx
 from .claims import claim, release
-from .payments import OPEN_STATUSES, charge, record_outcome, send_succeeded
+from .payments import OPEN_STATUSES, charge, charge_many, record_outcome, send_succeeded
 from .renewal_facts import INVOICES, PAYMENTS, SUBSCRIPTIONS, BatchFacts
-from .renewal_receipts import write_receipts
+from .renewal_receipts import Snapshot, write_receipts
 from .renewal_terms import Batch, Charge, TermWriter, expire_all
 
 # --- 1. open -----------------------------------------------------------------------------
@@ -83,7 +86,11 @@ def open_batch(token: str, size: int) -> Batch | None:
 
 
 def charge_batch(charges: Sequence[Charge], pool: ThreadPoolExecutor | None) -> list[ChargeResult]:
-    """Call the gateway for each pending payment, outside any transaction of ours."""
+    """Call the gateway for each pending payment, outside any transaction of ours: the whole
+    batch in one call when the gateway takes batches, else one call per charge."""
+    answers = charge_many([c.request for c in charges])
+    if answers is not None:
+        return answers
     if pool is None:
         return [charge(c.request) for c in charges]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -127,9 +134,47 @@ def record_batch(batch: Batch, results: Sequence[ChargeResult]) -> Outcomes:
 def _record_succeeded(succeeded: list[tuple[Charge, ChargeResult]]) -> list[Charge]:
     """Paid: each payment moved once (of several reporters exactly one moves a row, as in
     ``record_outcome``), its invoice paid, its receipt written."""
-    state = get_state()
-    session = state.session
-    now = state.now()
+    now = get_state().now()
+    moved = _move_all(succeeded, now)
+    if moved is None:  # another reporter moved some first: find out which are ours
+        _tx.rollback()
+        moved = _move_each(succeeded, now)
+    mine = [(c, r) for c, r in succeeded if c.payment_id in moved]
+    if mine:
+        get_state().session.execute(
+            update(INVOICES)
+            .where(INVOICES.c.id.in_([c.renewed.invoice.id for c, _r in mine]))
+            .values(status="paid", paid_at=now)
+        )
+        payments = {c.renewed.invoice.id: _payment(c, r, now) for c, r in mine}
+        write_receipts([c.renewed for c, _r in mine], payments)
+        _tx.after_commit(lambda: _signals(payments.values()))
+    _tx.commit()
+    return [c for c, _r in mine]
+
+
+def _move_all(succeeded: list[tuple[Charge, ChargeResult]], now: datetime) -> set[int] | None:
+    """Every payment moved to succeeded with its charge id in one executemany; None when
+    some had already left the open states (the caller rolls back), as that is the rule."""
+    session = get_state().session
+    if not session.get_bind().dialect.supports_sane_multi_rowcount:
+        return None
+    p = PAYMENTS.c
+    result = session.execute(
+        update(PAYMENTS)
+        # (an IN list expands per execution, which executemany does not allow)
+        .where(p.id == bindparam("b_id"), or_(*(p.status == s for s in OPEN_STATUSES)))
+        .values(status="succeeded", charge_id=bindparam("b_charge"), updated_at=now),
+        [{"b_id": c.payment_id, "b_charge": r.charge_id} for c, r in succeeded],
+    )
+    if cast(CursorResult[Any], result).rowcount != len(succeeded):
+        return None
+    return {c.payment_id for c, _r in succeeded}
+
+
+def _move_each(succeeded: list[tuple[Charge, ChargeResult]], now: datetime) -> set[int]:
+    """The payments this reporter moved, told apart by ``UPDATE … RETURNING``."""
+    session = get_state().session
     p = PAYMENTS.c
     moved = set(
         session.execute(
@@ -147,21 +192,12 @@ def _record_succeeded(succeeded: list[tuple[Charge, ChargeResult]]) -> list[Char
             .values(charge_id=bindparam("b_charge")),
             [{"b_id": c.payment_id, "b_charge": r.charge_id} for c, r in mine],
         )
-        session.execute(
-            update(INVOICES)
-            .where(INVOICES.c.id.in_([c.renewed.invoice.id for c, _r in mine]))
-            .values(status="paid", paid_at=now)
-        )
-        payments = {c.renewed.invoice.id: _payment(c, r, now) for c, r in mine}
-        write_receipts([c.renewed for c, _r in mine], payments)
-        _tx.after_commit(lambda: _signals(payments.values()))
-    _tx.commit()
-    return [c for c, _r in mine]
+    return moved
 
 
-def _payment(charge: Charge, result: ChargeResult, now: datetime) -> Payment:
+def _payment(charge: Charge, result: ChargeResult, now: datetime) -> Snapshot:
     request = charge.request
-    return Payment(
+    return Snapshot(
         id=charge.payment_id,
         idempotency_key=request.idempotency_key,
         account_id=charge.renewed.subscription.account_id,
@@ -177,7 +213,7 @@ def _payment(charge: Charge, result: ChargeResult, now: datetime) -> Payment:
     )
 
 
-def _signals(payments: Iterable[Payment]) -> None:
+def _signals(payments: Iterable[Snapshot]) -> None:
     for payment in payments:
         send_succeeded(
             payment.account_id, payment.id, payment.invoice_id, payment.amount, payment.currency

@@ -4,32 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from ..core.proration import QuoteLine
 from ..extension import get_state
-from ..models import (
-    Invoice,
-    Payment,
-    PaymentMethod,
-    Plan,
-    Subscription,
-)
+from ..models import Plan
 
 
-#: The batch reads and writes rows with SQLAlchemy Core: no per-row ORM bookkeeping.
+class Snapshot(SimpleNamespace):
+    """A row's columns as attributes (``invoice.number``), as a template reads them.
+
+    The batch writes with SQLAlchemy Core and builds thousands of these: a model instance
+    would cost its per-attribute bookkeeping for nothing, never being added to a session.
+    """
+
+
 @dataclass(frozen=True)
 class Renewed:
     """One subscription's new term in this batch, as its receipt shows it."""
 
-    subscription: Subscription  # transient: the row as it now is, for the templates
+    subscription: Snapshot  # the row as it now is
     plan: Plan
-    invoice: Invoice  # transient, with its id and number
+    invoice: Snapshot  # with its id and number
     lines: tuple[QuoteLine, ...]
-    method: PaymentMethod | None  # transient
+    method: Snapshot | None  # the card that pays it, if a usable one is registered
     billing_email: str | None
 
 
-def write_receipts(renewed: Iterable[Renewed], payments: dict[int, Payment]) -> None:
+def write_receipts(renewed: Iterable[Renewed], payments: dict[int, Snapshot]) -> None:
     """The receipt e-mails of many renewals: accounts loaded at once, one INSERT."""
     from ..notifications import enqueue_rendered, render
     from .accounts import recipients_for

@@ -10,22 +10,19 @@ in the same transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, insert, select, text, update
 
-from ..core.proration import Price, QuoteLine, Target
-from ..core.quotes import Quote, next_holding, quote_renewal
+from ..core.proration import Holding, Price, QuoteLine, Target
+from ..core.quotes import CouponTerms, Quote, next_holding, quote_renewal
 from ..core.terms import Interval, Term, add_interval, term_containing
 from ..extension import get_state
 from ..gateways.base import ChargeRequest
-from ..models import (
-    Invoice,
-    PaymentMethod,
-    Plan,
-    Subscription,
-)
-from .invoices import NUMBER_PREFIX
+from ..models import Invoice, Plan, Subscription
+from .invoices import invoice_number
 from .payments import payment_key
 from .pricing import coupon_terms
 
@@ -41,7 +38,7 @@ from .renewal_facts import (
     BatchFacts,
     CoreRow,
 )
-from .renewal_receipts import Renewed, write_receipts
+from .renewal_receipts import Renewed, Snapshot, write_receipts
 
 
 @dataclass(frozen=True)
@@ -103,14 +100,7 @@ class TermWriter:
                 renewing, quotes, term_ids, strict=True
             )
         ]
-        invoice_ids = self._insert(INVOICES, invoices)
-        numbers = [f"{NUMBER_PREFIX}-{invoice_id:06d}" for invoice_id in invoice_ids]
-        session.execute(
-            update(INVOICES)
-            .where(INVOICES.c.id == bindparam("b_id"))
-            .values(number=bindparam("b_number")),
-            [{"b_id": i, "b_number": n} for i, n in zip(invoice_ids, numbers, strict=True)],
-        )
+        invoice_ids, numbers = self._insert_invoices(invoices)
         session.execute(
             insert(LINES),
             [
@@ -125,7 +115,7 @@ class TermWriter:
             Renewed(
                 subscription=self._subscription_after(sub, plan, quote),
                 plan=plan,
-                invoice=Invoice(**values, id=invoice_id, number=number),
+                invoice=Snapshot(**values, id=invoice_id, number=number),
                 lines=quote.lines,
                 method=self._method(sub),
                 billing_email=self._profile_value(sub.account_id, "billing_email"),
@@ -143,8 +133,8 @@ class TermWriter:
         amount, currency, _seq = self.balances.get(sub.account_id, (0, None, 0))
         usable = amount if currency in (None, sub.currency) else 0
         coupon = self.facts.coupons.get(sub.coupon_id) if sub.coupon_id else None
-        quote = quote_renewal(
-            prices, following_term(sub), usable, coupon_terms(coupon), sub.coupon_terms_used
+        quote = _renewal_quote(
+            tuple(prices), following_term(sub), usable, coupon_terms(coupon), sub.coupon_terms_used
         )
         return quote, prices
 
@@ -175,6 +165,26 @@ class TermWriter:
             return list(session.execute(returning, rows).scalars())
         session.execute(insert(table), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
         return ids
+
+    def _insert_invoices(self, rows: list[dict[str, Any]]) -> tuple[list[int], list[str]]:
+        """Insert the invoices with their numbers, which come from their ids."""
+        ids = _reserve_ids(INVOICES, len(rows))
+        if ids is None:
+            ids = self._insert(INVOICES, rows)
+            numbers = [invoice_number(i) for i in ids]
+            get_state().session.execute(
+                update(INVOICES)
+                .where(INVOICES.c.id == bindparam("b_id"))
+                .values(number=bindparam("b_number")),
+                [{"b_id": i, "b_number": n} for i, n in zip(ids, numbers, strict=True)],
+            )
+            return ids, numbers
+        numbers = [invoice_number(i) for i in ids]
+        get_state().session.execute(
+            insert(INVOICES),
+            [{"id": i, "number": n, **row} for i, n, row in zip(ids, numbers, rows, strict=True)],
+        )
+        return ids, numbers
 
     def _invoice(self, sub: CoreRow, quote: Quote, term_id: int) -> dict[str, Any]:
         paid = quote.card_amount == 0
@@ -241,7 +251,7 @@ class TermWriter:
         for (sub, plan), (quote, prices) in zip(renewing, quotes, strict=True):
             term = quote.new_term
             assert term is not None
-            holding = next_holding(quote, Target(plan.rank, Interval(sub.interval), tuple(prices)))
+            holding = _next_holding(quote, Target(plan.rank, Interval(sub.interval), tuple(prices)))
             assert holding is not None
             items = self.facts.items[sub.id]
             held = {(item.kind, self._code(item)): item for item in items}
@@ -325,24 +335,25 @@ class TermWriter:
             return self.facts.plans[item.plan_id].code
         return self.facts.addons[item.addon_id].code
 
-    def _subscription_after(self, sub: CoreRow, plan: Plan, quote: Quote) -> Subscription:
+    def _subscription_after(self, sub: CoreRow, plan: Plan, quote: Quote) -> Snapshot:
         term = quote.new_term
         assert term is not None
-        values = dict(sub._mapping)
-        values.update(
-            plan_id=plan.id,
-            next_plan_id=None,
-            current_term_start=term.start,
-            current_term_end=term.end,
-            version=sub.version + 1,
+        return Snapshot(
+            **{
+                **sub._mapping,
+                "plan_id": plan.id,
+                "next_plan_id": None,
+                "current_term_start": term.start,
+                "current_term_end": term.end,
+                "version": sub.version + 1,
+            }
         )
-        return Subscription(**values)
 
     def _profile_value(self, account_id: str, name: str) -> Any:
         profile = self.facts.profiles.get(account_id)
         return getattr(profile, name) if profile is not None else None
 
-    def _method(self, sub: CoreRow) -> PaymentMethod | None:
+    def _method(self, sub: CoreRow) -> Snapshot | None:
         """The card that pays renewals: the account's default (R-BUY-10), if usable."""
         method_id = self._profile_value(sub.account_id, "default_payment_method_id")
         row = self.facts.methods.get(method_id or sub.payment_method_id)
@@ -350,7 +361,7 @@ class TermWriter:
             return None
         if (row.exp_year, row.exp_month) < (self.today.year, self.today.month):
             return None
-        return PaymentMethod(**row._mapping)
+        return Snapshot(**row._mapping)
 
     def _payments(
         self,
@@ -431,9 +442,32 @@ def _reserve_ids(table: Table, count: int) -> list[int] | None:
 
 def following_term(sub: Any) -> Term:
     """The term after the current one, computed from the anchor (R-TIME-2), never chained."""
-    interval = Interval(sub.interval)
-    index, _ = term_containing(sub.anchor_date, interval, sub.current_term_start)
-    return Term(sub.current_term_end, add_interval(sub.anchor_date, interval, index + 2))
+    return _term_after(
+        sub.anchor_date, Interval(sub.interval), sub.current_term_start, sub.current_term_end
+    )
+
+
+# The core's answers are pure and a batch asks the same questions many times: subscriptions
+# renewing on the same day, anchored alike, at the same price, balance and coupon get the
+# same term, quote and holding. Remembered, the core's checks run once for all of them.
+
+
+@lru_cache(maxsize=1024)
+def _term_after(anchor: date, interval: Interval, start: date, end: date) -> Term:
+    index, _ = term_containing(anchor, interval, start)
+    return Term(end, add_interval(anchor, interval, index + 2))
+
+
+@lru_cache(maxsize=1024)
+def _renewal_quote(
+    prices: tuple[Price, ...], term: Term, balance: int, coupon: CouponTerms | None, used: int
+) -> Quote:
+    return quote_renewal(prices, term, balance, coupon, used)
+
+
+@lru_cache(maxsize=1024)
+def _next_holding(quote: Quote, target: Target) -> Holding | None:
+    return next_holding(quote, target)
 
 
 def _line(invoice_id: int, line: QuoteLine) -> dict[str, Any]:

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import string
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -66,7 +65,7 @@ __all__ = ["LATENCY_ENV", "SandboxGateway", "is_safe_return_url", "metadata", "w
 
 LATENCY_ENV = "SANDBOX_PAY_LATENCY_MS"
 EXTENSION_KEY = "sandbox_pay"
-_ID_ALPHABET = string.ascii_letters + string.digits
+_LETTERS_ONLY = str.maketrans("-_", "xz")
 
 
 @dataclass(frozen=True)
@@ -254,50 +253,123 @@ class SandboxGateway:
         self._wait()
         if self.fail_before_charge:
             raise GatewayUnavailable("Sandbox Pay is unavailable (fail_before_charge)")
-        fingerprint = {
-            "customer": request.customer,
-            "payment_method": request.payment_method,
-            "amount": request.amount,
-            "currency": request.currency.lower(),
-        }
         row = self._find_or_create(
-            charges, request.idempotency_key, fingerprint, lambda c: self._new_charge(c, request)
+            charges,
+            request.idempotency_key,
+            _fingerprint(request),
+            lambda c: self._new_charge(c, request),
         )
         if self.timeout_after_charge:
             raise GatewayTimeout("Sandbox Pay did not answer (timeout_after_charge)")
         return _charge_result(row)
 
-    def _new_charge(self, conn: sa.Connection, req: ChargeRequest) -> dict[str, Any]:
-        status, code = self._decide(conn, req)
-        kind, message = DECLINES[code] if code else (None, None)
-        if status is ChargeStatus.REQUIRES_ACTION:
-            message = "Your bank asks you to confirm this payment."
-        now = _now()
-        return {
-            "id": _new_id("ch"), "idempotency_key": req.idempotency_key,
-            "customer": req.customer, "payment_method": req.payment_method,
-            "amount": req.amount, "currency": req.currency.lower(),
-            "description": req.description, "off_session": req.off_session,
-            "status": status.value, "decline_kind": kind.value if kind else None,
-            "decline_code": code, "message": message, "return_url": req.return_url,
-            "amount_refunded": 0, "created_at": now, "updated_at": now,
-        }  # fmt: skip
+    @property
+    def bulk_charges(self) -> bool:
+        """Instant, Sandbox Pay is in-process and takes a batch of charges in one storage
+        transaction; with a latency it plays a remote service, one call per charge."""
+        return self.latency == 0
 
-    def _decide(self, conn: sa.Connection, req: ChargeRequest) -> tuple[ChargeStatus, str | None]:
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult | GatewayError]:
+        """Charge each request as :meth:`charge` would, in one storage transaction.
+
+        Each key still charges once: keys already recorded replay, and of two racing
+        batches the loser's insert fails, so it charges its requests one by one instead,
+        each answered by the winner's row.
+        """
+        self._wait()
+        if self.fail_before_charge:
+            unavailable = GatewayUnavailable("Sandbox Pay is unavailable (fail_before_charge)")
+            return [unavailable for _ in requests]
+        try:
+            with self._write() as conn:
+                rows = self._record_many(conn, requests)
+        except sa.exc.DBAPIError as exc:
+            if isinstance(exc, sa.exc.IntegrityError) or _deadlocked(exc):
+                # Nothing of this batch was recorded: each request on its own gets the
+                # racing winner's row, or is charged now.
+                return [self._answer(req) for req in requests]
+            timeout = GatewayTimeout(f"Sandbox Pay storage failed: {exc.orig}")
+            return [timeout for _ in requests]
+        answers: list[ChargeResult | GatewayError] = []
+        for req in requests:
+            row = rows[req.idempotency_key]
+            if _reused(row, _fingerprint(req)):
+                answers.append(_reused_error(req.idempotency_key))
+            elif self.timeout_after_charge:
+                answers.append(GatewayTimeout("Sandbox Pay did not answer (timeout_after_charge)"))
+            else:
+                answers.append(_charge_result(row))
+        return answers
+
+    def _record_many(
+        self, conn: sa.Connection, requests: Sequence[ChargeRequest]
+    ) -> dict[str, dict[str, Any]]:
+        """The row of every request's key: found, or decided and inserted (one statement
+        per kind of row, the cards locked so their attempt counters stay exact)."""
+        keys = [req.idempotency_key for req in requests]
+        rows = {
+            row["idempotency_key"]: dict(row)
+            for row in conn.execute(_CHARGES_BY_KEYS, {"keys": keys}).mappings()
+        }
+        fresh = [req for req in requests if req.idempotency_key not in rows]
+        tokens = list({req.payment_method for req in fresh})
+        cards_by_token = {
+            row["token"]: dict(row)
+            for row in conn.execute(_CARDS_BY_TOKENS, {"tokens": tokens}).mappings()
+        }
+        counted: dict[str, int] = {}
+        new = []
+        for req in fresh:
+            if req.idempotency_key in rows:  # the same key twice in one batch
+                continue
+            card = cards_by_token.get(req.payment_method)
+            status, code, attempt = self._decide(card, req)
+            if card is not None and attempt is not None:
+                card["charge_attempts"] = counted[card["token"]] = attempt
+            row = _charge_row(req, status, code)
+            rows[req.idempotency_key] = row
+            new.append(row)
+        if counted:
+            conn.execute(
+                _COUNT_ATTEMPT, [{"b_token": t, "b_attempt": a} for t, a in counted.items()]
+            )
+        if new:  # in key order, as every batch: two batches never wait on each other's keys
+            conn.execute(charges.insert(), sorted(new, key=lambda row: row["idempotency_key"]))
+        return rows
+
+    def _answer(self, req: ChargeRequest) -> ChargeResult | GatewayError:
+        try:
+            return self.charge(req)
+        except GatewayError as error:
+            return error
+
+    def _new_charge(self, conn: sa.Connection, req: ChargeRequest) -> dict[str, Any]:
         # The card row is locked, so its attempt counter is exact across processes.
-        card = conn.execute(_CARD, {"token": req.payment_method}).first()
-        if card is None or card.customer_id != req.customer or card.removed_at is not None:
-            return ChargeStatus.DECLINED, "card_declined"
+        card = conn.execute(_CARD, {"token": req.payment_method}).mappings().first()
+        status, code, attempt = self._decide(card, req)
+        if attempt is not None:
+            conn.execute(_COUNT_ATTEMPT, {"b_token": req.payment_method, "b_attempt": attempt})
+        return _charge_row(req, status, code)
+
+    def _decide(
+        self, card: Mapping[Any, Any] | None, req: ChargeRequest
+    ) -> tuple[ChargeStatus, str | None, int | None]:
+        """The outcome for this card, and its attempt count when the attempt counts."""
+        if card is None or card["customer_id"] != req.customer or card["removed_at"] is not None:
+            return ChargeStatus.DECLINED, "card_declined", None
         today = self.today()
-        if (card.exp_year, card.exp_month) < (today.year, today.month):
-            return ChargeStatus.DECLINED, "expired_card"
-        attempt = card.charge_attempts + 1
-        conn.execute(_COUNT_ATTEMPT, {"b_token": card.token, "b_attempt": attempt})
-        behaviour = Behaviour(card.behaviour)
+        if (card["exp_year"], card["exp_month"]) < (today.year, today.month):
+            return ChargeStatus.DECLINED, "expired_card", None
+        attempt = int(card["charge_attempts"]) + 1
+        behaviour = Behaviour(card["behaviour"])
         if behaviour is Behaviour.REQUIRES_ACTION:
-            return ChargeStatus.REQUIRES_ACTION, None
+            return ChargeStatus.REQUIRES_ACTION, None, attempt
         code = charge_outcome(behaviour, attempt)
-        return (ChargeStatus.DECLINED, code) if code else (ChargeStatus.SUCCEEDED, None)
+        return (
+            (ChargeStatus.DECLINED, code, attempt)
+            if code
+            else (ChargeStatus.SUCCEEDED, None, attempt)
+        )
 
     def lookup_charge(self, idempotency_key: str) -> ChargeResult | None:
         check_idempotency_key(idempotency_key)
@@ -378,8 +450,8 @@ class SandboxGateway:
                 if found is None:
                     raise
                 row = dict(found)
-        if any(row[name] != value for name, value in fingerprint.items()):
-            raise IdempotencyKeyReused(f"idempotency key {key!r} was used for another request")
+        if _reused(row, fingerprint):
+            raise _reused_error(key)
         return row
 
     # -- the authentication page ------------------------------------------------
@@ -460,6 +532,17 @@ class SandboxGateway:
 
 # Statements built once: a benchmark of ten thousand renewals charges ten thousand times.
 _CARD = sa.select(cards).where(cards.c.token == sa.bindparam("token")).with_for_update()
+_CHARGES_BY_KEYS = sa.select(charges).where(
+    charges.c.idempotency_key.in_(sa.bindparam("keys", expanding=True))
+)
+# Locked in token order, as every batch locks them: two batches sharing cards never each
+# hold one the other waits for (PostgreSQL locks rows in the order it reads them).
+_CARDS_BY_TOKENS = (
+    sa.select(cards)
+    .where(cards.c.token.in_(sa.bindparam("tokens", expanding=True)))
+    .order_by(cards.c.token)
+    .with_for_update()
+)
 _COUNT_ATTEMPT = (
     cards.update()
     .where(cards.c.token == sa.bindparam("b_token"))
@@ -473,6 +556,46 @@ _write_locks_guard = threading.Lock()
 def _sqlite_write_lock(engine: sa.Engine) -> threading.Lock:
     with _write_locks_guard:
         return _write_locks.setdefault(engine, threading.Lock())
+
+
+def _deadlocked(exc: sa.exc.DBAPIError) -> bool:
+    """PostgreSQL chose this transaction to break a deadlock (SQLSTATE 40P01): it was rolled
+    back whole, so trying again is safe."""
+    return getattr(exc.orig, "sqlstate", None) == "40P01"
+
+
+def _fingerprint(request: ChargeRequest) -> dict[str, object]:
+    """What a replay of the key must match: the same key for another charge is a bug."""
+    return {
+        "customer": request.customer,
+        "payment_method": request.payment_method,
+        "amount": request.amount,
+        "currency": request.currency.lower(),
+    }
+
+
+def _reused(row: Mapping[str, Any], fingerprint: Mapping[str, object]) -> bool:
+    return any(row[name] != value for name, value in fingerprint.items())
+
+
+def _reused_error(key: str) -> IdempotencyKeyReused:
+    return IdempotencyKeyReused(f"idempotency key {key!r} was used for another request")
+
+
+def _charge_row(req: ChargeRequest, status: ChargeStatus, code: str | None) -> dict[str, Any]:
+    kind, message = DECLINES[code] if code else (None, None)
+    if status is ChargeStatus.REQUIRES_ACTION:
+        message = "Your bank asks you to confirm this payment."
+    now = _now()
+    return {
+        "id": _new_id("ch"), "idempotency_key": req.idempotency_key,
+        "customer": req.customer, "payment_method": req.payment_method,
+        "amount": req.amount, "currency": req.currency.lower(),
+        "description": req.description, "off_session": req.off_session,
+        "status": status.value, "decline_kind": kind.value if kind else None,
+        "decline_code": code, "message": message, "return_url": req.return_url,
+        "amount_refunded": 0, "created_at": now, "updated_at": now,
+    }  # fmt: skip
 
 
 def _charge_result(row: Mapping[str, Any]) -> ChargeResult:
@@ -560,7 +683,8 @@ def _latency_from_env() -> float:
 
 def _new_id(prefix: str) -> str:
     # Letters and digits mixed: an id never looks like a card number (R-SEC-1 scans).
-    return prefix + "_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(24))
+    # 144 random bits, base64 with its two symbols made letters: one call, not 24.
+    return prefix + "_" + secrets.token_urlsafe(18).translate(_LETTERS_ONLY)
 
 
 def _now() -> datetime:
