@@ -11,18 +11,21 @@ from __future__ import annotations
 import contextlib
 import uuid
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import current_app
-from jinja2 import Environment, TemplateNotFound
-from sqlalchemy import insert, or_, select, update
+from jinja2 import Environment, Template, TemplateNotFound
+from sqlalchemy import Table, insert, or_, select, update
 
 from .accounts import BillingAccount
 from .extension import get_state
 from .models import OutboxMessage
 from .services.accounts import billing_recipients, find_profile
+
+_OUTBOX = cast(Table, OutboxMessage.__table__)
 
 #: Seconds before retry n (1-based); the last value repeats.
 RETRY_DELAYS = (60, 300, 1800, 7200, 21600, 86400)
@@ -53,6 +56,10 @@ def enqueue(
     return message
 
 
+#: One message to render: the account, its recipients, the template's values, the dedupe key.
+Message = tuple[BillingAccount, list[str], dict[str, Any], str | None]
+
+
 def render(
     kind: str,
     account: BillingAccount,
@@ -62,22 +69,32 @@ def render(
     dedupe_key: str | None,
 ) -> dict[str, Any]:
     """The outbox row of one message, rendered now (the values of ``OutboxMessage``)."""
+    return render_many(kind, [(account, recipients, context, dedupe_key)])[0]
+
+
+def render_many(kind: str, messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """The outbox rows of many messages of one kind, its templates looked up once."""
+    templates = _Templates.load(kind)
     now = get_state().now()
-    context = {"account": account, **context}
-    subject, text = _render_text(kind, context)
-    return {
-        "dedupe_key": dedupe_key,
-        "account_id": account.billing_id,
-        "kind": kind,
-        "recipients": recipients,
-        "subject": subject,
-        "text_body": text,
-        "html_body": _render_html(kind, context),
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
+    rows = []
+    for account, recipients, context, dedupe_key in messages:
+        subject, text, html = templates.render({"account": account, **context})
+        rows.append(
+            {
+                "dedupe_key": dedupe_key,
+                "account_id": account.billing_id,
+                "kind": kind,
+                "recipients": recipients,
+                "subject": subject,
+                "text_body": text,
+                "html_body": html,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    return rows
 
 
 def enqueue_rendered(rows: list[dict[str, Any]]) -> int:
@@ -95,40 +112,52 @@ def enqueue_rendered(rows: list[dict[str, Any]]) -> int:
         else set()
     )
     fresh = [row for row in rows if row["dedupe_key"] not in seen]
-    if fresh:
-        session.execute(insert(OutboxMessage), fresh)
+    if fresh:  # into the table: the ORM's bulk insert would inspect every row again
+        session.execute(insert(_OUTBOX), fresh)
     return len(fresh)
 
 
-def _render_text(kind: str, context: dict[str, Any]) -> tuple[str, str]:
-    """The subject and the text body, each rendered from its own block, so a line break in
-    a value can neither end the subject early nor add a header."""
-    template = current_app.jinja_env.get_template(f"subscriptions/email/{kind}.txt")
-    values = dict(context)  # no host context processors: jobs render mail with no request
-    missing = {"subject", "body"} - set(template.blocks)
-    if missing:
-        raise ValueError(f"subscriptions/email/{kind}.txt needs blocks 'subject' and 'body'")
-    blocks = template.new_context(values)
-    subject = "".join(template.blocks["subject"](blocks))
-    body = "".join(template.blocks["body"](blocks))
-    return single_line(subject), body.lstrip("\n")
+@dataclass(frozen=True)
+class _Templates:
+    """One kind of e-mail: ``<kind>.txt`` (blocks ``subject`` and ``body``) and, if there
+    is one, ``<kind>.html``."""
+
+    text: Template
+    html: Template | None
+
+    @classmethod
+    def load(cls, kind: str) -> _Templates:
+        env = current_app.jinja_env
+        text = env.get_template(f"subscriptions/email/{kind}.txt")
+        if {"subject", "body"} - set(text.blocks):
+            raise ValueError(f"subscriptions/email/{kind}.txt needs blocks 'subject' and 'body'")
+        return cls(text, _html_template(env, f"subscriptions/email/{kind}.html"))
+
+    def render(self, context: dict[str, Any]) -> tuple[str, str, str | None]:
+        """The subject and the text body, each rendered from its own block (so a line break
+        in a value can neither end the subject early nor add a header), and the HTML body.
+        No host context processors: jobs render mail with no request."""
+        blocks = self.text.new_context(dict(context))
+        subject = "".join(self.text.blocks["subject"](blocks))
+        body = "".join(self.text.blocks["body"](blocks))
+        html = self.html.render(**context) if self.html is not None else None
+        return single_line(subject), body.lstrip("\n"), html
 
 
-def _render_html(kind: str, context: dict[str, Any]) -> str | None:
-    env = current_app.jinja_env
-    name = f"subscriptions/email/{kind}.html"
-    missing = _missing_templates.setdefault(env, set())
+def _html_template(env: Environment, name: str) -> Template | None:
+    missing = _missing_templates.get(env)
+    if missing is None:
+        missing = _missing_templates.setdefault(env, set())
     if name in missing:
         return None
     try:
-        template = env.get_template(name)
+        return env.get_template(name)
     except TemplateNotFound:
         # Jinja caches the templates it finds, not the ones it does not: without this, every
-        # receipt of a renewal batch would search every template folder again.
+        # e-mail would search every template folder again.
         if not env.auto_reload:
             missing.add(name)
         return None
-    return template.render(**context)
 
 
 _missing_templates: weakref.WeakKeyDictionary[Environment, set[str]] = weakref.WeakKeyDictionary()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,23 @@ def register_template_helpers(app: Flask, state: State) -> None:
     def absolute_url(endpoint: str, **values: Any) -> str:
         """A link for an e-mail: absolute when the app knows its address (a request, or
         ``SERVER_NAME`` for jobs), else the path, rather than failing to send the mail."""
-        if has_request_context() or current_app.config.get("SERVER_NAME"):
+        if has_request_context():
             return url_for(endpoint, _external=True, **values)
-        root = current_app.config.get("APPLICATION_ROOT") or "/"
-        adapter = current_app.url_map.bind("localhost", script_name=root)
-        return adapter.build(endpoint, values)
+        config = current_app.config
+        root = config.get("APPLICATION_ROOT") or "/"
+        try:
+            return job_link(endpoint, config.get("SERVER_NAME"), root, tuple(values.items()))
+        except TypeError:  # a value that cannot be remembered
+            return job_link.__wrapped__(endpoint, config.get("SERVER_NAME"), root, values.items())
+
+    @lru_cache(maxsize=256)
+    def job_link(
+        endpoint: str, server_name: str | None, root: str, values: Iterable[tuple[str, Any]]
+    ) -> str:
+        """Remembered: a renewal batch's receipts each link to the same page."""
+        if server_name:
+            return url_for(endpoint, _external=True, **dict(values))
+        return app.url_map.bind("localhost", script_name=root).build(endpoint, dict(values))
 
     app.add_template_global(absolute_url, "subs_url")
     app.add_template_filter(money, "subs_money")

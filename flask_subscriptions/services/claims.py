@@ -45,8 +45,8 @@ def claim(
     return sorted(claimed.scalars())
 
 
-def release(subscription_ids: Sequence[int], token: str) -> None:
-    """Give claimed rows back, and commit."""
+def release(subscription_ids: Sequence[int], token: str, *, commit: bool = True) -> None:
+    """Give claimed rows back, and commit (or leave that to the caller's transaction)."""
     session = get_state().session
     session.execute(
         update(Subscription)
@@ -54,4 +54,5 @@ def release(subscription_ids: Sequence[int], token: str) -> None:
         .values(claimed_by=None, claim_expires_at=None)
         .execution_options(synchronize_session=False)
     )
-    session.commit()
+    if commit:
+        session.commit()

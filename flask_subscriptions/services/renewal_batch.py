@@ -113,27 +113,31 @@ class Outcomes:
 
 
 def record_batch(batch: Batch, results: Sequence[ChargeResult]) -> Outcomes:
-    """Record the batch's successes in one transaction, the rest one by one; release."""
+    """Record the batch's successes in one transaction, the rest one by one; release the
+    claims (with the successes when there is nothing else: one commit fewer)."""
     outcomes = Outcomes()
     pairs = list(zip(batch.charges, results, strict=True))
     succeeded = [(c, r) for c, r in pairs if r.status is ChargeStatus.SUCCEEDED]
+    rest = [(c, r) for c, r in pairs if r.status is not ChargeStatus.SUCCEEDED]
     if succeeded:
-        outcomes.succeeded = _record_succeeded(succeeded)
-    for c, result in pairs:
-        if result.status is ChargeStatus.SUCCEEDED:
-            continue
+        outcomes.succeeded = _record_succeeded(succeeded, None if rest else batch)
+    for c, result in rest:
         record_outcome(c.payment_id, result)
         if result.status is ChargeStatus.DECLINED:
             outcomes.declined += 1
         else:
             outcomes.pending += 1
-    release(batch.subscription_ids, batch.token)
+    if rest or not succeeded:
+        release(batch.subscription_ids, batch.token)
     return outcomes
 
 
-def _record_succeeded(succeeded: list[tuple[Charge, ChargeResult]]) -> list[Charge]:
+def _record_succeeded(
+    succeeded: list[tuple[Charge, ChargeResult]], releasing: Batch | None
+) -> list[Charge]:
     """Paid: each payment moved once (of several reporters exactly one moves a row, as in
-    ``record_outcome``), its invoice paid, its receipt written."""
+    ``record_outcome``), its invoice paid, its receipt written; ``releasing``'s claims given
+    back in the same transaction."""
     now = get_state().now()
     moved = _move_all(succeeded, now)
     if moved is None:  # another reporter moved some first: find out which are ours
@@ -149,6 +153,8 @@ def _record_succeeded(succeeded: list[tuple[Charge, ChargeResult]]) -> list[Char
         payments = {c.renewed.invoice.id: _payment(c, r, now) for c, r in mine}
         write_receipts([c.renewed for c, _r in mine], payments)
         _tx.after_commit(lambda: _signals(payments.values()))
+    if releasing is not None:
+        release(releasing.subscription_ids, releasing.token, commit=False)
     _tx.commit()
     return [c for c, _r in mine]
 

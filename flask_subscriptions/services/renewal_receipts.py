@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 from ..core.proration import QuoteLine
 from ..extension import get_state
@@ -27,13 +28,13 @@ class Renewed:
     plan: Plan
     invoice: Snapshot  # with its id and number
     lines: tuple[QuoteLine, ...]
-    method: Snapshot | None  # the card that pays it, if a usable one is registered
+    method: Any  # the card's row that pays it (columns as attributes), if one is usable
     billing_email: str | None
 
 
 def write_receipts(renewed: Iterable[Renewed], payments: dict[int, Snapshot]) -> None:
     """The receipt e-mails of many renewals: accounts loaded at once, one INSERT."""
-    from ..notifications import enqueue_rendered, render
+    from ..notifications import Message, enqueue_rendered, render_many
     from .accounts import recipients_for
 
     renewed = list(renewed)
@@ -42,7 +43,7 @@ def write_receipts(renewed: Iterable[Renewed], payments: dict[int, Snapshot]) ->
     state = get_state()
     accounts = state.load_accounts({done.subscription.account_id for done in renewed})
     today = state.today()
-    rows = []
+    messages: list[Message] = []
     for done in renewed:
         account = accounts.get(done.subscription.account_id)
         recipients = recipients_for(account, done.billing_email) if account else []
@@ -57,6 +58,5 @@ def write_receipts(renewed: Iterable[Renewed], payments: dict[int, Snapshot]) ->
             "payment_method": done.method if done.invoice.id in payments else None,
             "today": today,
         }
-        key = f"renewal_receipt:{done.invoice.id}"
-        rows.append(render("renewal_receipt", account, recipients, context, dedupe_key=key))
-    enqueue_rendered(rows)
+        messages.append((account, recipients, context, f"renewal_receipt:{done.invoice.id}"))
+    enqueue_rendered(render_many("renewal_receipt", messages))

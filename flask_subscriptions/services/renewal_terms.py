@@ -91,12 +91,12 @@ class TermWriter:
                     "interval": sub.interval,
                     "created_at": self.now,
                 }
-                for (sub, plan), (quote, _prices) in zip(renewing, quotes, strict=True)
+                for (sub, plan), (quote, _holding) in zip(renewing, quotes, strict=True)
             ],
         )
         invoices = [
             self._invoice(sub, quote, term_id)
-            for (sub, _plan), (quote, _prices), term_id in zip(
+            for (sub, _plan), (quote, _holding), term_id in zip(
                 renewing, quotes, term_ids, strict=True
             )
         ]
@@ -105,7 +105,7 @@ class TermWriter:
             insert(LINES),
             [
                 _line(invoice_id, line)
-                for (quote, _prices), invoice_id in zip(quotes, invoice_ids, strict=True)
+                for (quote, _holding), invoice_id in zip(quotes, invoice_ids, strict=True)
                 for line in quote.lines
             ],
         )
@@ -120,7 +120,7 @@ class TermWriter:
                 method=self._method(sub),
                 billing_email=self._profile_value(sub.account_id, "billing_email"),
             )
-            for (sub, plan), (quote, _prices), values, invoice_id, number in zip(
+            for (sub, plan), (quote, _holding), values, invoice_id, number in zip(
                 renewing, quotes, invoices, invoice_ids, numbers, strict=True
             )
         ]
@@ -128,15 +128,20 @@ class TermWriter:
 
     # -- the numbers --------------------------------------------------------------------
 
-    def _quote(self, sub: CoreRow, plan: Plan) -> tuple[Quote, list[Price]]:
+    def _quote(self, sub: CoreRow, plan: Plan) -> tuple[Quote, Holding]:
         prices = self._prices(sub, plan)
         amount, currency, _seq = self.balances.get(sub.account_id, (0, None, 0))
         usable = amount if currency in (None, sub.currency) else 0
         coupon = self.facts.coupons.get(sub.coupon_id) if sub.coupon_id else None
-        quote = _renewal_quote(
-            tuple(prices), following_term(sub), usable, coupon_terms(coupon), sub.coupon_terms_used
+        return _renewal(
+            tuple(prices),
+            following_term(sub),
+            usable,
+            coupon_terms(coupon),
+            sub.coupon_terms_used,
+            plan.rank,
+            Interval(sub.interval),
         )
-        return quote, prices
 
     def _prices(self, sub: CoreRow, plan: Plan) -> list[Price]:
         """What the next term costs: the prices held (R-CAT-1: a license keeps its price), or
@@ -210,14 +215,14 @@ class TermWriter:
     def _use_balances(
         self,
         renewing: list[tuple[CoreRow, Plan]],
-        quotes: list[tuple[Quote, list[Price]]],
+        quotes: list[tuple[Quote, Holding]],
         invoice_ids: list[int],
         numbers: list[str],
     ) -> None:
         """One ledger entry per invoice that used the balance; the unique (account, seq) key
         turns a concurrent writer into an IntegrityError that rolls the batch back."""
         entries = []
-        for (sub, _plan), (quote, _prices), invoice_id, number in zip(
+        for (sub, _plan), (quote, _holding), invoice_id, number in zip(
             renewing, quotes, invoice_ids, numbers, strict=True
         ):
             if not quote.balance_used:
@@ -242,17 +247,15 @@ class TermWriter:
             get_state().session.execute(insert(LEDGER), entries)
 
     def _advance(
-        self, renewing: list[tuple[CoreRow, Plan]], quotes: list[tuple[Quote, list[Price]]]
+        self, renewing: list[tuple[CoreRow, Plan]], quotes: list[tuple[Quote, Holding]]
     ) -> None:
         """Move each license to its new term: plan, items with what was paid, coupon count."""
         session = get_state().session
         kept, added, removed, moved = [], [], [], []
         plan_changed = []
-        for (sub, plan), (quote, prices) in zip(renewing, quotes, strict=True):
+        for (sub, plan), (quote, holding) in zip(renewing, quotes, strict=True):
             term = quote.new_term
             assert term is not None
-            holding = _next_holding(quote, Target(plan.rank, Interval(sub.interval), tuple(prices)))
-            assert holding is not None
             items = self.facts.items[sub.id]
             held = {(item.kind, self._code(item)): item for item in items}
             keep = set()
@@ -340,7 +343,7 @@ class TermWriter:
         assert term is not None
         return Snapshot(
             **{
-                **sub._mapping,
+                **sub._asdict(),
                 "plan_id": plan.id,
                 "next_plan_id": None,
                 "current_term_start": term.start,
@@ -353,26 +356,27 @@ class TermWriter:
         profile = self.facts.profiles.get(account_id)
         return getattr(profile, name) if profile is not None else None
 
-    def _method(self, sub: CoreRow) -> Snapshot | None:
-        """The card that pays renewals: the account's default (R-BUY-10), if usable."""
+    def _method(self, sub: CoreRow) -> CoreRow | None:
+        """The card that pays renewals: the account's default (R-BUY-10), if usable (its row,
+        read-only, whose columns a template reads as attributes)."""
         method_id = self._profile_value(sub.account_id, "default_payment_method_id")
         row = self.facts.methods.get(method_id or sub.payment_method_id)
         if row is None or row.removed_at is not None:
             return None
         if (row.exp_year, row.exp_month) < (self.today.year, self.today.month):
             return None
-        return Snapshot(**row._mapping)
+        return row
 
     def _payments(
         self,
         renewing: list[tuple[CoreRow, Plan]],
-        quotes: list[tuple[Quote, list[Price]]],
+        quotes: list[tuple[Quote, Holding]],
         renewed: list[Renewed],
     ) -> None:
         """A pending payment for each invoice the card pays; the others are settled here."""
         to_charge: list[tuple[Renewed, dict[str, Any]]] = []
         paid_by_balance, without_card = [], []
-        for (sub, _plan), (quote, _prices), done in zip(renewing, quotes, renewed, strict=True):
+        for (sub, _plan), (quote, _holding), done in zip(renewing, quotes, renewed, strict=True):
             invoice = done.invoice
             if quote.card_amount == 0:
                 paid_by_balance.append(done)
@@ -406,7 +410,7 @@ class TermWriter:
                 customer = self._profile_value(values["account_id"], "gateway_customer")
                 request = ChargeRequest(
                     customer=customer or "",
-                    payment_method=done.method.token,  # type: ignore[union-attr]
+                    payment_method=done.method.token,
                     amount=values["amount"],
                     currency=values["currency"],
                     idempotency_key=values["idempotency_key"],
@@ -459,15 +463,20 @@ def _term_after(anchor: date, interval: Interval, start: date, end: date) -> Ter
 
 
 @lru_cache(maxsize=1024)
-def _renewal_quote(
-    prices: tuple[Price, ...], term: Term, balance: int, coupon: CouponTerms | None, used: int
-) -> Quote:
-    return quote_renewal(prices, term, balance, coupon, used)
-
-
-@lru_cache(maxsize=1024)
-def _next_holding(quote: Quote, target: Target) -> Holding | None:
-    return next_holding(quote, target)
+def _renewal(
+    prices: tuple[Price, ...],
+    term: Term,
+    balance: int,
+    coupon: CouponTerms | None,
+    used: int,
+    rank: int,
+    interval: Interval,
+) -> tuple[Quote, Holding]:
+    """The next term's quote, and what the license holds once it is paid."""
+    quote = quote_renewal(prices, term, balance, coupon, used)
+    holding = next_holding(quote, Target(rank, interval, prices))
+    assert holding is not None  # a renewal that charges has prices
+    return quote, holding
 
 
 def _line(invoice_id: int, line: QuoteLine) -> dict[str, Any]:

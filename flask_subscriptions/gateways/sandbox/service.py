@@ -319,14 +319,15 @@ class SandboxGateway:
         }
         counted: dict[str, int] = {}
         new = []
+        today, now = self.today(), _now()
         for req in fresh:
             if req.idempotency_key in rows:  # the same key twice in one batch
                 continue
             card = cards_by_token.get(req.payment_method)
-            status, code, attempt = self._decide(card, req)
+            status, code, attempt = self._decide(card, req, today)
             if card is not None and attempt is not None:
                 card["charge_attempts"] = counted[card["token"]] = attempt
-            row = _charge_row(req, status, code)
+            row = _charge_row(req, status, code, now)
             rows[req.idempotency_key] = row
             new.append(row)
         if counted:
@@ -346,18 +347,17 @@ class SandboxGateway:
     def _new_charge(self, conn: sa.Connection, req: ChargeRequest) -> dict[str, Any]:
         # The card row is locked, so its attempt counter is exact across processes.
         card = conn.execute(_CARD, {"token": req.payment_method}).mappings().first()
-        status, code, attempt = self._decide(card, req)
+        status, code, attempt = self._decide(card, req, self.today())
         if attempt is not None:
             conn.execute(_COUNT_ATTEMPT, {"b_token": req.payment_method, "b_attempt": attempt})
-        return _charge_row(req, status, code)
+        return _charge_row(req, status, code, _now())
 
     def _decide(
-        self, card: Mapping[Any, Any] | None, req: ChargeRequest
+        self, card: Mapping[Any, Any] | None, req: ChargeRequest, today: date
     ) -> tuple[ChargeStatus, str | None, int | None]:
         """The outcome for this card, and its attempt count when the attempt counts."""
         if card is None or card["customer_id"] != req.customer or card["removed_at"] is not None:
             return ChargeStatus.DECLINED, "card_declined", None
-        today = self.today()
         if (card["exp_year"], card["exp_month"]) < (today.year, today.month):
             return ChargeStatus.DECLINED, "expired_card", None
         attempt = int(card["charge_attempts"]) + 1
@@ -582,11 +582,12 @@ def _reused_error(key: str) -> IdempotencyKeyReused:
     return IdempotencyKeyReused(f"idempotency key {key!r} was used for another request")
 
 
-def _charge_row(req: ChargeRequest, status: ChargeStatus, code: str | None) -> dict[str, Any]:
+def _charge_row(
+    req: ChargeRequest, status: ChargeStatus, code: str | None, now: datetime
+) -> dict[str, Any]:
     kind, message = DECLINES[code] if code else (None, None)
     if status is ChargeStatus.REQUIRES_ACTION:
         message = "Your bank asks you to confirm this payment."
-    now = _now()
     return {
         "id": _new_id("ch"), "idempotency_key": req.idempotency_key,
         "customer": req.customer, "payment_method": req.payment_method,
