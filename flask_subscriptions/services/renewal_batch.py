@@ -13,7 +13,8 @@ A batch is three steps and two transactions:
    batches: ``BulkCharges``).
 3. :func:`record_batch` — one transaction records the successes (payment, invoice, receipt);
    a decline or an unknown outcome goes through ``record_outcome`` like any other payment's,
-   so dunning and reconciliation see it the same way. Then the claims are released.
+   so dunning and reconciliation see it the same way. Then the claims are released (with
+   the successes, when every charge succeeded).
 
 The statements a batch issues depend neither on its size nor on any subscription's history.
 The uncommon cases (a license that expires, a scheduled plan that changes usage limits, no
@@ -29,16 +30,16 @@ from datetime import datetime
 from typing import Any, cast
 
 from flask import Flask, current_app
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy.engine import CursorResult
 
 from ..extension import get_state
 from ..gateways.base import ChargeRequest, ChargeResult, ChargeStatus
 from ..models import Subscription
 from . import _tx
-from .claims import claim, release
+from .claims import claim_rows, release
 from .payments import OPEN_STATUSES, charge, charge_many, record_outcome, send_succeeded
-from .renewal_facts import INVOICES, PAYMENTS, SUBSCRIPTIONS, BatchFacts
+from .renewal_facts import INVOICES, PAYMENTS, BatchFacts
 from .renewal_receipts import Snapshot, write_receipts
 from .renewal_terms import Batch, Charge, TermWriter, expire_all
 
@@ -51,21 +52,17 @@ def open_batch(token: str, size: int) -> Batch | None:
     None when nothing is due. Committed before it returns: nothing is held afterwards.
     """
     state = get_state()
-    session = state.session
-    ids = claim(
+    subs = claim_rows(
         token,
         size,
         Subscription.state == "active",
         Subscription.current_term_end <= state.today(),
         order_by=[Subscription.current_term_end],
     )
-    if not ids:
-        session.commit()
+    if not subs:
+        state.session.commit()
         return None
-    batch = Batch(token, ids)
-    subs = session.execute(
-        select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id.in_(ids)).order_by(SUBSCRIPTIONS.c.id)
-    ).all()
+    batch = Batch(token, [s.id for s in subs])
     facts = BatchFacts.load(subs)
     plans = [facts.plans[s.next_plan_id or s.plan_id] for s in subs]
     expiring = [
@@ -128,7 +125,7 @@ def record_batch(batch: Batch, results: Sequence[ChargeResult]) -> Outcomes:
         else:
             outcomes.pending += 1
     if rest or not succeeded:
-        release(batch.subscription_ids, batch.token)
+        _release(batch, commit=True)
     return outcomes
 
 
@@ -154,14 +151,22 @@ def _record_succeeded(
         write_receipts([c.renewed for c, _r in mine], payments)
         _tx.after_commit(lambda: _signals(payments.values()))
     if releasing is not None:
-        release(releasing.subscription_ids, releasing.token, commit=False)
+        _release(releasing, commit=False)
     _tx.commit()
     return [c for c, _r in mine]
 
 
+def _release(batch: Batch, *, commit: bool) -> None:
+    """Give back the claims the batch still holds (licenses still due, or expired)."""
+    held = [i for i in batch.subscription_ids if i not in batch.released]
+    if held:
+        release(held, batch.token, commit=commit)
+
+
 def _move_all(succeeded: list[tuple[Charge, ChargeResult]], now: datetime) -> set[int] | None:
-    """Every payment moved to succeeded with its charge id in one executemany; None when
-    some had already left the open states (the caller rolls back), as that is the rule."""
+    """Every payment moved to succeeded with its charge id in one executemany, as is the
+    rule; None when some had already left the open states (another reporter moved them
+    first): the caller rolls back and asks which are its own."""
     session = get_state().session
     if not session.get_bind().dialect.supports_sane_multi_rowcount:
         return None

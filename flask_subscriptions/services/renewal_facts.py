@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select
@@ -60,6 +60,7 @@ class BatchFacts:
     balances: dict[str, CoreRow]
     profiles: dict[str, CoreRow]
     methods: dict[int, CoreRow]
+    _core_prices: dict[tuple[int, str, str, str], Price] = field(default_factory=dict)
 
     @classmethod
     def load(cls, subs: Sequence[CoreRow]) -> BatchFacts:
@@ -115,7 +116,13 @@ class BatchFacts:
         return next((a.id for a in self.addons.values() if a.code == code), None)
 
     def price(self, price_id: int, code: str, kind: str, name: str) -> Price:
-        return core_price(self.prices[price_id], code, kind, name)
+        """The core's price for a held catalog price, built once a batch (one object for
+        every license that holds it: the batch's remembered quotes compare it by identity)."""
+        key = (price_id, code, kind, name)
+        price = self._core_prices.get(key)
+        if price is None:
+            price = self._core_prices[key] = core_price(self.prices[price_id], code, kind, name)
+        return price
 
     def current_plan_price(self, plan: Plan, interval: str, currency: str) -> Price:
         """The scheduled plan's price on sale now (a held price stays, R-CAT-1)."""

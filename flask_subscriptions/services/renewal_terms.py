@@ -56,6 +56,9 @@ class Batch:
 
     token: str
     subscription_ids: list[int]
+    #: Given back as soon as written: licenses whose new term is not due yet. No other job
+    #: claims them meanwhile (renewal wants a due license, dunning an unpaid one).
+    released: set[int] = field(default_factory=set)
     charges: list[Charge] = field(default_factory=list)
     renewed: int = 0  # renewed without a charge (paid by the balance, or waiting in dunning)
     failed: int = 0  # no usable card: straight to dunning
@@ -287,6 +290,7 @@ class TermWriter:
                 {"b_id": item.id, "b_removed": term.start} for item in items if item.id not in keep
             ]
             discounted = any(line.kind.value == "discount" for line in quote.lines)
+            done = term.end > self.today  # not due again: its claim goes back now
             moved.append(
                 {
                     "b_id": sub.id,
@@ -294,8 +298,12 @@ class TermWriter:
                     "b_start": term.start,
                     "b_end": term.end,
                     "b_used": sub.coupon_terms_used + (1 if discounted else 0),
+                    "b_claimed_by": None if done else self.batch.token,
+                    "b_claim_expires_at": None if done else sub.claim_expires_at,
                 }
             )
+            if done:
+                self.batch.released.add(sub.id)
             if sub.plan_id != plan.id:
                 plan_changed.append(sub.account_id)
         s = SUBSCRIPTIONS.c
@@ -320,6 +328,8 @@ class TermWriter:
                 current_term_start=bindparam("b_start"),
                 current_term_end=bindparam("b_end"),
                 coupon_terms_used=bindparam("b_used"),
+                claimed_by=bindparam("b_claimed_by"),
+                claim_expires_at=bindparam("b_claim_expires_at"),
                 version=s.version + 1,
             ),
             moved,

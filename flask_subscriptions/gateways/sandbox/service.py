@@ -314,19 +314,19 @@ class SandboxGateway:
         fresh = [req for req in requests if req.idempotency_key not in rows]
         tokens = list({req.payment_method for req in fresh})
         cards_by_token = {
-            row["token"]: dict(row)
-            for row in conn.execute(_CARDS_BY_TOKENS, {"tokens": tokens}).mappings()
+            row.token: row._mapping for row in conn.execute(_CARDS_BY_TOKENS, {"tokens": tokens})
         }
-        counted: dict[str, int] = {}
+        counted: dict[str, int] = {}  # each card's attempts so far, as this batch goes
         new = []
         today, now = self.today(), _now()
         for req in fresh:
             if req.idempotency_key in rows:  # the same key twice in one batch
                 continue
             card = cards_by_token.get(req.payment_method)
-            status, code, attempt = self._decide(card, req, today)
-            if card is not None and attempt is not None:
-                card["charge_attempts"] = counted[card["token"]] = attempt
+            before = counted.get(req.payment_method, card["charge_attempts"] if card else 0)
+            status, code, attempt = self._decide(card, req, today, before)
+            if attempt is not None:
+                counted[req.payment_method] = attempt
             row = _charge_row(req, status, code, now)
             rows[req.idempotency_key] = row
             new.append(row)
@@ -347,20 +347,22 @@ class SandboxGateway:
     def _new_charge(self, conn: sa.Connection, req: ChargeRequest) -> dict[str, Any]:
         # The card row is locked, so its attempt counter is exact across processes.
         card = conn.execute(_CARD, {"token": req.payment_method}).mappings().first()
-        status, code, attempt = self._decide(card, req, self.today())
+        attempts = card["charge_attempts"] if card is not None else 0
+        status, code, attempt = self._decide(card, req, self.today(), attempts)
         if attempt is not None:
             conn.execute(_COUNT_ATTEMPT, {"b_token": req.payment_method, "b_attempt": attempt})
         return _charge_row(req, status, code, _now())
 
     def _decide(
-        self, card: Mapping[Any, Any] | None, req: ChargeRequest, today: date
+        self, card: Mapping[Any, Any] | None, req: ChargeRequest, today: date, attempts: int
     ) -> tuple[ChargeStatus, str | None, int | None]:
-        """The outcome for this card, and its attempt count when the attempt counts."""
+        """The outcome for this card, which was tried ``attempts`` times before, and its
+        attempt count when this attempt counts."""
         if card is None or card["customer_id"] != req.customer or card["removed_at"] is not None:
             return ChargeStatus.DECLINED, "card_declined", None
         if (card["exp_year"], card["exp_month"]) < (today.year, today.month):
             return ChargeStatus.DECLINED, "expired_card", None
-        attempt = int(card["charge_attempts"]) + 1
+        attempt = int(attempts) + 1
         behaviour = Behaviour(card["behaviour"])
         if behaviour is Behaviour.REQUIRES_ACTION:
             return ChargeStatus.REQUIRES_ACTION, None, attempt
