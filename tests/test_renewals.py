@@ -249,6 +249,27 @@ def test_scheduler_down_for_three_months_renews_each_missed_term_in_order_R_REN_
     assert _claimed() == []  # every claim given back, the last term's with its payment
 
 
+def test_missed_terms_of_a_declined_card_are_invoiced_in_order_and_charged_once_R_REN_2(
+    app: Flask, alice: User, catalog: None, clock: object, gateway: object
+) -> None:
+    """R-REN-2 with a card that fails: after three months down, the first missed term's charge
+    is declined and the license enters dunning; the next two terms are still invoiced, in
+    order, and wait there instead of charging the failing card again. No claim is left."""
+    subscription = subscribe(alice, card=FIRST_CHARGE_ONLY)
+    _day(clock, date(2026, 7, 1))
+    report = renew_due()
+    assert (report.renewed, report.failed) == (2, 1)
+    invoices = _renewal_invoices(subscription.id)
+    assert [(i.period_start, i.status) for i in invoices] == [
+        (date(2026, 4, 17), "open"),
+        (date(2026, 5, 17), "open"),
+        (date(2026, 6, 17), "open"),
+    ]
+    assert gateway.charge_count() == 2  # type: ignore[attr-defined]  # purchase, 1st renewal
+    assert status_of(db.session.get(Subscription, subscription.id)) == "Payment failed"
+    assert _claimed() == []
+
+
 def _claimed() -> list[int]:
     return list(
         db.session.scalars(select(Subscription.id).where(Subscription.claimed_by.is_not(None)))
