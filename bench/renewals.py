@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/renewals.py [--db sqlite|postgres|both] [--n 1000 10000]
         [--latency-ms 0 200] [--concurrency 100] [--credit-cents 500] [--repeat 1]
-        [--profile]
+        [--gateway-calls batch|each] [--profile]
 
 Each case (backend × N × gateway latency × concurrency) gets a fresh database: a temporary
 SQLite file (Sandbox Pay in a second file, as in the tests), or a throwaway PostgreSQL
@@ -43,6 +43,10 @@ runs in the same process (its CPU and its own statements); the floor has no gate
 ``--repeat R`` runs each case R times, each on a fresh database, and reports the run with
 the median total (its floor, statements and memory with it), listing every run's total:
 on a shared machine one run in a few can stall for a moment.
+
+``--gateway-calls each`` has an instant Sandbox Pay answer one call per charge, from the
+renewal's threads, as a remote service would (it takes a batch in one call by default: it is
+in-process, and the floor has no gateway at all).
 
 Targets: within 3x the floor with the instant gateway; 10,000 renewals in under a minute
 with 200 ms per charge; memory flat as N grows. Verdicts are printed under the table,
@@ -100,6 +104,7 @@ class Case:
     credit_cents: int
     pg_url: str
     tracemalloc: bool = False
+    batches: bool = True  # an instant Sandbox Pay takes a batch's charges in one call
 
 
 @dataclass
@@ -250,6 +255,7 @@ def measure(case: Case, url: str, sandbox_url: str) -> Result:
     with _host(url, sandbox_url) as host:
         host.clock.set(DUE_DAY)
         host.gateway.latency = case.latency_ms / 1000
+        host.gateway.takes_batches = case.batches
         due = count_due()
         db.session.commit()  # no transaction held during the run (SQLite: no write lock)
         assert due == case.n, (due, case.n)
@@ -385,7 +391,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     backends = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     cases = [
-        Case(b, n, latency, c, args.credit_cents, args.pg_url, tracemalloc=args.tracemalloc)
+        Case(
+            b,
+            n,
+            latency,
+            c,
+            args.credit_cents,
+            args.pg_url,
+            tracemalloc=args.tracemalloc,
+            batches=args.gateway_calls == "batch",
+        )
         for b in backends
         for latency in args.latency_ms
         for c in args.concurrency
@@ -440,6 +455,12 @@ def _parser() -> argparse.ArgumentParser:
         help="charges in flight (renew_due's threads)",
     )
     add("--credit-cents", type=int, default=500, help="each account's balance (0: none)")
+    add(
+        "--gateway-calls",
+        choices=["batch", "each"],
+        default="batch",
+        help="an instant Sandbox Pay takes each batch in one call, or one call per charge",
+    )
     add("--repeat", type=int, default=1, help="runs per case, each on a fresh database; the median")
     add("--pg-url", default=_default_pg_url())
     add("--tracemalloc", action="store_true", help="also the Python heap peak (slower run)")
@@ -511,7 +532,8 @@ def _verdicts(results: list[Result]) -> list[str]:
 
 
 def _label(c: Case) -> str:
-    return f"{c.backend} N={c.n} latency={c.latency_ms:g}ms concurrency={c.concurrency}"
+    calls = "" if c.batches or c.latency_ms else " one-call-per-charge"
+    return f"{c.backend} N={c.n} latency={c.latency_ms:g}ms concurrency={c.concurrency}{calls}"
 
 
 def _say(text: str) -> None:

@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "WITHDRAWAL_FEE_PERCENT": 10,
     "RENEWAL_CONCURRENCY": 8,
     "RENEWAL_BATCH_SIZE": 500,
+    "DUNNING_BATCH_SIZE": 100,
     "CLAIM_LEASE_SECONDS": 300,
     "MAIL_SENDER": None,
     "MAIL_MAX_ATTEMPTS": 8,
@@ -97,6 +98,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "WITHDRAWAL_FEE_PERCENT": (_percent, "a whole number (or Fraction) from 0 to 99"),
     "RENEWAL_CONCURRENCY": (_positive_int, "a whole number ≥ 1"),
     "RENEWAL_BATCH_SIZE": (_positive_int, "a whole number ≥ 1"),
+    "DUNNING_BATCH_SIZE": (_positive_int, "a whole number ≥ 1"),
     "CLAIM_LEASE_SECONDS": (_positive_int, "a whole number of seconds"),
     "MAIL_SENDER": (_optional_str, "None or an address like 'billing@example.com'"),
     "MAIL_MAX_ATTEMPTS": (_positive_int, "a whole number ≥ 1"),
@@ -130,6 +132,7 @@ class Settings:
     withdrawal_fee_percent: int | Fraction
     renewal_concurrency: int
     renewal_batch_size: int
+    dunning_batch_size: int
     claim_lease_seconds: int
     mail_sender: str | None
     mail_max_attempts: int

@@ -56,8 +56,8 @@ def enqueue(
     return message
 
 
-#: One message to render: the account, its recipients, the template's values, the dedupe key.
-Message = tuple[BillingAccount, list[str], dict[str, Any], str | None]
+#: One mailing to render: the account, its recipients, the template's values, the dedupe key.
+Mailing = tuple[BillingAccount, list[str], dict[str, Any], str | None]
 
 
 def render(
@@ -72,7 +72,7 @@ def render(
     return render_many(kind, [(account, recipients, context, dedupe_key)])[0]
 
 
-def render_many(kind: str, messages: Iterable[Message]) -> list[dict[str, Any]]:
+def render_many(kind: str, messages: Iterable[Mailing]) -> list[dict[str, Any]]:
     """The outbox rows of many messages of one kind, its templates looked up once."""
     templates = _Templates.load(kind)
     now = get_state().now()

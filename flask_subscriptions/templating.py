@@ -30,20 +30,28 @@ def register_template_helpers(app: Flask, state: State) -> None:
         if has_request_context():
             return url_for(endpoint, _external=True, **values)
         config = current_app.config
+        where = (config.get("SERVER_NAME"), config.get("PREFERRED_URL_SCHEME"))
         root = config.get("APPLICATION_ROOT") or "/"
+        if any(app.url_default_functions.values()):  # callbacks may add values: per call
+            return job_link(endpoint, where, root, values.items())
         try:
-            return job_link(endpoint, config.get("SERVER_NAME"), root, tuple(values.items()))
+            return remembered_job_link(endpoint, where, root, tuple(values.items()))
         except TypeError:  # a value that cannot be remembered
-            return job_link.__wrapped__(endpoint, config.get("SERVER_NAME"), root, values.items())
+            return job_link(endpoint, where, root, values.items())
 
-    @lru_cache(maxsize=256)
     def job_link(
-        endpoint: str, server_name: str | None, root: str, values: Iterable[tuple[str, Any]]
+        endpoint: str,
+        where: tuple[str | None, str | None],
+        root: str,
+        values: Iterable[tuple[str, Any]],
     ) -> str:
-        """Remembered: a renewal batch's receipts each link to the same page."""
-        if server_name:
+        if where[0]:
             return url_for(endpoint, _external=True, **dict(values))
         return app.url_map.bind("localhost", script_name=root).build(endpoint, dict(values))
+
+    # Without url_defaults callbacks, a job's link is a function of these arguments:
+    # remembered, as every receipt of a renewal batch links to the same page.
+    remembered_job_link = lru_cache(maxsize=256)(job_link)
 
     app.add_template_global(absolute_url, "subs_url")
     app.add_template_filter(money, "subs_money")

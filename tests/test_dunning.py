@@ -19,7 +19,7 @@ from flask_subscriptions.services.renewals import renew_due
 from flask_subscriptions.services.settlement import settle, settlement_for
 
 from .conftest import Outbox, csrf_token, sign_in, signed_in
-from .factories import add_card, subscribe, team_member
+from .factories import add_card, new_user, subscribe, team_member
 from .flows import FIRST_CHARGE_ONLY, VISA
 from .hosts import User, db
 
@@ -253,6 +253,28 @@ def test_four_processes_never_retry_an_invoice_twice_a_day_R_DUN_1(
     db.session.expire_all()
     assert [d for d, _ in _attempts()] == [date(2026, 4, 17), date(2026, 4, 18)]
     assert gateway.charge_count() == 3  # type: ignore[attr-defined]
+
+
+def test_one_run_retries_every_unpaid_license_batch_by_batch_R_DUN_1(
+    app: Flask, catalog: None, clock: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """R-DUN-1: more unpaid licenses than one claim takes (``DUNNING_BATCH_SIZE``): a run
+    still retries each of them, once; a second run that day retries none."""
+    from dataclasses import replace
+
+    from flask_subscriptions import get_state
+
+    state = get_state()
+    monkeypatch.setattr(state, "settings", replace(state.settings, dunning_batch_size=2))
+    for i in range(5):
+        subscribe(new_user(f"unpaid{i}"), card=FIRST_CHARGE_ONLY)
+    _at(clock, date(2026, 4, 17))
+    assert renew_due().failed == 5
+    _at(clock, date(2026, 4, 18))
+    assert run_dunning().retried == 5
+    assert run_dunning().retried == 0
+    per_day = [day for day, _status in _attempts()]
+    assert (per_day.count(date(2026, 4, 17)), per_day.count(date(2026, 4, 18))) == (5, 5)
 
 
 def test_member_and_other_accounts_cannot_settle_R_SEC_2(

@@ -617,3 +617,17 @@ def test_set_billing_email_refuses_a_hostile_address_with_a_clear_error_R_NOTE_2
         select(BillingProfile).where(BillingProfile.account_id == alice.billing_id)
     )
     assert profile is not None and profile.billing_email == "billing@example.com"
+
+
+def test_links_in_job_mail_follow_the_hosts_url_defaults_R_NOTE_1(
+    app: Flask,
+) -> None:
+    """A job's e-mail links are remembered per endpoint and address, yet a host's
+    ``url_defaults`` callback (whose values may differ per message) is asked every time."""
+    link = app.jinja_env.globals["subs_url"]
+    assert link("subscriptions.licenses.index") == "http://host.test/billing/licenses"
+    assert link("subscriptions.licenses.index") == "http://host.test/billing/licenses"
+    tenant = iter(["acme", "globex"])
+    app.url_defaults(lambda endpoint, values: values.setdefault("tenant", next(tenant)))
+    assert link("subscriptions.licenses.index").endswith("/billing/licenses?tenant=acme")
+    assert link("subscriptions.licenses.index").endswith("/billing/licenses?tenant=globex")

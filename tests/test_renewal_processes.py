@@ -109,14 +109,27 @@ def test_four_processes_renew_200_subscriptions_exactly_once_R_REN_2(
     assert sorted(m.recipients for m in receipts) == sorted([o.email] for o in owners)
 
 
+@pytest.mark.parametrize("latency_ms", [0, 2], ids=["batch-in-one-call", "one-call-per-charge"])
 def test_worker_killed_after_the_charge_is_healed_without_charging_again_R_REN_2(
-    app: Flask, catalog: None, database_url: str, sandbox_url: str, gateway: object
+    app: Flask,
+    catalog: None,
+    database_url: str,
+    sandbox_url: str,
+    gateway: object,
+    latency_ms: int,
 ) -> None:
     """R-REN-2: SIGKILL after the gateway charged and before the outcome was recorded; the
     next run looks the charge up by its key: no second charge, and the term is renewed."""
     subscription = subscribe(new_user("crashy"))
     db.session.commit()
-    killed = _flask(database_url, sandbox_url, "2026-04-17T12:00:00", "renew", crash=True)
+    killed = _flask(
+        database_url,
+        sandbox_url,
+        "2026-04-17T12:00:00",
+        "renew",
+        crash=True,
+        latency_ms=latency_ms,
+    )
     killed.communicate(timeout=120)
     assert killed.returncode == -9
     db.session.expire_all()

@@ -270,6 +270,37 @@ def test_missed_terms_of_a_declined_card_are_invoiced_in_order_and_charged_once_
     assert _claimed() == []
 
 
+def test_a_claim_comes_back_once_its_term_is_written_unless_more_terms_are_due_R_REN_2(
+    app: Flask, catalog: None, clock: object, gateway: object
+) -> None:
+    """R-REN-2: while a batch's charges are in flight, a license renewed into a term that is
+    not due yet is free again (no job wants it); one with more missed terms stays claimed
+    until its charge is recorded, so a second worker cannot renew its next term first."""
+    from flask_subscriptions.services.dunning import run_dunning
+    from flask_subscriptions.services.renewal_batch import charge_batch, open_batch, record_batch
+
+    _day(clock, date(2026, 5, 20))
+    current = subscribe(new_user("current"))  # due June 20: one term to renew on June 20
+    _day(clock, date(2026, 3, 17))
+    behind = subscribe(new_user("behind"))  # due April 17: three terms by June 20
+    _day(clock, date(2026, 6, 20))
+    batch = open_batch("first-worker", 10)
+    assert batch is not None and len(batch.charges) == 2
+    claims = dict(db.session.execute(select(Subscription.id, Subscription.claimed_by)).all())
+    assert claims == {current.id: None, behind.id: "first-worker"}
+    assert open_batch("second-worker", 10) is None  # nothing free is due
+    assert run_dunning().retried == 0  # nothing is unpaid
+    record_batch(batch, charge_batch(batch.charges, None))
+    assert _claimed() == []
+    assert renew_due().renewed == 2  # the license behind renews its other two terms, in order
+    assert [i.period_start for i in _renewal_invoices(behind.id)] == [
+        date(2026, 4, 17),
+        date(2026, 5, 17),
+        date(2026, 6, 17),
+    ]
+    assert len(_renewal_invoices(current.id)) == 1
+
+
 def _claimed() -> list[int]:
     return list(
         db.session.scalars(select(Subscription.id).where(Subscription.claimed_by.is_not(None)))

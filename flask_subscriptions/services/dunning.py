@@ -45,22 +45,32 @@ def run_dunning() -> DunningReport:
     """Take today's dunning actions for every subscription whose renewal is unpaid."""
     token = uuid.uuid4().hex
     report = DunningReport()
+    after = 0  # batch after batch, in id order: each subscription once a run
+    while claimed := _claim_after(token, after):
+        for subscription_id in claimed:
+            try:
+                _handle(subscription_id, token, report)
+            except Exception:
+                _tx.rollback()
+                raise
+            finally:
+                release([subscription_id], token)
+        after = claimed[-1]
+    return report
+
+
+def _claim_after(token: str, after: int) -> list[int]:
+    """The next batch of unpaid subscriptions (``DUNNING_BATCH_SIZE``): each one's gateway
+    call happens while the batch's claims run, so a batch stays well within the lease."""
     claimed = claim(
         token,
-        get_state().settings.renewal_batch_size,
+        get_state().settings.dunning_batch_size,
         Subscription.state == "active",
         Subscription.payment_failed_on.is_not(None),
+        Subscription.id > after,
     )
     get_state().session.commit()
-    for subscription_id in claimed:
-        try:
-            _handle(subscription_id, token, report)
-        except Exception:
-            _tx.rollback()
-            raise
-        finally:
-            release([subscription_id], token)
-    return report
+    return claimed
 
 
 def _handle(subscription_id: int, token: str, report: DunningReport) -> None:

@@ -85,6 +85,8 @@ def open_batch(token: str, size: int) -> Batch | None:
 def charge_batch(charges: Sequence[Charge], pool: ThreadPoolExecutor | None) -> list[ChargeResult]:
     """Call the gateway for each pending payment, outside any transaction of ours: the whole
     batch in one call when the gateway takes batches, else one call per charge."""
+    if not charges:
+        return []
     answers = charge_many([c.request for c in charges])
     if answers is not None:
         return answers

@@ -116,8 +116,9 @@ class BatchFacts:
         return next((a.id for a in self.addons.values() if a.code == code), None)
 
     def price(self, price_id: int, code: str, kind: str, name: str) -> Price:
-        """The core's price for a held catalog price, built once a batch (one object for
-        every license that holds it: the batch's remembered quotes compare it by identity)."""
+        """The core's price for a held catalog price, built once a batch: one object for
+        every license that holds it (built and validated once; the remembered quotes find
+        equal keys at once, tuples comparing the same object by identity first)."""
         key = (price_id, code, kind, name)
         price = self._core_prices.get(key)
         if price is None:

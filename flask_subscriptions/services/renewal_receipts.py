@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any
 
 from ..core.proration import QuoteLine
 from ..extension import get_state
 from ..models import Plan
+from .renewal_facts import CoreRow
 
 
 class Snapshot(SimpleNamespace):
@@ -28,13 +28,13 @@ class Renewed:
     plan: Plan
     invoice: Snapshot  # with its id and number
     lines: tuple[QuoteLine, ...]
-    method: Any  # the card's row that pays it (columns as attributes), if one is usable
+    method: CoreRow | None  # the row of the card that pays it, if one is usable
     billing_email: str | None
 
 
 def write_receipts(renewed: Iterable[Renewed], payments: dict[int, Snapshot]) -> None:
     """The receipt e-mails of many renewals: accounts loaded at once, one INSERT."""
-    from ..notifications import Message, enqueue_rendered, render_many
+    from ..notifications import Mailing, enqueue_rendered, render_many
     from .accounts import recipients_for
 
     renewed = list(renewed)
@@ -43,7 +43,7 @@ def write_receipts(renewed: Iterable[Renewed], payments: dict[int, Snapshot]) ->
     state = get_state()
     accounts = state.load_accounts({done.subscription.account_id for done in renewed})
     today = state.today()
-    messages: list[Message] = []
+    messages: list[Mailing] = []
     for done in renewed:
         account = accounts.get(done.subscription.account_id)
         recipients = recipients_for(account, done.billing_email) if account else []

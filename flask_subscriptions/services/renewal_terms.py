@@ -56,8 +56,10 @@ class Batch:
 
     token: str
     subscription_ids: list[int]
-    #: Given back as soon as written: licenses whose new term is not due yet. No other job
-    #: claims them meanwhile (renewal wants a due license, dunning an unpaid one).
+    #: Given back as soon as written: licenses whose new term is not due yet. Renewal wants
+    #: a due license, so it leaves them alone; dunning wants an unpaid one, and one renewing
+    #: here is either charged by this batch (not unpaid yet) or already in dunning and not
+    #: charged here (its new invoice waits for dunning): nothing is done twice.
     released: set[int] = field(default_factory=set)
     charges: list[Charge] = field(default_factory=list)
     renewed: int = 0  # renewed without a charge (paid by the balance, or waiting in dunning)
@@ -290,7 +292,7 @@ class TermWriter:
                 {"b_id": item.id, "b_removed": term.start} for item in items if item.id not in keep
             ]
             discounted = any(line.kind.value == "discount" for line in quote.lines)
-            done = term.end > self.today  # not due again: its claim goes back now
+            not_due = term.end > self.today  # its claim goes back now
             moved.append(
                 {
                     "b_id": sub.id,
@@ -298,11 +300,11 @@ class TermWriter:
                     "b_start": term.start,
                     "b_end": term.end,
                     "b_used": sub.coupon_terms_used + (1 if discounted else 0),
-                    "b_claimed_by": None if done else self.batch.token,
-                    "b_claim_expires_at": None if done else sub.claim_expires_at,
+                    "b_claimed_by": None if not_due else self.batch.token,
+                    "b_claim_expires_at": None if not_due else sub.claim_expires_at,
                 }
             )
-            if done:
+            if not_due:
                 self.batch.released.add(sub.id)
             if sub.plan_id != plan.id:
                 plan_changed.append(sub.account_id)
@@ -420,7 +422,7 @@ class TermWriter:
                 customer = self._profile_value(values["account_id"], "gateway_customer")
                 request = ChargeRequest(
                     customer=customer or "",
-                    payment_method=done.method.token,
+                    payment_method=done.method.token,  # type: ignore[union-attr]
                     amount=values["amount"],
                     currency=values["currency"],
                     idempotency_key=values["idempotency_key"],

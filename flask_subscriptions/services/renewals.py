@@ -6,9 +6,12 @@ renews batch after batch (``renewal_batch.py``):
 1. One transaction *claims* a batch of due subscriptions with a conditional UPDATE and a
    lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never renew the same
    one, and writes each next term (unique on subscription and start), its invoice, the
-   balance it uses and a *pending* payment keyed by the invoice.
-2. The gateway is called outside any transaction, many calls at once.
-3. One transaction records the outcomes; the claims are released.
+   balance it uses and a *pending* payment keyed by the invoice. A license whose new term
+   is not due yet gets its claim back in that transaction.
+2. The gateway is called outside any transaction, many calls at once (or one call for the
+   batch, to a gateway that takes batches).
+3. One transaction records the outcomes; the claims still held (licenses with more missed
+   terms, expired ones) are released.
 
 It fills in what is missing: a subscription whose scheduler was down for three months is
 claimed again by the next batch until each missed term is renewed, in order, each with its

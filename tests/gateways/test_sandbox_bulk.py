@@ -88,6 +88,7 @@ def test_bulk_charges_only_when_instant(
     assert SandboxGateway().bulk_charges is False
     monkeypatch.delenv(LATENCY_ENV)
     assert SandboxGateway().bulk_charges is True
+    assert SandboxGateway(latency=0, takes_batches=False).bulk_charges is False
 
 
 def test_empty_batch_answers_nothing(sandbox: SandboxGateway, pay_app: Flask) -> None:
@@ -355,6 +356,32 @@ def test_key_reused_inside_one_batch_is_an_error_in_its_slot_R_BUY_6(
 
 
 # -- fault switches ---------------------------------------------------------------------
+
+
+def test_storage_failure_in_a_batch_charges_one_by_one_R_REN_2(
+    sandbox: SandboxGateway,
+    register: Register,
+    customer: str,
+    pay_app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """R-REN-2: the batch's transaction fails (a lost connection, a lock timeout): each
+    request is charged on its own, once, rather than every slot told "no answer"."""
+    good, first_only = register("4242424242424242").token, register("4000000000001232").token
+    batch = [
+        charge_request(customer, good, "renewal:1:1"),
+        charge_request(customer, first_only, "renewal:2:1"),
+    ]
+
+    def fail(*_args: object) -> None:
+        raise sa.exc.OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(sandbox, "_record_many", fail)
+    answers = settled(sandbox.charge_many(batch))
+    assert [outcome(answer) for answer in answers] == [SUCCEEDS, SUCCEEDS]
+    assert [sandbox.lookup_charge(r.idempotency_key) for r in batch] == answers
+    assert sandbox.charge_count() == 2
+    assert _attempts(sandbox, first_only) == 1
 
 
 def test_fail_before_charge_fails_every_slot_and_records_nothing_R_REN_2(

@@ -83,6 +83,8 @@ class SandboxGateway:
     ``latency`` seconds are slept before every call answers (default: the
     ``SANDBOX_PAY_LATENCY_MS`` environment variable, else 0), so a benchmark or
     a subprocess can simulate a slow network. ``today`` decides card expiry.
+    ``takes_batches=False`` makes an instant Sandbox Pay answer one call per charge too,
+    as a remote service would (tests and the benchmark run both ways).
     """
 
     name = "sandbox"
@@ -95,6 +97,7 @@ class SandboxGateway:
         *,
         fail_before_charge: bool = False,
         timeout_after_charge: bool = False,
+        takes_batches: bool = True,
         today: Callable[[], date] = date.today,
     ) -> None:
         self.database_url = database_url
@@ -102,6 +105,7 @@ class SandboxGateway:
         self.latency = _latency_from_env() if latency is None else latency
         self.fail_before_charge = fail_before_charge
         self.timeout_after_charge = timeout_after_charge
+        self.takes_batches = takes_batches
         self.today = today
 
     # -- mounting -------------------------------------------------------------
@@ -267,14 +271,15 @@ class SandboxGateway:
     def bulk_charges(self) -> bool:
         """Instant, Sandbox Pay is in-process and takes a batch of charges in one storage
         transaction; with a latency it plays a remote service, one call per charge."""
-        return self.latency == 0
+        return self.takes_batches and self.latency == 0
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult | GatewayError]:
         """Charge each request as :meth:`charge` would, in one storage transaction.
 
-        Each key still charges once: keys already recorded replay, and of two racing
-        batches the loser's insert fails, so it charges its requests one by one instead,
-        each answered by the winner's row.
+        Each key still charges once: keys already recorded replay, and when the batch's
+        transaction fails (a racing batch inserted one of its keys first, a deadlock, the
+        storage) it charges its requests one by one instead, each replaying its key's row or
+        charging it now — whether or not the failed transaction had committed.
         """
         self._wait()
         if self.fail_before_charge:
@@ -283,13 +288,8 @@ class SandboxGateway:
         try:
             with self._write() as conn:
                 rows = self._record_many(conn, requests)
-        except sa.exc.DBAPIError as exc:
-            if isinstance(exc, sa.exc.IntegrityError) or _deadlocked(exc):
-                # Nothing of this batch was recorded: each request on its own gets the
-                # racing winner's row, or is charged now.
-                return [self._answer(req) for req in requests]
-            timeout = GatewayTimeout(f"Sandbox Pay storage failed: {exc.orig}")
-            return [timeout for _ in requests]
+        except sa.exc.DBAPIError:
+            return [self._answer(req) for req in requests]
         answers: list[ChargeResult | GatewayError] = []
         for req in requests:
             row = rows[req.idempotency_key]
@@ -558,12 +558,6 @@ _write_locks_guard = threading.Lock()
 def _sqlite_write_lock(engine: sa.Engine) -> threading.Lock:
     with _write_locks_guard:
         return _write_locks.setdefault(engine, threading.Lock())
-
-
-def _deadlocked(exc: sa.exc.DBAPIError) -> bool:
-    """PostgreSQL chose this transaction to break a deadlock (SQLSTATE 40P01): it was rolled
-    back whole, so trying again is safe."""
-    return getattr(exc.orig, "sqlstate", None) == "40P01"
 
 
 def _fingerprint(request: ChargeRequest) -> dict[str, object]:
