@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.engine import CursorResult
 
 from ..extension import get_state
@@ -14,3 +15,24 @@ def updated(statement: Any) -> int:
     how services claim rows (an order, a payment, a coupon use) without table locks."""
     result = cast(CursorResult[Any], get_state().session.execute(statement))
     return result.rowcount
+
+
+def reserve_ids(table: Table, count: int) -> list[int] | None:
+    """``count`` new primary keys for ``table``, so rows go in with a plain executemany."""
+    session = get_state().session
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return list(
+            session.scalars(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
+                ),
+                {"t": table.name, "n": count},
+            )
+        )
+    if dialect == "sqlite":
+        # The batch's first statement (the claim) took SQLite's single write lock: no other
+        # writer can add a row before this transaction ends.
+        first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
+        return list(range(first, first + count))
+    return None

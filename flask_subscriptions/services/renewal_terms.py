@@ -10,18 +10,17 @@ in the same transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, insert, update
 
-from ..core.proration import Holding, Price, QuoteLine, Target
-from ..core.quotes import CouponTerms, Quote, next_holding, quote_renewal
-from ..core.terms import Interval, Term, add_interval, term_containing
+from ..core.proration import Holding, Price, QuoteLine
+from ..core.quotes import Quote
+from ..core.terms import Interval
 from ..extension import get_state
 from ..gateways.base import ChargeRequest
 from ..models import Invoice, Plan, Subscription
+from ._sql import reserve_ids
 from .invoices import invoice_number
 from .payments import payment_key
 from .pricing import coupon_terms
@@ -38,6 +37,7 @@ from .renewal_facts import (
     BatchFacts,
     CoreRow,
 )
+from .renewal_quotes import following_term, next_term
 from .renewal_receipts import Renewed, Snapshot, write_receipts
 
 
@@ -138,7 +138,7 @@ class TermWriter:
         amount, currency, _seq = self.balances.get(sub.account_id, (0, None, 0))
         usable = amount if currency in (None, sub.currency) else 0
         coupon = self.facts.coupons.get(sub.coupon_id) if sub.coupon_id else None
-        return _renewal(
+        return next_term(
             tuple(prices),
             following_term(sub),
             usable,
@@ -169,7 +169,7 @@ class TermWriter:
     def _insert(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
         """Insert ``rows`` with executemany and return their new ids, in order."""
         session = get_state().session
-        ids = _reserve_ids(table, len(rows))
+        ids = reserve_ids(table, len(rows))
         if ids is None:  # a database we do not reserve ids on returns them, maybe row by row
             returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
             return list(session.execute(returning, rows).scalars())
@@ -178,7 +178,7 @@ class TermWriter:
 
     def _insert_invoices(self, rows: list[dict[str, Any]]) -> tuple[list[int], list[str]]:
         """Insert the invoices with their numbers, which come from their ids."""
-        ids = _reserve_ids(INVOICES, len(rows))
+        ids = reserve_ids(INVOICES, len(rows))
         if ids is None:
             ids = self._insert(INVOICES, rows)
             numbers = [invoice_number(i) for i in ids]
@@ -433,62 +433,6 @@ class TermWriter:
         write_receipts(paid_by_balance, {})
         self.batch.failed += len(without_card)
         _failed_without_card(without_card)
-
-
-def _reserve_ids(table: Table, count: int) -> list[int] | None:
-    """``count`` new primary keys for ``table``, so rows go in with a plain executemany."""
-    session = get_state().session
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return list(
-            session.scalars(
-                text(
-                    "SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"
-                ),
-                {"t": table.name, "n": count},
-            )
-        )
-    if dialect == "sqlite":
-        # The batch's first statement (the claim) took SQLite's single write lock: no other
-        # writer can add a row before this transaction ends.
-        first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
-        return list(range(first, first + count))
-    return None
-
-
-def following_term(sub: Any) -> Term:
-    """The term after the current one, computed from the anchor (R-TIME-2), never chained."""
-    return _term_after(
-        sub.anchor_date, Interval(sub.interval), sub.current_term_start, sub.current_term_end
-    )
-
-
-# The core's answers are pure and a batch asks the same questions many times: subscriptions
-# renewing on the same day, anchored alike, at the same price, balance and coupon get the
-# same term, quote and holding. Remembered, the core's checks run once for all of them.
-
-
-@lru_cache(maxsize=1024)
-def _term_after(anchor: date, interval: Interval, start: date, end: date) -> Term:
-    index, _ = term_containing(anchor, interval, start)
-    return Term(end, add_interval(anchor, interval, index + 2))
-
-
-@lru_cache(maxsize=1024)
-def _renewal(
-    prices: tuple[Price, ...],
-    term: Term,
-    balance: int,
-    coupon: CouponTerms | None,
-    used: int,
-    rank: int,
-    interval: Interval,
-) -> tuple[Quote, Holding]:
-    """The next term's quote, and what the license holds once it is paid."""
-    quote = quote_renewal(prices, term, balance, coupon, used)
-    holding = next_holding(quote, Target(rank, interval, prices))
-    assert holding is not None  # a renewal that charges has prices
-    return quote, holding
 
 
 def _line(invoice_id: int, line: QuoteLine) -> dict[str, Any]:
