@@ -124,6 +124,8 @@ class _Templates:
 
     text: Template
     html: Template | None
+    #: The text template's globals, read once for all the messages rendered with it.
+    text_globals: dict[str, Any]
 
     @classmethod
     def load(cls, kind: str) -> _Templates:
@@ -131,13 +133,15 @@ class _Templates:
         text = env.get_template(f"subscriptions/email/{kind}.txt")
         if {"subject", "body"} - set(text.blocks):
             raise ValueError(f"subscriptions/email/{kind}.txt needs blocks 'subject' and 'body'")
-        return cls(text, _html_template(env, f"subscriptions/email/{kind}.html"))
+        html = _html_template(env, f"subscriptions/email/{kind}.html")
+        return cls(text, html, dict(text.globals))
 
     def render(self, context: dict[str, Any]) -> tuple[str, str, str | None]:
         """The subject and the text body, each rendered from its own block (so a line break
         in a value can neither end the subject early nor add a header), and the HTML body.
         No host context processors: jobs render mail with no request."""
-        blocks = self.text.new_context(dict(context))
+        # shared=True: the globals come from the copy made once, not merged again per message
+        blocks = self.text.new_context({**self.text_globals, **context}, shared=True)
         subject = "".join(self.text.blocks["subject"](blocks))
         body = "".join(self.text.blocks["body"](blocks))
         html = self.html.render(**context) if self.html is not None else None
