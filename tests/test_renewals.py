@@ -187,6 +187,46 @@ def test_balance_is_used_before_the_card_R_REN_1_R_PRO_3(
     assert charged == ([10000, card] if card else [10000])
 
 
+def test_a_balance_entry_written_by_another_writer_meanwhile_makes_the_batch_read_again_R_REN_2(
+    app: Flask,
+    alice: User,
+    catalog: None,
+    clock: object,
+    gateway: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """R-REN-2, R-BAL-3: the batch read the balance, then another writer appended a ledger
+    entry before the batch wrote its own (shown by a first read one entry behind). The
+    unique (account, seq) key refuses the batch's entry; the batch rolls back, reads again and
+    renews once, using the balance once."""
+    from types import SimpleNamespace
+
+    from flask_subscriptions.services import renewal_facts
+
+    subscription = subscribe(alice)
+    append_entry(alice.billing_id, "credit", 2500, "USD", "Goodwill credit")
+    db.session.commit()
+    real, reads = renewal_facts._balances, []
+
+    def balances(accounts: list[str]) -> dict[str, object]:
+        rows = real(accounts)
+        reads.append(len(reads))
+        if len(reads) > 1:
+            return rows
+        return {a: SimpleNamespace(**{**r._asdict(), "seq": r.seq - 1}) for a, r in rows.items()}
+
+    monkeypatch.setattr(renewal_facts, "_balances", balances)
+    _day(clock, date(2026, 4, 17))
+    assert renew_due().renewed == 1
+    assert len(reads) == 2  # the stale read, then the one that wrote
+    [invoice] = _renewal_invoices(subscription.id)
+    assert (invoice.balance_applied, invoice.amount_due, invoice.status) == (2500, 7500, "paid")
+    assert current_balance(alice.billing_id).amount == 0
+    uses = select(func.count()).select_from(BalanceEntry).where(BalanceEntry.kind == "use")
+    assert db.session.scalar(uses) == 1
+    assert [c.amount for c in gateway.charges()] == [10000, 7500]  # type: ignore[attr-defined]
+
+
 def test_disabled_license_expires_and_the_account_returns_to_free_R_LIC_3(
     app: Flask, alice: User, catalog: None, clock: object, outbox: Outbox, gateway: object
 ) -> None:
