@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from datetime import date
@@ -36,7 +35,16 @@ from flask_subscriptions.gateways.sandbox.cards import brand_of, luhn_valid
 from flask_subscriptions.gateways.sandbox.storage import cards, metadata, setup_sessions
 
 from ..card_numbers import luhn_valid_numbers
-from .conftest import CARD_RETURN, PAY_RETURN, Today, csrf_token, make_app, start_setup, submit_card
+from .conftest import (
+    CARD_RETURN,
+    PAY_RETURN,
+    Today,
+    at_once,
+    csrf_token,
+    make_app,
+    start_setup,
+    submit_card,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 Register = Callable[..., PaymentMethodInfo]
@@ -44,6 +52,26 @@ Register = Callable[..., PaymentMethodInfo]
 SUCCEEDS = ChargeStatus.SUCCEEDED
 HARD = (ChargeStatus.DECLINED, DeclineKind.HARD, "card_declined")
 SOFT = (ChargeStatus.DECLINED, DeclineKind.SOFT, "insufficient_funds")
+
+
+def charge_request(
+    customer: str,
+    card: str,
+    key: str,
+    amount: int = 1300,
+    currency: str = "usd",
+    return_url: str | None = None,
+) -> ChargeRequest:
+    """A Small (monthly) charge of ``card`` with ``key``."""
+    return ChargeRequest(
+        customer=customer,
+        payment_method=card,
+        amount=amount,
+        currency=currency,
+        idempotency_key=key,
+        description="Small (monthly)",
+        return_url=return_url,
+    )
 
 
 def pay(
@@ -55,17 +83,7 @@ def pay(
     currency: str = "usd",
     return_url: str | None = None,
 ) -> ChargeResult:
-    return gateway.charge(
-        ChargeRequest(
-            customer=customer,
-            payment_method=card,
-            amount=amount,
-            currency=currency,
-            idempotency_key=key,
-            description="Small (monthly)",
-            return_url=return_url,
-        )
-    )
+    return gateway.charge(charge_request(customer, card, key, amount, currency, return_url))
 
 
 def outcome(result: ChargeResult) -> object:
@@ -469,24 +487,7 @@ def test_threads_racing_on_one_key_make_one_charge_R_BUY_6(
 ) -> None:
     """R-BUY-6, R-REN-2: concurrent requests with one key: one charge row, one answer."""
     card = register("4242424242424242")
-    barrier = threading.Barrier(8)
-    results: list[ChargeResult] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        with pay_app.app_context():
-            barrier.wait()
-            try:
-                results.append(pay(sandbox, customer, card.token, "double-click"))
-            except BaseException as exc:  # reported below
-                errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    results = at_once(pay_app, 8, lambda _me: pay(sandbox, customer, card.token, "double-click"))
     assert len(results) == 8 and len(set(results)) == 1
     assert sandbox.charge_count() == 1
     assert _attempts(sandbox, card.token) == 1

@@ -7,7 +7,6 @@ the same card attempt counters, the same fault behaviour, whoever races it.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
@@ -32,31 +31,11 @@ from flask_subscriptions.gateways.sandbox import LATENCY_ENV, SandboxGateway
 from flask_subscriptions.gateways.sandbox import service as sandbox_service
 from flask_subscriptions.gateways.sandbox.storage import charges
 
-from .conftest import PAY_RETURN, Today
-from .test_sandbox import HARD, SOFT, SUCCEEDS, Register, _attempts, outcome, pay
+from .conftest import PAY_RETURN, Today, at_once
+from .test_sandbox import HARD, SOFT, SUCCEEDS, Register, _attempts, charge_request, outcome, pay
 
 EXPIRED = (ChargeStatus.DECLINED, DeclineKind.HARD, "expired_card")
 ACTION = ChargeStatus.REQUIRES_ACTION
-
-
-def charge_request(
-    customer: str,
-    card: str,
-    key: str,
-    amount: int = 1300,
-    currency: str = "usd",
-    return_url: str | None = None,
-) -> ChargeRequest:
-    """The request ``pay`` makes, for a batch."""
-    return ChargeRequest(
-        customer=customer,
-        payment_method=card,
-        amount=amount,
-        currency=currency,
-        idempotency_key=key,
-        description="Small (monthly)",
-        return_url=return_url,
-    )
 
 
 def settled(answers: Sequence[ChargeResult | GatewayError]) -> list[ChargeResult]:
@@ -511,24 +490,7 @@ def test_threads_racing_with_one_batch_make_one_charge_per_key_R_REN_2(
     batch = [
         charge_request(customer, first_only if n % 2 else good, f"renewal:{n}:1") for n in range(10)
     ]
-    barrier = threading.Barrier(4)
-    answers: list[list[ChargeResult | GatewayError]] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        with pay_app.app_context():
-            barrier.wait()
-            try:
-                answers.append(sandbox.charge_many(batch))
-            except BaseException as exc:  # reported below
-                errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    answers = at_once(pay_app, 4, lambda _me: sandbox.charge_many(batch))
     assert len(answers) == 4
     first = settled(answers[0])
     assert all(settled(other) == first for other in answers[1:])
@@ -551,31 +513,18 @@ def test_batches_racing_on_shared_cards_are_all_charged_R_REN_2(
     requests although nothing was charged."""
     tokens = [register("4242424242424242").token for _ in range(6)]
     workers, rounds = 6, 20
-    barrier = threading.Barrier(workers)
-    answers: list[ChargeResult | GatewayError] = []
-    errors: list[BaseException] = []
 
-    def worker(me: int) -> None:
-        with pay_app.app_context():
-            barrier.wait()
-            try:
-                for round_ in range(rounds):
-                    batch = [
-                        charge_request(
-                            customer, tokens[(n + me + round_) % 6], f"w{me}:{round_}:{n}"
-                        )
-                        for n in range(6)
-                    ]
-                    answers.extend(sandbox.charge_many(batch))
-            except BaseException as exc:  # reported below
-                errors.append(exc)
+    def work(me: int) -> list[ChargeResult | GatewayError]:
+        answers: list[ChargeResult | GatewayError] = []
+        for round_ in range(rounds):
+            batch = [
+                charge_request(customer, tokens[(n + me + round_) % 6], f"w{me}:{round_}:{n}")
+                for n in range(6)
+            ]
+            answers.extend(sandbox.charge_many(batch))
+        return answers
 
-    threads = [threading.Thread(target=worker, args=(me,)) for me in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    answers = [answer for mine in at_once(pay_app, workers, work) for answer in mine]
     failed = [answer for answer in answers if not isinstance(answer, ChargeResult)]
     assert failed == [], f"{len(failed)} of {len(answers)} answers: {failed[0]}"
     assert {outcome(answer) for answer in settled(answers)} == {SUCCEEDS}
