@@ -514,3 +514,43 @@ def test_renew_cli_prints_a_summary_R_REN_4(app: Flask, catalog: None, clock: ob
     assert result.exit_code == 0, result.output
     assert "Renewed 3, failed 1, pending 0, expired 0." in result.output
     assert "Charged $300.00 in USD." in result.output
+
+
+@pytest.mark.parametrize("app_config", [{"SUBSCRIPTIONS_SCHEDULER_ENABLED": True}])
+def test_jobs_run_on_the_hosts_scheduler_and_from_the_cli_R_REN_4(
+    app: Flask, catalog: None, clock: object, outbox: Outbox
+) -> None:
+    """R-REN-4: on flask-apscheduler inside the host by default (the four jobs with stable
+    ids, started by the first request, never by a CLI command that loads the app), and the
+    same jobs once from ``flask subscriptions run-jobs``."""
+    from datetime import timedelta
+
+    from flask_subscriptions import get_state
+
+    scheduler = get_state().scheduler
+    ids = [
+        "subscriptions.renew",
+        "subscriptions.dunning",
+        "subscriptions.reconcile",
+        "subscriptions.deliver_mail",
+    ]
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert sorted(jobs) == sorted(ids)
+    assert jobs["subscriptions.renew"].trigger.interval == timedelta(minutes=10)
+    subscription = subscribe(new_user("scheduled"))
+    _day(clock, date(2026, 4, 17))
+    db.session.commit()
+    scheduler.run_job("subscriptions.renew")  # as the scheduler calls it: in its own context
+    db.session.expire_all()
+    [invoice] = _renewal_invoices(subscription.id)
+    assert invoice.status == "paid"
+    result = app.test_cli_runner().invoke(args=["subscriptions", "run-jobs"])
+    assert result.exit_code == 0, result.output
+    assert [line.split(":")[0] for line in result.output.splitlines()] == ids
+    assert not scheduler.running  # neither the app nor a CLI command started its thread
+    assert {m.status for m in outbox.of_kind("renewal_receipt")} == {"sent"}
+    try:
+        app.test_client().get("/login")
+        assert scheduler.running  # the first request starts it
+    finally:
+        scheduler.shutdown(wait=False)

@@ -24,8 +24,6 @@ from ._sql import reserve_ids
 from .invoices import invoice_number
 from .payments import payment_key
 from .pricing import coupon_terms
-
-#: The batch reads and writes rows with SQLAlchemy Core: no per-row ORM bookkeeping.
 from .renewal_facts import (
     INVOICES,
     ITEMS,
