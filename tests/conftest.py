@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import pytest
 from flask import Flask
@@ -29,6 +30,7 @@ from .hosts import Team, User, create_host
 from .hosts import db as host_db
 
 CI = os.environ.get("CI") == "true"
+T = TypeVar("T")
 START = datetime(2026, 3, 17, 12, tzinfo=UTC)
 
 
@@ -265,3 +267,28 @@ def csrf_token(html: str) -> str:
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
     assert match, "no CSRF token on the page"
     return match[1]
+
+
+def at_once(app: Flask, workers: int, work: Callable[[int], T]) -> list[T]:
+    """``work(0) … work(workers - 1)``, each in its own thread and app context, released
+    together by a barrier; their answers in worker order. A worker's exception is raised."""
+    barrier = threading.Barrier(workers, timeout=60)
+    answers: list[T | None] = [None] * workers
+    errors: list[BaseException] = []
+
+    def worker(me: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                answers[me] = work(me)
+            except BaseException as exc:  # raised below, in the test's thread
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(me,)) for me in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return cast(list[T], answers)

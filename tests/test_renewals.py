@@ -42,7 +42,7 @@ def _renewal_invoices(subscription_id: int) -> list[Invoice]:
     )
 
 
-def test_a_year_of_monthly_renewals_on_the_31st_R_REN_1_R_TIME_2(
+def test_a_year_of_monthly_renewals_on_the_31st_R_REN_1_R_REN_3_R_TIME_2(
     app: Flask, alice: User, catalog: None, clock: object, outbox: Outbox, gateway: object
 ) -> None:
     """R-TIME-2: Jan 31 → Feb 28 → Mar 31 → Apr 30 …, each term $100.00; R-REN-3: each with

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from datetime import date
-from typing import TypeVar, cast
 
 import pytest
 from flask import Flask, request
@@ -21,8 +19,6 @@ from werkzeug.test import TestResponse
 from flask_subscriptions.gateways import PaymentMethodInfo
 from flask_subscriptions.gateways.sandbox import SandboxGateway
 from flask_subscriptions.gateways.sandbox.storage import metadata
-
-T = TypeVar("T")
 
 CARD_RETURN = "/billing/cards/return"
 PAY_RETURN = "/billing/pay/return"
@@ -137,28 +133,3 @@ def register(
         return sandbox.finish_card_setup(owner, back.json["setup_reference"])
 
     return register
-
-
-def at_once(app: Flask, workers: int, work: Callable[[int], T]) -> list[T]:
-    """``work(0) … work(workers - 1)``, each in its own thread and app context, released
-    together by a barrier; their answers in worker order. A worker's exception is raised."""
-    barrier = threading.Barrier(workers, timeout=60)
-    answers: list[T | None] = [None] * workers
-    errors: list[BaseException] = []
-
-    def worker(me: int) -> None:
-        with app.app_context():
-            barrier.wait()
-            try:
-                answers[me] = work(me)
-            except BaseException as exc:  # raised below, in the test's thread
-                errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(me,)) for me in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return cast(list[T], answers)

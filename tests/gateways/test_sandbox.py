@@ -35,11 +35,11 @@ from flask_subscriptions.gateways.sandbox.cards import brand_of, luhn_valid
 from flask_subscriptions.gateways.sandbox.storage import cards, metadata, setup_sessions
 
 from ..card_numbers import luhn_valid_numbers
+from ..conftest import at_once
 from .conftest import (
     CARD_RETURN,
     PAY_RETURN,
     Today,
-    at_once,
     csrf_token,
     make_app,
     start_setup,

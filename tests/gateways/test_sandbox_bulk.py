@@ -31,7 +31,8 @@ from flask_subscriptions.gateways.sandbox import LATENCY_ENV, SandboxGateway
 from flask_subscriptions.gateways.sandbox import service as sandbox_service
 from flask_subscriptions.gateways.sandbox.storage import charges
 
-from .conftest import PAY_RETURN, Today, at_once
+from ..conftest import at_once
+from .conftest import PAY_RETURN, Today
 from .test_sandbox import HARD, SOFT, SUCCEEDS, Register, _attempts, charge_request, outcome, pay
 
 EXPIRED = (ChargeStatus.DECLINED, DeclineKind.HARD, "expired_card")

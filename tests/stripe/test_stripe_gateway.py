@@ -4,7 +4,6 @@ failures on real sockets, one PaymentIntent per key, refunds claimed before they
 from __future__ import annotations
 
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from flask_subscriptions.gateways.stripe.mapping import (
 )
 from flask_subscriptions.gateways.stripe.settings import load_stripe_settings
 
+from ..conftest import at_once
 from . import driver as faults
 from .conftest import stripe_config
 from .driver import LocalStripeGateway
@@ -223,10 +223,9 @@ def test_real_sockets_refused_and_hung(tmp_path: Path, closed_port: str, black_h
             with pytest.raises(GatewayUnavailable):  # creating the PaymentIntent moves nothing
                 gateway.charge(request)
             assert gateway.lookup_charge("k") is None  # and nothing was recorded
-            try:
+            with pytest.raises(stripe.APIConnectionError) as failed:
                 gateway.client.v1.customers.list()
-            except stripe.APIConnectionError as exc:
-                assert reached_stripe(exc) is reached
+            assert reached_stripe(failed.value) is reached
             gateway.dispose()
 
 
@@ -294,20 +293,9 @@ def test_payment_intents_that_lost_the_race_for_a_key_are_canceled(
 ) -> None:
     app, gateway = stripe_app
     customer, token = card
-    barrier = threading.Barrier(6)
-    results = []
-
-    def worker() -> None:
-        with app.app_context():
-            barrier.wait()
-            results.append(gateway.charge(_request(customer, token)))
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(set(results)) == 1 and results[0].status is ChargeStatus.SUCCEEDED
+    results = at_once(app, 6, lambda _me: gateway.charge(_request(customer, token)))
+    assert len(results) == 6 and len(set(results)) == 1
+    assert results[0].status is ChargeStatus.SUCCEEDED
     statuses = sorted(i.status for i in _intents(gateway))
     assert statuses.count("succeeded") == 1 and set(statuses) <= {"succeeded", "canceled"}
     assert gateway.charge_count() == 1
