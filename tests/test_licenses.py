@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from flask import Flask
@@ -21,7 +21,7 @@ from werkzeug.test import TestResponse
 from flask_subscriptions.models import Invoice, PaymentMethod, Plan, Subscription
 from flask_subscriptions.services.renewals import renew_due
 
-from .conftest import Outbox, csrf_token, sign_in
+from .conftest import Outbox, at_noon, csrf_token, sign_in
 from .factories import new_user, subscribe
 from .flows import FIRST_CHARGE_ONLY, choose_card, place, register_card, start_order
 from .hosts import Team, User, db
@@ -162,10 +162,6 @@ def _stored(license_id: int) -> tuple[object, ...]:
     )
 
 
-def _day(clock: object, day: date) -> None:
-    clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))  # type: ignore[attr-defined]
-
-
 def _member(team: Team, name: str) -> User:
     return next(m for m in team.members if m.name == name)
 
@@ -188,9 +184,9 @@ def test_list_shows_current_and_past_licenses_R_LIC_1_R_LIC_2(
                    "X Small", False)),
     ]  # fmt: skip
     _saved(client, past, "disabled", "x_small")
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().expired == 1
-    _day(clock, date(2026, 4, 20))
+    at_noon(clock, date(2026, 4, 20))
     current = subscribe(alice, "medium", interval="year", addons=("marketing",)).id
 
     assert _rows(client) == [
@@ -232,7 +228,7 @@ def test_payment_failed_status_after_a_declined_renewal_R_LIC_2(
     license_id = subscribe(alice, "small", card=FIRST_CHARGE_ONLY).id
     sign_in(client, alice)
     assert _row(client, license_id).status == "Enabled"
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().failed == 1
 
     row = _row(client, license_id)
@@ -282,12 +278,12 @@ def test_disable_keeps_the_license_until_the_term_end_then_it_expires_R_LIC_3(
     assert mail.recipients == ["alice@example.com"]
     assert "You keep every feature until\nApril 17, 2026" in mail.text_body
 
-    _day(clock, date(2026, 4, 16))
+    at_noon(clock, date(2026, 4, 16))
     assert renew_due().expired == 0
     assert _row(client, license_id).status == "Disabled"
     assert _stored(license_id)[:3] == ("active", False, "small")
 
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().expired == 1
     assert _row(client, license_id) == Row(
         "Small", "Monthly", "Expired", "April 17, 2026", "Disabled", "—", False
@@ -317,7 +313,7 @@ def test_disabled_license_is_enabled_again_with_a_chosen_plan_R_LIC_4(
     license_id = subscribe(alice, "small").id
     sign_in(client, alice)
     _saved(client, license_id, "disabled", "small")
-    _day(clock, date(2026, 4, 10))
+    at_noon(clock, date(2026, 4, 10))
     page = _page(client, license_id).text
     assert _options(page) == ["small", "free", "x_small", "medium", "large"]
 
@@ -332,7 +328,7 @@ def test_disabled_license_is_enabled_again_with_a_chosen_plan_R_LIC_4(
     assert "On April 17, 2026 your license renews as Medium." in enabled.text_body
     assert outbox.kinds()[-2:] == ["auto_renewal_enabled", "plan_change_scheduled"]
 
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().renewed == 1
     assert _row(client, license_id) == Row(
         "Medium", "Monthly", "Enabled", "May 17, 2026", "Enabled", "Medium", False
@@ -365,7 +361,7 @@ def test_expired_license_cannot_be_edited_R_LIC_4(
     sign_in(client, alice)
     _saved(client, license_id, "disabled", "small")
     stale_form = _page(client, license_id).text  # opened before the term end
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().expired == 1
 
     page = _page(client, license_id).text
@@ -417,11 +413,11 @@ def test_scheduled_change_shows_the_label_and_emails_the_owner_R_LIC_6_R_LIC_5(
     assert "Until then you keep Small with all its features." in mail.text_body
     assert "you keep Small with all its features" in _page(client, license_id).text
 
-    _day(clock, date(2026, 4, 16))
+    at_noon(clock, date(2026, 4, 16))
     renew_due()
     assert _row(client, license_id).plan == "Small"
     assert _stored(license_id)[2:4] == ("small", "medium")
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().renewed == 1
     row = _row(client, license_id)
     assert (row.plan, row.scheduled, row.term_end) == ("Medium", False, "May 17, 2026")
@@ -451,7 +447,7 @@ def test_saving_disabled_deselects_the_scheduled_plan_R_LIC_5(
         "auto_renewal_disabled",
     ]
 
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     report = renew_due()
     assert (report.expired, report.renewed) == (1, 0)
     assert _row(client, license_id).status == "Expired"

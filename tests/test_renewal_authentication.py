@@ -27,10 +27,8 @@ from flask_subscriptions.services.renewals import renew_due
 
 from .conftest import Outbox, at_noon, csrf_token, sign_in
 from .factories import add_card, new_user, renewal_attempts, subscribe
-from .flows import local_path
+from .flows import THREE_D_SECURE, local_path
 from .hosts import Team, User, db
-
-THREE_D_SECURE = "4000 0027 6000 3184"
 
 
 def _subscription() -> Subscription:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import pytest
 from flask import Flask
@@ -22,14 +22,10 @@ from flask_subscriptions.services.balance import append_entry, current_balance
 from flask_subscriptions.services.licenses import status_of
 from flask_subscriptions.services.renewals import renew_due
 
-from .conftest import Outbox
+from .conftest import Outbox, at_noon
 from .factories import new_user, subscribe
 from .flows import FIRST_CHARGE_ONLY
 from .hosts import User, db
-
-
-def _day(clock: object, day: date) -> None:
-    clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))  # type: ignore[attr-defined]
 
 
 def _renewal_invoices(subscription_id: int) -> list[Invoice]:
@@ -47,10 +43,10 @@ def test_a_year_of_monthly_renewals_on_the_31st_R_REN_1_R_REN_3_R_TIME_2(
 ) -> None:
     """R-TIME-2: Jan 31 → Feb 28 → Mar 31 → Apr 30 …, each term $100.00; R-REN-3: each with
     a receipt e-mail (items, amount, card, next renewal date)."""
-    _day(clock, date(2026, 1, 31))
+    at_noon(clock, date(2026, 1, 31))
     subscription = subscribe(alice)
     for _ in range(12):
-        _day(clock, db.session.get(Subscription, subscription.id).current_term_end)
+        at_noon(clock, db.session.get(Subscription, subscription.id).current_term_end)
         report = renew_due()
         assert (report.renewed, report.failed) == (1, 0)
     invoices = _renewal_invoices(subscription.id)
@@ -88,9 +84,9 @@ def test_nothing_is_renewed_before_the_term_end_R_REN_1(
     app: Flask, alice: User, catalog: None, clock: object
 ) -> None:
     subscribe(alice)
-    _day(clock, date(2026, 4, 16))
+    at_noon(clock, date(2026, 4, 16))
     assert renew_due().renewed == 0
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().renewed == 1
     assert renew_due().renewed == 0  # a second run finds nothing left to do (R-REN-2)
 
@@ -104,7 +100,7 @@ def test_scheduled_plan_change_takes_effect_at_renewal_R_REN_1_R_LIC_5(
     subscription = subscribe(alice)
     update_license(alice, subscription.id, auto_renew=True, renew_with="medium")
     assert db.session.get(Subscription, subscription.id).plan_id == _plan("small").id
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     renew_due()
     renewed = db.session.get(Subscription, subscription.id)
     assert (renewed.plan_id, renewed.next_plan_id) == (_plan("medium").id, None)
@@ -127,7 +123,7 @@ def test_add_ons_renew_with_the_plan_R_REN_1(
     app: Flask, alice: User, catalog: None, clock: object
 ) -> None:
     subscription = subscribe(alice, addons=("operation", "marketing"))
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     renew_due()
     [invoice] = _renewal_invoices(subscription.id)
     assert invoice.amount_due == 10000 + 3000 + 4000
@@ -143,7 +139,7 @@ def test_coupon_for_three_terms_stops_discounting_on_the_fourth_R_CPN_1(
     db.session.commit()
     subscription = subscribe(alice, coupon="THREE")
     for _ in range(3):
-        _day(clock, db.session.get(Subscription, subscription.id).current_term_end)
+        at_noon(clock, db.session.get(Subscription, subscription.id).current_term_end)
         renew_due()
     first = db.session.scalar(select(Invoice).where(Invoice.kind == "purchase"))
     amounts = [first.amount_due] + [i.amount_due for i in _renewal_invoices(subscription.id)]
@@ -154,7 +150,7 @@ def test_once_coupon_never_discounts_a_renewal_R_CPN_1(
     app: Flask, alice: User, catalog: None, clock: object
 ) -> None:
     subscription = subscribe(alice, coupon="WELCOME10")
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     renew_due()
     assert [i.amount_due for i in _renewal_invoices(subscription.id)] == [10000]
 
@@ -174,7 +170,7 @@ def test_balance_is_used_before_the_card_R_REN_1_R_PRO_3(
     subscription = subscribe(alice)
     append_entry(alice.billing_id, "credit", balance, "USD", "Goodwill credit")
     db.session.commit()
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     renew_due()
     [invoice] = _renewal_invoices(subscription.id)
     assert (invoice.balance_applied, invoice.amount_due, invoice.status) == (
@@ -216,7 +212,7 @@ def test_a_balance_entry_written_by_another_writer_meanwhile_makes_the_batch_rea
         return {a: SimpleNamespace(**{**r._asdict(), "seq": r.seq - 1}) for a, r in rows.items()}
 
     monkeypatch.setattr(renewal_facts, "_balances", balances)
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().renewed == 1
     assert len(reads) == 2  # the stale read, then the one that wrote
     [invoice] = _renewal_invoices(subscription.id)
@@ -235,10 +231,10 @@ def test_disabled_license_expires_and_the_account_returns_to_free_R_LIC_3(
 
     subscription = subscribe(alice)
     update_license(alice, subscription.id, auto_renew=False, renew_with=None)
-    _day(clock, date(2026, 4, 16))
+    at_noon(clock, date(2026, 4, 16))
     renew_due()
     assert status_of(db.session.get(Subscription, subscription.id)) == "Disabled"
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     report = renew_due()
     assert report.expired == 1
     ended = db.session.get(Subscription, subscription.id)
@@ -260,7 +256,7 @@ def test_renewing_as_free_ends_the_license_R_LIC_4(
 
     subscription = subscribe(alice)
     update_license(alice, subscription.id, auto_renew=True, renew_with="free")
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().expired == 1
     assert db.session.get(Subscription, subscription.id).end_reason == "renewed_as_free"
 
@@ -270,7 +266,7 @@ def test_scheduler_down_for_three_months_renews_each_missed_term_in_order_R_REN_
 ) -> None:
     """R-REN-2: never skipped: three terms, in order, each with its own invoice and charge."""
     subscription = subscribe(alice)
-    _day(clock, date(2026, 7, 1))
+    at_noon(clock, date(2026, 7, 1))
     report = renew_due()
     assert report.renewed == 3
     invoices = _renewal_invoices(subscription.id)
@@ -296,7 +292,7 @@ def test_missed_terms_of_a_declined_card_are_invoiced_in_order_and_charged_once_
     is declined and the license enters dunning; the next two terms are still invoiced, in
     order, and wait there instead of charging the failing card again. No claim is left."""
     subscription = subscribe(alice, card=FIRST_CHARGE_ONLY)
-    _day(clock, date(2026, 7, 1))
+    at_noon(clock, date(2026, 7, 1))
     report = renew_due()
     assert (report.renewed, report.failed) == (2, 1)
     invoices = _renewal_invoices(subscription.id)
@@ -319,11 +315,11 @@ def test_a_claim_comes_back_once_its_term_is_written_unless_more_terms_are_due_R
     from flask_subscriptions.services.dunning import run_dunning
     from flask_subscriptions.services.renewal_batch import charge_batch, open_batch, record_batch
 
-    _day(clock, date(2026, 5, 20))
+    at_noon(clock, date(2026, 5, 20))
     current = subscribe(new_user("current"))  # due June 20: one term to renew on June 20
-    _day(clock, date(2026, 3, 17))
+    at_noon(clock, date(2026, 3, 17))
     behind = subscribe(new_user("behind"))  # due April 17: three terms by June 20
-    _day(clock, date(2026, 6, 20))
+    at_noon(clock, date(2026, 6, 20))
     batch = open_batch("first-worker", 10)
     assert batch is not None and len(batch.charges) == 2
     claims = dict(db.session.execute(select(Subscription.id, Subscription.claimed_by)).all())
@@ -352,7 +348,7 @@ def test_failed_renewal_is_recorded_emailed_and_not_retried_by_a_second_run_R_RE
 ) -> None:
     """A renewal the card declines: Payment failed, the e-mail, one attempt only."""
     subscription = subscribe(alice, card=FIRST_CHARGE_ONLY)
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     assert renew_due().failed == 1
     assert renew_due().failed == 0
     failed = db.session.get(Subscription, subscription.id)
@@ -380,7 +376,7 @@ def test_each_renewal_is_charged_once_however_the_gateway_is_called_R_REN_2(
     declined = subscribe(owners[5], card=FIRST_CHARGE_ONLY)
     gateway.latency = latency  # type: ignore[attr-defined]
     assert gateway.bulk_charges is (latency == 0)  # type: ignore[attr-defined]
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     report = renew_due(concurrency=4)
     assert (report.renewed, report.failed, report.pending) == (5, 1, 0)
     assert dict(report.charged) == {"USD": 5 * 10000}
@@ -407,7 +403,7 @@ def test_an_outcome_another_reporter_recorded_first_is_recorded_once_R_REN_2(
 
     for i in range(3):
         subscribe(new_user(f"raced{i}"))
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     batch = open_batch("worker", 10)
     assert batch is not None and len(batch.charges) == 3
     results = charge_batch(batch.charges, None)
@@ -455,7 +451,7 @@ def test_renewal_keeps_the_price_the_license_holds_R_CAT_1(
         Invoice.subscription_id == bob.id, Invoice.kind == "purchase"
     )
     assert db.session.scalar(bought) == 12000
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     renew_due()
     assert [i.amount_due for i in _renewal_invoices(subscription.id)] == [10000]
 
@@ -488,13 +484,13 @@ def test_statements_per_renewal_batch_are_fixed_R_REN_2(
     users = [new_user(f"user{i}") for i in range(9)]
     for user in users[:3]:
         subscribe(user)  # on March 17
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     renew_due()
     for user in users[3:]:
         subscribe(user)  # six more on April 17, as the first three renew
     counts = []
     for month in range(4):
-        _day(clock, date(2026, 5 + month, 17))
+        at_noon(clock, date(2026, 5 + month, 17))
         db.session.commit()  # each run starts with no transaction open
         counts.append(_statements(app, lambda: renew_due(concurrency=1)))
     # May to August renew all nine: three with 2 to 5 terms of history, six with 1 to 4.
@@ -509,7 +505,7 @@ def test_renew_cli_prints_a_summary_R_REN_4(app: Flask, catalog: None, clock: ob
     for i in range(3):
         subscribe(new_user(f"cli{i}"))
     subscribe(new_user("failing"), card=FIRST_CHARGE_ONLY)
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     result = app.test_cli_runner().invoke(args=["subscriptions", "renew"])
     assert result.exit_code == 0, result.output
     assert "Renewed 3, failed 1, pending 0, expired 0." in result.output
@@ -538,7 +534,7 @@ def test_jobs_run_on_the_hosts_scheduler_and_from_the_cli_R_REN_4(
     assert sorted(jobs) == sorted(ids)
     assert jobs["subscriptions.renew"].trigger.interval == timedelta(minutes=10)
     subscription = subscribe(new_user("scheduled"))
-    _day(clock, date(2026, 4, 17))
+    at_noon(clock, date(2026, 4, 17))
     db.session.commit()
     scheduler.run_job("subscriptions.renew")  # as the scheduler calls it: in its own context
     db.session.expire_all()

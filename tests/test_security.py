@@ -34,6 +34,7 @@ from flask_subscriptions.models import metadata as billing_metadata
 from .conftest import csrf_token, sign_in, snapshot
 from .flows import (
     DECLINES_EVERY_CHARGE,
+    THREE_D_SECURE,
     VISA,
     apply_coupon,
     choose_card,
@@ -51,7 +52,6 @@ from .hosts import User, db
 from .hosts import db as host_db
 
 MASTERCARD = "5555 5555 5555 4444"
-THREE_D_SECURE = "4000 0027 6000 3184"
 PAGE = "/billing/payment-methods"
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from flask import Flask
@@ -31,19 +31,14 @@ from flask_subscriptions.services.renewals import renew_due
 from flask_subscriptions.services.withdrawals import withdraw, withdrawal_quote
 
 from ..card_numbers import luhn_valid_numbers
-from ..conftest import sign_in
+from ..conftest import at_noon, sign_in
 from ..factories import add_card, subscribe
-from ..flows import choose_card, local_path, place, post_form, start_order
+from ..flows import THREE_D_SECURE, choose_card, local_path, place, post_form, start_order
 from ..hosts import User, db
 from . import driver as faults
 from .driver import LocalStripeGateway
 
 DECLINES_EVERY_CHARGE = "4000 0000 0000 0341"
-NEEDS_AUTHENTICATION = "4000 0027 6000 3184"
-
-
-def _day(clock: Any, day: date) -> None:
-    clock.set(datetime(day.year, day.month, day.day, 12, tzinfo=UTC))
 
 
 def _payments(invoice_kind: str) -> list[Payment]:
@@ -83,9 +78,9 @@ def test_renewal_is_an_off_session_charge_R_REN_2(
     app: Flask, alice: User, catalog: None, clock: Any, gateway: LocalStripeGateway
 ) -> None:
     """R-REN-2: the term is charged once, off session, however often renewal runs."""
-    _day(clock, date(2026, 1, 31))
+    at_noon(clock, date(2026, 1, 31))
     subscription = subscribe(alice)
-    _day(clock, subscription.current_term_end)
+    at_noon(clock, subscription.current_term_end)
     gateway.faults.sent.clear()
     assert (renew_due().renewed, renew_due().renewed) == (1, 0)
     [renewal] = _payments("renewal")
@@ -101,7 +96,7 @@ def test_a_declined_renewal_is_a_hard_decline_with_stripes_code(
     subscription = subscribe(alice)
     bad = add_card(alice, DECLINES_EVERY_CHARGE)
     payment_methods.set_default(alice, bad.id)
-    _day(clock, subscription.current_term_end)
+    at_noon(clock, subscription.current_term_end)
     report = renew_due()
     assert (report.renewed, report.failed) == (0, 1)
     [renewal] = _payments("renewal")
@@ -225,7 +220,7 @@ def test_a_checkout_the_bank_wants_confirmed_completes_on_our_page(
     """3-D Secure at checkout: Place Order → our authentication page (Stripe.js) → the
     person approves → the completion page finds the payment succeeded; the order is paid."""
     sign_in(client, alice)
-    _register_through_the_page(client, gateway, NEEDS_AUTHENTICATION)
+    _register_through_the_page(client, gateway, THREE_D_SECURE)
     card = db.session.scalars(select(PaymentMethod)).one()
     key = start_order(client)
     assert choose_card(client, key, card.id).status_code == 302
@@ -254,7 +249,7 @@ def test_the_authentication_page_is_for_the_payers_owners_only_R_SEC_2(
     app: Flask, client: FlaskClient, alice: User, catalog: None, gateway: LocalStripeGateway
 ) -> None:
     sign_in(client, alice)
-    _register_through_the_page(client, gateway, NEEDS_AUTHENTICATION)
+    _register_through_the_page(client, gateway, THREE_D_SECURE)
     card = db.session.scalars(select(PaymentMethod)).one()
     key = start_order(client)
     choose_card(client, key, card.id)

@@ -25,16 +25,14 @@ from flask_subscriptions.services.renewals import renew_due
 
 from ..conftest import Outbox, at_noon, sign_in
 from ..factories import add_card, renewal_attempts, subscribe
-from ..flows import local_path
+from ..flows import THREE_D_SECURE, local_path
 from ..hosts import User, db
 from .driver import LocalStripeGateway
-
-NEEDS_AUTHENTICATION = "4000 0027 6000 3184"
 
 
 def _waiting_renewal(alice: User, clock: Any) -> Payment:
     subscribe(alice)
-    secure = add_card(alice, NEEDS_AUTHENTICATION)
+    secure = add_card(alice, THREE_D_SECURE)
     payment_methods.set_default(alice, secure.id)
     at_noon(clock, date(2026, 4, 17))
     assert renew_due().pending == 1

@@ -30,13 +30,13 @@ from flask_subscriptions.models import (
 from flask_subscriptions.services import checkout
 
 from ..factories import add_card
+from ..flows import THREE_D_SECURE
 from ..hosts import User, db
 from . import driver as faults
 from .conftest import WEBHOOK_SECRET
 from .driver import LocalStripeGateway
 
 WEBHOOK = "/billing/stripe/webhook"
-NEEDS_AUTHENTICATION = "4000 0027 6000 3184"
 
 
 def sign(body: bytes, secret: str = WEBHOOK_SECRET, at: int | None = None) -> str:
@@ -83,7 +83,7 @@ def succeeded_signals(app: Flask) -> Iterator[list[int]]:
 def waiting(app: Flask, alice: User, catalog: None, gateway: LocalStripeGateway) -> Payment:
     """A purchase whose charge waits for 3-D Secure; the person then approves it at their
     bank, and no one has come back to our site yet."""
-    card = add_card(alice, NEEDS_AUTHENTICATION)
+    card = add_card(alice, THREE_D_SECURE)
     order = checkout.start_order("small", "month", "USD", [], alice)
     checkout.choose_payment_method(order, alice, card.id)
     view = checkout.view_order(order, alice)
