@@ -10,7 +10,7 @@ from ..core.quotes import NothingToChange
 from ..errors import BillingError, QuoteChanged
 from ..forms import INTERVALS, ChangeForm
 from ..services import changes as service
-from ..services.licenses import License, find_license, renewal_options
+from ..services.licenses import License, find_license
 from ..services.payment_methods import default_method_id, usable_methods
 from ._access import owner_required
 from ._errors import fail
@@ -89,7 +89,7 @@ def _render(
         choice=choice,
         quote=quote,
         problem=problem,
-        options=renewal_options(license_),
+        options=license_.renewal_options,
         intervals=INTERVALS,
         methods=usable_methods(account.billing_id),
         chosen=default_method_id(account.billing_id),

@@ -55,7 +55,7 @@ def detail(account: BillingAccount, subscription_id: int) -> str | Response | tu
         "subscriptions/license.html",
         license=license_,
         form=form,
-        options=service.renewal_options(license_),
+        options=license_.renewal_options,
         dunning=service.dunning_notice(license_.subscription),
         support_email=get_state().settings.support_email,
     ), status

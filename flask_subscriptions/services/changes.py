@@ -37,7 +37,6 @@ from ..models import (
     PlanChange,
     Subscription,
     SubscriptionItem,
-    UsageReport,
 )
 from ..models import Price as PriceRow
 from ..models import Term as TermRow
@@ -45,7 +44,7 @@ from . import _tx
 from ._sql import updated
 from .balance import append_entry, current_balance
 from .invoices import create_invoice, invoice_quote, mark_paid, mark_void
-from .licenses import License, find_license, renewal_options
+from .licenses import License, find_license
 from .payment_methods import usable_methods
 from .payments import OutcomeHandlers, execute, open_payment, register_outcome_handlers
 from .pricing import core_price, current_items
@@ -110,7 +109,7 @@ def quote_license(
 
 def _target_plan(license_: License, code: str) -> Plan:
     """R-CAT-2: the current plan or one of its change options, nothing else."""
-    for plan in renewal_options(license_):
+    for plan in license_.renewal_options:
         if plan.code == code:
             return plan
     raise PlanNotAnOption()
@@ -189,15 +188,12 @@ def _target_prices(
 
 def _warnings(account_id: str, plan: Plan) -> tuple[str, ...]:
     """R-PRO-9: a switch below current usage is allowed, but the owner is warned first."""
-    session = get_state().session
+    from .usage import latest_usage
+
+    usage = latest_usage(account_id)
     warnings = []
     for metric, limit in sorted(plan.limits.items()):
-        value = session.scalar(
-            select(UsageReport.value)
-            .where(UsageReport.account_id == account_id, UsageReport.metric == metric)
-            .order_by(UsageReport.reported_at.desc(), UsageReport.id.desc())
-            .limit(1)
-        )
+        value = usage.get(metric)
         if value is not None and value > limit:
             warnings.append(
                 f"Your current {metric.upper()} of {value:,} is over the {plan.name} plan's limit "
@@ -223,15 +219,15 @@ def apply_change(
     except BaseException:
         _tx.rollback()
         raise
+    payment = None
     if payment_id is not None:
-        execute(payment_id, description=f"Plan change {change.id}")
+        payment = execute(payment_id, description=f"Plan change {change.id}")
     session = get_state().session
     session.expire_all()
     done = session.get(PlanChange, change.id)
     assert done is not None
     invoice = session.get(Invoice, done.invoice_id) if done.invoice_id else None
-    if invoice is not None and invoice.status == "void":
-        payment = session.scalar(select(Payment).where(Payment.invoice_id == invoice.id))
+    if invoice is not None and invoice.status == "void":  # its charge was declined
         raise PaymentDeclined(
             (payment.message if payment and payment.message else "The card was declined.")
             + " Nothing was changed."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import select
 
@@ -43,6 +44,12 @@ class License:
     @property
     def status(self) -> str:
         return status_of(self.subscription)
+
+    @cached_property
+    def renewal_options(self) -> list[Plan]:
+        """The plans it may renew with: the current plan and its change options (R-CAT-2).
+        Read once: the change page both offers them and checks a choice against them."""
+        return [self.plan, *change_options(self.plan.id)]
 
     @property
     def scheduled_change(self) -> bool:
@@ -98,11 +105,6 @@ def find_license(account_id: str, subscription_id: int) -> License:
     raise NotFound()
 
 
-def renewal_options(license_: License) -> list[Plan]:
-    """The plans it may renew with: the current plan and its change options (R-CAT-2)."""
-    return [license_.plan, *change_options(license_.plan.id)]
-
-
 def update_license(
     account: BillingAccount, subscription_id: int, *, auto_renew: bool, renew_with: str | None
 ) -> License:
@@ -118,7 +120,7 @@ def update_license(
         raise BillingError("This license has expired; buy a plan on the plans page.")
     was_enabled, was_next = subscription.auto_renew, subscription.next_plan_id
     if auto_renew:
-        options = {plan.code: plan for plan in renewal_options(license_)}
+        options = {plan.code: plan for plan in license_.renewal_options}
         chosen = options.get(renew_with or license_.plan.code)
         if chosen is None:
             raise PlanNotAnOption()

@@ -89,13 +89,12 @@ def settle(account: BillingAccount, fingerprint: str, method_id: int | None) -> 
     except BaseException:
         _tx.rollback()
         raise
-    if payment_id is not None:
-        execute(payment_id, description=f"Settlement {invoice.number}")
-    session = get_state().session
-    settled = session.get(Invoice, invoice.id)
+    payment = (
+        execute(payment_id, description=f"Settlement {invoice.number}") if payment_id else None
+    )
+    settled = get_state().session.get(Invoice, invoice.id)
     assert settled is not None
-    if settled.status == "void":
-        payment = session.scalar(select(Payment).where(Payment.invoice_id == settled.id))
+    if settled.status == "void":  # its charge was declined
         raise SettlementDeclined(payment.message if payment and payment.message else None)
     return settled
 
