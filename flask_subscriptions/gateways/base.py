@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "ACTION_REQUIRED_MESSAGE",
     "BulkCharges",
     "CardSetup",
     "CardSetupFailed",
@@ -143,6 +144,10 @@ class ChargeRequest:
         check_amount(self.amount)
         if len(self.currency) != 3 or not self.currency.isascii() or not self.currency.isalpha():
             raise ValueError(f"currency must be an ISO 4217 code, got {self.currency!r}")
+
+
+#: What a ``REQUIRES_ACTION`` result tells the person, whichever service asked for it.
+ACTION_REQUIRED_MESSAGE = "Your bank asks you to confirm this payment."
 
 
 @dataclass(frozen=True)

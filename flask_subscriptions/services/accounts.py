@@ -31,6 +31,13 @@ def profile_currency(account_id: str) -> str | None:
     )
 
 
+def gateway_customer(account_id: str) -> str | None:
+    """The account's customer reference at the payment service, if it has one."""
+    return get_state().session.scalar(
+        select(BillingProfile.gateway_customer).where(BillingProfile.account_id == account_id)
+    )
+
+
 def ensure_profile(account_id: str) -> BillingProfile:
     """The account's profile, created on first use; safe when two requests race to create it.
 

@@ -30,9 +30,10 @@ from ..gateways.base import (
     GatewayTimeout,
     GatewayUnavailable,
 )
-from ..models import BillingProfile, Invoice, Payment, PaymentMethod
+from ..models import Invoice, Payment, PaymentMethod
 from . import _tx
 from ._sql import updated
+from .accounts import gateway_customer
 
 #: What the outcome of a charge means for each kind of invoice.
 OutcomeHandler = Callable[[Invoice, Payment], None]
@@ -119,11 +120,7 @@ def execute(payment_id: int, *, description: str, return_url: str | None = None)
     if payment is None or payment.status != "pending":
         raise LookupError(f"payment {payment_id} is not pending")
     method = session.get(PaymentMethod, payment.payment_method_id)
-    customer = session.scalar(
-        select(BillingProfile.gateway_customer).where(
-            BillingProfile.account_id == payment.account_id
-        )
-    )
+    customer = gateway_customer(payment.account_id)
     request = ChargeRequest(
         customer=customer or "",
         payment_method=method.token if method is not None else "",

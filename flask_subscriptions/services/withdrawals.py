@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from ..accounts import BillingAccount
 from ..core.quotes import withdrawal
 from ..errors import BillingError
 from ..extension import get_state
 from ..gateways.base import GatewayTimeout, GatewayUnavailable, PayoutResult
-from ..models import BillingProfile, Withdrawal
+from ..models import Withdrawal
 from . import _tx
+from .accounts import gateway_customer
 from .balance import append_entry, current_balance
 
 
@@ -90,11 +89,7 @@ def withdraw(account: BillingAccount, expected_seq: int) -> Withdrawal:
                 f"Withdrawal {row.id}: fee",
                 withdrawal_id=row.id,
             )
-        reference = session.scalar(
-            select(BillingProfile.gateway_customer).where(
-                BillingProfile.account_id == account.billing_id
-            )
-        )
+        reference = gateway_customer(account.billing_id)
         withdrawal_id, net, currency = row.id, quote.net, quote.currency
         _tx.commit()
     except BaseException:

@@ -29,6 +29,7 @@ from flask import Flask, current_app, has_request_context, request, url_for
 from sqlalchemy.pool import StaticPool
 
 from ..base import (
+    ACTION_REQUIRED_MESSAGE,
     CardSetup,
     CardSetupFailed,
     ChargeRequest,
@@ -583,7 +584,7 @@ def _charge_row(
 ) -> dict[str, Any]:
     kind, message = DECLINES[code] if code else (None, None)
     if status is ChargeStatus.REQUIRES_ACTION:
-        message = "Your bank asks you to confirm this payment."
+        message = ACTION_REQUIRED_MESSAGE
     return {
         "id": _new_id("ch"), "idempotency_key": req.idempotency_key,
         "customer": req.customer, "payment_method": req.payment_method,

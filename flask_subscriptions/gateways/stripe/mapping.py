@@ -21,6 +21,7 @@ import stripe
 import urllib3
 
 from ..base import (
+    ACTION_REQUIRED_MESSAGE,
     ChargeResult,
     ChargeStatus,
     DeclineKind,
@@ -56,7 +57,6 @@ SOFT_DECLINES = frozenset(
     }
 )
 
-ACTION_MESSAGE = "Your bank asks you to confirm this payment."
 _DEFAULT_MESSAGES = {
     "insufficient_funds": "Your card has insufficient funds.",
     "expired_card": "Your card has expired.",
@@ -132,7 +132,7 @@ def _action(intent_id: str, action_url: ActionUrl) -> ChargeResult:
     return ChargeResult(
         status=ChargeStatus.REQUIRES_ACTION,
         charge_id=intent_id,
-        message=ACTION_MESSAGE,
+        message=ACTION_REQUIRED_MESSAGE,
         action_url=action_url(intent_id),
     )
 
