@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, has_request_context, url_for
+from flask import Flask, current_app, has_request_context
 
 from .core.money import format_money
+from .links import app_url
 
 if TYPE_CHECKING:
     from .extension import State
@@ -27,31 +27,24 @@ def register_template_helpers(app: Flask, state: State) -> None:
     def absolute_url(endpoint: str, **values: Any) -> str:
         """A link for an e-mail: absolute when the app knows its address (a request, or
         ``SERVER_NAME`` for jobs), else the path, rather than failing to send the mail."""
-        if has_request_context():
-            return url_for(endpoint, _external=True, **values)
+        if has_request_context() or any(app.url_default_functions.values()):
+            return app_url(endpoint, **values)  # url_defaults callbacks may add values
         config = current_app.config
-        where = (config.get("SERVER_NAME"), config.get("PREFERRED_URL_SCHEME"))
-        root = config.get("APPLICATION_ROOT") or "/"
-        if any(app.url_default_functions.values()):  # callbacks may add values: per call
-            return job_link(endpoint, where, root, values.items())
+        where = tuple(
+            config.get(k) for k in ("SERVER_NAME", "PREFERRED_URL_SCHEME", "APPLICATION_ROOT")
+        )
         try:
-            return remembered_job_link(endpoint, where, root, tuple(values.items()))
+            return job_link(endpoint, where, tuple(values.items()))
         except TypeError:  # a value that cannot be remembered
-            return job_link(endpoint, where, root, values.items())
+            return app_url(endpoint, **values)
 
+    @lru_cache(maxsize=256)
     def job_link(
-        endpoint: str,
-        where: tuple[str | None, str | None],
-        root: str,
-        values: Iterable[tuple[str, Any]],
+        endpoint: str, _where: tuple[Any, ...], values: tuple[tuple[str, Any], ...]
     ) -> str:
-        if where[0]:
-            return url_for(endpoint, _external=True, **dict(values))
-        return app.url_map.bind("localhost", script_name=root).build(endpoint, dict(values))
-
-    # Without url_defaults callbacks, a job's link is a function of these arguments:
-    # remembered, as every receipt of a renewal batch links to the same page.
-    remembered_job_link = lru_cache(maxsize=256)(job_link)
+        """Remembered per endpoint, values and the config the link is built from: every
+        receipt of a renewal batch links to the same page."""
+        return app_url(endpoint, **dict(values))
 
     app.add_template_global(absolute_url, "subs_url")
     app.add_template_filter(money, "subs_money")

@@ -25,9 +25,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
-from flask import Flask, current_app, has_request_context, request, url_for
+from flask import Flask, current_app, has_request_context, request
 from sqlalchemy.pool import StaticPool
 
+from ...links import app_url
 from ..base import (
     ACTION_REQUIRED_MESSAGE,
     CardSetup,
@@ -178,7 +179,7 @@ class SandboxGateway:
                     id=session_id, customer_id=customer, return_url=return_url, created_at=_now()
                 )
             )
-        redirect_url = _url("sandbox_pay.setup", session_id=session_id)
+        redirect_url = app_url("sandbox_pay.setup", external=False, session_id=session_id)
         return CardSetup(redirect_url=redirect_url, reference=session_id)
 
     def setup_session(self, session_id: str) -> SetupSession | None:
@@ -605,7 +606,7 @@ def _charge_result(row: Mapping[str, Any]) -> ChargeResult:
         decline_code=row["decline_code"],
         message=row["message"],
         action_url=(
-            _url("sandbox_pay.authenticate", charge_id=row["id"])
+            app_url("sandbox_pay.authenticate", external=False, charge_id=row["id"])
             if status is ChargeStatus.REQUIRES_ACTION
             else None
         ),
@@ -656,14 +657,6 @@ def with_query(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def _url(endpoint: str, **values: Any) -> str:
-    if has_request_context() or current_app.config.get("SERVER_NAME"):
-        return url_for(endpoint, **values)
-    # A CLI command or a job, with no SERVER_NAME: a path on this app still works.
-    script_name = current_app.config.get("APPLICATION_ROOT") or "/"
-    return current_app.url_map.bind("localhost", script_name=script_name).build(endpoint, values)
 
 
 def _latency_from_env() -> float:
