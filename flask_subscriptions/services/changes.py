@@ -291,15 +291,8 @@ def _reserve(
         _tx.commit()
         return change, None
     if quote.balance_before:  # the balance it spends is held while the card is charged
-        append_entry(
-            account.billing_id,
-            "use",
-            -quote.balance_before,
-            quote.currency,
-            f"Held for plan change (invoice {invoice.number})",
-            expected_seq=balance.seq,
-            invoice_id=invoice.id,
-            plan_change_id=change.id,
+        _entry(
+            change, invoice, "use", -quote.balance_before, "Held for plan change", seq=balance.seq
         )
     payment = open_payment(invoice, method, quote.card_amount)
     session.flush()
@@ -309,31 +302,28 @@ def _reserve(
 
 def _book_balance(change: PlanChange, invoice: Invoice, quote: Quote, seq: int | None) -> None:
     """Credits go to the balance, then the charge is paid from it first (R-PRO-3)."""
-    account_id, currency = change.account_id, quote.currency
     if quote.credit_total:
-        append_entry(
-            account_id,
-            "credit",
-            quote.credit_total,
-            currency,
-            f"Credit from plan change (invoice {invoice.number})",
-            expected_seq=seq,
-            invoice_id=invoice.id,
-            plan_change_id=change.id,
-        )
+        _entry(change, invoice, "credit", quote.credit_total, "Credit from plan change", seq=seq)
         seq = None
-    used = quote.balance_used
-    if used:
-        append_entry(
-            account_id,
-            "use",
-            -used,
-            currency,
-            f"Used for plan change (invoice {invoice.number})",
-            expected_seq=seq,
-            invoice_id=invoice.id,
-            plan_change_id=change.id,
-        )
+    if quote.balance_used:
+        _entry(change, invoice, "use", -quote.balance_used, "Used for plan change", seq=seq)
+
+
+def _entry(
+    change: PlanChange, invoice: Invoice, kind: str, amount: int, why: str, seq: int | None = None
+) -> None:
+    """A balance entry of the change: "<why> (invoice INV-000042)", with its links;
+    ``seq`` is the entry the quote was made on, when this is the first one written."""
+    append_entry(
+        change.account_id,
+        kind,
+        amount,
+        invoice.currency,
+        f"{why} (invoice {invoice.number})",
+        expected_seq=seq,
+        invoice_id=invoice.id,
+        plan_change_id=change.id,
+    )
 
 
 def _apply(change: PlanChange, invoice: Invoice) -> None:
@@ -503,24 +493,8 @@ def _paid(invoice: Invoice, payment: Payment) -> None:
     change = _change_of(invoice)
     quote, _ = invoice_quote(invoice)
     if quote.credit_total:
-        append_entry(
-            change.account_id,
-            "credit",
-            quote.credit_total,
-            quote.currency,
-            f"Credit from plan change (invoice {invoice.number})",
-            invoice_id=invoice.id,
-            plan_change_id=change.id,
-        )
-        append_entry(
-            change.account_id,
-            "use",
-            -quote.credit_total,
-            quote.currency,
-            f"Used for plan change (invoice {invoice.number})",
-            invoice_id=invoice.id,
-            plan_change_id=change.id,
-        )
+        _entry(change, invoice, "credit", quote.credit_total, "Credit from plan change")
+        _entry(change, invoice, "use", -quote.credit_total, "Used for plan change")
     _apply(change, invoice)
 
 
@@ -530,15 +504,7 @@ def _failed(invoice: Invoice, payment: Payment) -> None:
     mark_void(invoice)
     held = _held_balance(invoice)
     if held:
-        append_entry(
-            change.account_id,
-            "restore",
-            held,
-            invoice.currency,
-            f"Returned: plan change declined (invoice {invoice.number})",
-            invoice_id=invoice.id,
-            plan_change_id=change.id,
-        )
+        _entry(change, invoice, "restore", held, "Returned: plan change declined")
     change.direction = "declined"
 
 
