@@ -18,6 +18,7 @@ from ..extension import get_state
 from ..models import Invoice, Payment
 from . import _tx
 from ._sql import updated
+from .refund_records import our_charge
 
 __all__ = ["FINAL_STATUSES", "record_dispute"]
 
@@ -29,11 +30,7 @@ def record_dispute(gateway: str, charge_id: str, dispute_id: str, status: str) -
     """Mark our charge ``charge_id`` as disputed, in the state ``status``; what came of it."""
     state = get_state()
     session = state.session
-    payment_id = session.scalar(
-        select(Payment.id).where(
-            Payment.gateway == gateway, Payment.charge_id == charge_id, Payment.purpose == "charge"
-        )
-    )
+    payment_id = session.scalar(select(Payment.id).where(our_charge(gateway, charge_id)))
     if payment_id is None or not status:
         session.commit()
         return "ignored"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extension import get_state
@@ -25,16 +25,18 @@ __all__ = ["RefundStatus", "charge_payment_id", "record_refund"]
 RefundStatus = Literal["pending", "succeeded", "failed"]
 
 
+def our_charge(gateway: str, charge_id: str) -> ColumnElement[bool]:
+    """Which payment row is our charge that the service knows as ``charge_id``."""
+    return and_(
+        Payment.gateway == gateway, Payment.charge_id == charge_id, Payment.purpose == "charge"
+    )
+
+
 def charge_payment_id(gateway: str, charge_id: str) -> int | None:
     """Our succeeded charge with the service's id ``charge_id``, if it is ours."""
     session = get_state().session
     found = session.scalar(
-        select(Payment.id).where(
-            Payment.gateway == gateway,
-            Payment.charge_id == charge_id,
-            Payment.purpose == "charge",
-            Payment.status == "succeeded",
-        )
+        select(Payment.id).where(our_charge(gateway, charge_id), Payment.status == "succeeded")
     )
     session.commit()
     return found
@@ -46,15 +48,13 @@ def record_refund(
     """Record the refund once, or move its status; what came of it (for the webhook log)."""
     state = get_state()
     session = state.session
-    charge = session.scalar(
-        select(Payment).where(
-            Payment.gateway == gateway, Payment.charge_id == charge_id, Payment.purpose == "charge"
-        )
-    )
-    if charge is None or charge.status != "succeeded" or amount <= 0:
-        session.commit()
-        return "ignored"
-    if currency.upper() != charge.currency:  # not a refund of this charge as we know it
+    charge = session.scalar(select(Payment).where(our_charge(gateway, charge_id)))
+    if (
+        charge is None
+        or charge.status != "succeeded"
+        or amount <= 0
+        or currency.upper() != charge.currency  # not a refund of this charge as we know it
+    ):
         session.commit()
         return "ignored"
     key = f"refund:{gateway}:{refund_id}"
