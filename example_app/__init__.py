@@ -18,8 +18,8 @@ from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
 from flask_subscriptions import OffsetClock, Subscriptions
-from flask_subscriptions.extension import get_state
 from flask_subscriptions.gateways.sandbox import SandboxGateway
+from flask_subscriptions.state import get_state
 
 from .models import User, db, load_account, seed_demo_people
 

@@ -17,8 +17,9 @@ from .entitlements import (
     requires_feature,
 )
 from .errors import BillingError
-from .extension import State, Subscriptions, get_state
+from .extension import Subscriptions
 from .models import metadata
+from .state import State, get_state
 
 if TYPE_CHECKING:
     current_subscriptions: State

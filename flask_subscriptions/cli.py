@@ -6,8 +6,14 @@ import click
 from flask.cli import AppGroup
 
 from .core.catalog import CatalogError, load_catalog_file
-from .extension import get_state
+from .core.money import format_money
+from .jobs import run_due_jobs
 from .models import metadata
+from .services.catalog import load_catalog
+from .services.dunning import run_dunning
+from .services.renewals import count_due, renew_due
+from .services.usage import UsageInvalid, import_usage, read_csv
+from .state import get_state
 
 subscriptions_cli = AppGroup("subscriptions", help="Subscription billing.")
 db_cli = AppGroup("db", help="The billing tables, for hosts without migrations.")
@@ -28,7 +34,6 @@ def db_create() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 def catalog_load(path: str) -> None:
     """Load a TOML catalog; loading the same file again changes nothing."""
-    from .services.catalog import load_catalog
 
     try:
         catalog = load_catalog_file(path)
@@ -46,8 +51,6 @@ def catalog_load(path: str) -> None:
 )
 def renew(concurrency: int | None) -> None:
     """Renew every subscription whose term has ended: safe to run from several machines."""
-    from .core.money import format_money
-    from .services.renewals import count_due, renew_due
 
     state = get_state()
     due = count_due()
@@ -67,7 +70,6 @@ def renew(concurrency: int | None) -> None:
 @subscriptions_cli.command("run-jobs")
 def run_jobs() -> None:
     """Run every billing job once (renewals, reconciliation, mail): for cron or a worker."""
-    from .jobs import run_due_jobs
 
     for job_id, result in run_due_jobs().items():
         click.echo(f"{job_id}: {result}")
@@ -76,7 +78,6 @@ def run_jobs() -> None:
 @subscriptions_cli.command("dunning")
 def dunning() -> None:
     """Take today's dunning actions: retries, warnings, restriction or move to Free."""
-    from .services.dunning import run_dunning
 
     click.echo(f"Dunning: {run_dunning()}.")
 
@@ -91,7 +92,6 @@ def usage_import(path: str) -> None:
     """Import a CSV of account_id,metric,value[,reported_at] rows (a header line is
     optional; reported_at is ISO 8601, UTC unless it has an offset). A file with any bad
     row imports nothing, and every bad line is named."""
-    from .services.usage import UsageInvalid, import_usage, read_csv
 
     try:
         summary = import_usage(read_csv(path))

@@ -38,11 +38,14 @@ from flask import (
     render_template,
     url_for,
 )
+from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from .accounts import BillingAccount
+from .blueprints._access import current_account
 from .core.entitlements import ADD_ON, SETTLE, Entitlement, Entitlements, Fix
-from .extension import get_state
+from .services.usage import account_entitlements
+from .state import get_state
 
 __all__ = [
     "Entitlement",
@@ -193,8 +196,6 @@ def register_template_helpers(app: Flask) -> None:
 
 
 def _compute(account_id: str | None) -> Entitlements:
-    from .services.usage import account_entitlements
-
     return account_entitlements(account_id)
 
 
@@ -208,7 +209,6 @@ def _account_id(account: AccountRef) -> str | None:
 def _current_account() -> BillingAccount | None:
     if not has_request_context():
         return None
-    from .blueprints._access import current_account
 
     return current_account()
 
@@ -216,7 +216,6 @@ def _current_account() -> BillingAccount | None:
 def _needs_sign_in() -> bool:
     if getattr(current_app, "login_manager", None) is None:
         return False
-    from flask_login import current_user
 
     return not current_user.is_authenticated
 

@@ -1,92 +1,41 @@
 """The ``Subscriptions`` extension object (the Flask-SQLAlchemy pattern).
 
-Per-app state lives in ``app.extensions["subscriptions"]`` and never on ``self``, so one
-extension object can serve several apps (app factories, tests with two apps at once).
+Per-app state lives in ``app.extensions["subscriptions"]`` (``state.py``) and never on
+``self``, so one extension object can serve several apps (app factories, tests with two apps
+at once). This is the top of the package: it wires the layers below it together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass, field
-from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app
+from flask import Flask
+from flask_mail import Mail
+from sqlalchemy import event
 
 from .accounts import (
     AccountLoader,
     AccountsLoader,
     BillingAccount,
     CurrentAccountLoader,
-    default_current_account,
 )
-from .clock import Clock, SystemClock, today, utcnow_naive
-from .config import ConfigurationError, Settings, apply_defaults, load_settings
+from .blueprints import register_blueprints
+from .cli import subscriptions_cli
+from .clock import Clock, SystemClock
+from .config import ConfigurationError, apply_defaults, load_settings
+from .entitlements import forget_entitlements
+from .jobs import register_jobs
+from .services.usage import report_usage
+from .state import EXTENSION_KEY, State
+from .templating import register_template_helpers
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from flask_sqlalchemy import SQLAlchemy
-    from sqlalchemy.orm import Session
 
     from .gateways.base import Gateway
     from .models import UsageReport
-
-EXTENSION_KEY = "subscriptions"
-
-
-@dataclass
-class State:
-    """Everything one app's billing needs, built once by ``init_app``."""
-
-    settings: Settings
-    db: SQLAlchemy
-    gateway: Gateway | None
-    clock: Clock
-    extension: Subscriptions
-    scheduler: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def session(self) -> Session:
-        return self.db.session  # type: ignore[return-value]
-
-    def today(self) -> date:
-        """Today's billing date in the configured time zone (R-TIME-1)."""
-        return today(self.clock, self.settings.timezone)
-
-    def now(self) -> datetime:
-        """Now as the naive UTC datetime the tables store."""
-        return utcnow_naive(self.clock)
-
-    def require_gateway(self) -> Gateway:
-        if self.gateway is None:
-            raise ConfigurationError(
-                "No payment gateway: pass gateway=... to Subscriptions() or init_app()."
-            )
-        return self.gateway
-
-    def load_account(self, account_id: str) -> BillingAccount | None:
-        loader = self.extension._account_loader
-        if loader is None:
-            raise ConfigurationError(
-                "Register an account loader: @subscriptions.account_loader "
-                "def load(account_id): return Team.query.get(account_id)"
-            )
-        return loader(account_id)
-
-    def load_accounts(self, account_ids: Collection[str]) -> dict[str, BillingAccount]:
-        """Many accounts at once (a renewal batch mails hundreds): the host's
-        ``accounts_loader`` when it registered one, else ``account_loader`` per id."""
-        many = self.extension._accounts_loader
-        if many is not None:
-            return dict(many(list(account_ids)))
-        loaded = ((account_id, self.load_account(account_id)) for account_id in account_ids)
-        return {account_id: account for account_id, account in loaded if account is not None}
-
-    def current_account(self) -> BillingAccount | None:
-        loader = self.extension._current_account_loader or default_current_account
-        return loader()
 
 
 class Subscriptions:
@@ -151,9 +100,6 @@ class Subscriptions:
         Over the plan's limit, paid features are restricted at once (R-USE-2). Bad input
         raises ``UsageInvalid`` and records nothing (R-SEC-4).
         """
-        from .entitlements import forget_entitlements
-        from .services.usage import report_usage
-
         report = report_usage(account, metric, value, at=at)
         forget_entitlements(account)
         return report
@@ -226,39 +172,27 @@ class Subscriptions:
     @staticmethod
     def _register_mail(app: Flask) -> None:
         if "mail" not in app.extensions:
-            from flask_mail import Mail
-
             Mail(app)
 
     @staticmethod
     def _register_template_helpers(app: Flask, state: State) -> None:
-        from .templating import register_template_helpers
-
         register_template_helpers(app, state)
 
     @staticmethod
     def _register_blueprints(app: Flask, state: State) -> None:
-        from .blueprints import register_blueprints
-
         register_blueprints(app, state.settings.url_prefix)
 
     @staticmethod
     def _register_cli(app: Flask) -> None:
-        from .cli import subscriptions_cli
-
         app.cli.add_command(subscriptions_cli)
 
     @staticmethod
     def _register_jobs(app: Flask, state: State) -> None:
-        from .jobs import register_jobs
-
         register_jobs(app, state)
 
 
 def use_real_transactions(engine: Any, mode: str) -> None:
     """The SQLAlchemy recipe for pysqlite: we emit BEGIN ourselves."""
-    from sqlalchemy import event
-
     if getattr(engine, "_subs_real_transactions", False):
         return
     engine._subs_real_transactions = True
@@ -276,14 +210,3 @@ def use_real_transactions(engine: Any, mode: str) -> None:
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
-
-
-def get_state(app: Flask | None = None) -> State:
-    """The billing state of ``app`` (default: the current app)."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    try:
-        return app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
-    except KeyError:
-        raise RuntimeError(
-            "flask-subscriptions is not initialised on this app: call Subscriptions(app)."
-        ) from None

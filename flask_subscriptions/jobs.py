@@ -13,9 +13,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
+from flask_apscheduler import APScheduler
+
+from .notifications import deliver_due
+from .services.dunning import run_dunning
+from .services.reconciliation import reconcile_unknown_payments
+from .services.renewals import renew_due
 
 if TYPE_CHECKING:
-    from .extension import State
+    from .state import State
 
 
 @dataclass(frozen=True)
@@ -27,26 +33,18 @@ class Job:
 
 
 def _deliver_mail() -> Any:
-    from .notifications import deliver_due
-
     return deliver_due()
 
 
 def _renew() -> Any:
-    from .services.renewals import renew_due
-
     return renew_due()
 
 
 def _dun() -> Any:
-    from .services.dunning import run_dunning
-
     return run_dunning()
 
 
 def _reconcile_payments() -> Any:
-    from .services.reconciliation import reconcile_unknown_payments
-
     return reconcile_unknown_payments()
 
 
@@ -81,8 +79,6 @@ def register_jobs(app: Flask, state: State) -> None:
         return
     scheduler = state.scheduler
     if scheduler is None:
-        from flask_apscheduler import APScheduler
-
         scheduler = state.scheduler = APScheduler()
         scheduler.init_app(app)
         lock = threading.Lock()

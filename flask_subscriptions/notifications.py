@@ -21,9 +21,9 @@ from jinja2 import Environment, Template, TemplateNotFound
 from sqlalchemy import Table, insert, or_, select, update
 
 from .accounts import BillingAccount
-from .extension import get_state
 from .models import OutboxMessage
 from .services.accounts import billing_recipients, find_profile
+from .state import get_state
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app, has_request_context
 
 from .core.money import format_money
+from .entitlements import register_template_helpers as register_entitlement_helpers
 from .links import app_url
 
 if TYPE_CHECKING:
-    from .extension import State
+    from .state import State
 
 
 def register_template_helpers(app: Flask, state: State) -> None:
@@ -50,8 +51,6 @@ def register_template_helpers(app: Flask, state: State) -> None:
     app.add_template_filter(money, "subs_money")
     app.add_template_filter(long_date, "subs_date")
     app.jinja_env.globals["subs_base_template"] = state.settings.base_template
-
-    from .entitlements import register_template_helpers as register_entitlement_helpers
 
     register_entitlement_helpers(app)  # subs_entitlements(), subs_has_feature() (R-USE-3)
 

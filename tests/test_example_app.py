@@ -20,7 +20,6 @@ from werkzeug.test import TestResponse
 
 from example_app import create_app
 from example_app.models import Team, User, db
-from flask_subscriptions.extension import get_state
 from flask_subscriptions.models import (
     AddOn,
     Invoice,
@@ -30,6 +29,7 @@ from flask_subscriptions.models import (
     Price,
     Subscription,
 )
+from flask_subscriptions.state import get_state
 
 from .conftest import csrf_token
 from .flows import VISA, choose_card, place, post_form, register_card, start_order

@@ -23,7 +23,6 @@ from sqlalchemy.engine import Engine
 
 from flask_subscriptions import FrozenClock
 from flask_subscriptions.accounts import BillingAccount
-from flask_subscriptions.extension import get_state
 from flask_subscriptions.models import (
     BillingProfile,
     Invoice,
@@ -39,6 +38,7 @@ from flask_subscriptions.services.accounts import (
     find_profile,
     set_billing_email,
 )
+from flask_subscriptions.state import get_state
 
 from .conftest import SAMPLE_CATALOG, Outbox, sign_in
 from .flows import choose_card, place, register_card, start_order

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, abort, request
 
+from . import (
+    authentication,
+    balance,
+    catalog,
+    changes,
+    checkout,
+    history,
+    licenses,
+    payment_methods,
+)
+
 
 def create_blueprint() -> Blueprint:
-    from . import (
-        authentication,
-        balance,
-        catalog,
-        changes,
-        checkout,
-        history,
-        licenses,
-        payment_methods,
-    )
-
     parent = Blueprint(
         "subscriptions",
         __name__,

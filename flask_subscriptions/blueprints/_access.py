@@ -11,7 +11,7 @@ from flask import abort, current_app, g, request
 from flask_login import current_user
 
 from ..accounts import BillingAccount
-from ..extension import get_state
+from ..state import get_state
 
 F = TypeVar("F", bound=Callable[..., Any])
 

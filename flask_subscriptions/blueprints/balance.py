@@ -7,10 +7,10 @@ from werkzeug.wrappers import Response
 
 from ..accounts import BillingAccount
 from ..errors import BillingError
-from ..extension import get_state
 from ..forms import WithdrawForm
 from ..services.balance import current_balance, history
 from ..services.withdrawals import withdraw, withdrawal_quote
+from ..state import get_state
 from ._access import owner_required
 from ._errors import fail
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from ..extension import get_state
+from ..services.accounts import profile_currency as lookup
 from ..services.plans import available_currencies, list_offers
+from ..state import get_state
 from ._access import current_account
 
 bp = Blueprint("catalog", __name__)
@@ -18,8 +19,6 @@ def plans() -> str:
     account = current_account()
     profile_currency = None
     if account is not None:
-        from ..services.accounts import profile_currency as lookup
-
         profile_currency = lookup(account.billing_id)
     wanted = profile_currency or request.args.get("currency") or state.settings.default_currency
     currency = wanted if wanted in currencies else (currencies[0] if currencies else wanted)

@@ -7,9 +7,9 @@ from werkzeug.wrappers import Response
 
 from ..accounts import BillingAccount
 from ..errors import BillingError
-from ..extension import get_state
 from ..forms import LicenseForm
 from ..services import licenses as service
+from ..state import get_state
 from ._access import owner_required
 from ._errors import fail
 

@@ -8,10 +8,10 @@ from werkzeug.wrappers import Response
 
 from ..accounts import BillingAccount
 from ..errors import BillingError
-from ..extension import get_state
 from ..forms import ActionForm, BillingEmailForm
 from ..services import payment_methods as service
 from ..services.accounts import find_profile, set_billing_email
+from ..state import get_state
 from ._access import owner_required, safe_next
 from ._errors import fail
 

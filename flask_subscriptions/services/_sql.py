@@ -7,7 +7,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.engine import CursorResult
 
-from ..extension import get_state
+from ..state import get_state
 
 
 def updated(statement: Any) -> int:

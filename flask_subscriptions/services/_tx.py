@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..extension import get_state
+from ..state import get_state
 
 _KEY = "subs_after_commit"
 

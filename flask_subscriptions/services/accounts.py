@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ..accounts import BillingAccount
 from ..errors import BillingError
-from ..extension import get_state
 from ..models import BillingProfile
+from ..state import get_state
 
 
 class InvalidEmail(BillingError):

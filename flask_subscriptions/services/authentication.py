@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import NotFound
-from ..extension import get_state
 from ..models import Invoice, Payment, PaymentMethod
+from ..state import get_state
 
 __all__ = ["WaitingPayment", "find_waiting_payment", "refresh", "renewal_action_required"]
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import InsufficientBalance, QuoteChanged
-from ..extension import get_state
 from ..models import BalanceEntry
+from ..state import get_state
 
 
 class BalanceChanged(QuoteChanged):

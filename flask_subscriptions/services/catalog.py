@@ -16,8 +16,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..core.catalog import AddOnSpec, Catalog, CouponSpec, PlanSpec, PriceSpec
-from ..extension import get_state
 from ..models import AddOn, Coupon, Plan, PlanChangeOption, Price
+from ..state import get_state
 
 Row = TypeVar("Row", Plan, AddOn, Coupon)
 

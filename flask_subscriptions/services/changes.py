@@ -28,7 +28,6 @@ from ..errors import (
     PlanNotAnOption,
     QuoteChanged,
 )
-from ..extension import get_state
 from ..models import (
     AddOn,
     Invoice,
@@ -40,6 +39,7 @@ from ..models import (
 )
 from ..models import Price as PriceRow
 from ..models import Term as TermRow
+from ..state import get_state
 from . import _tx
 from ._sql import updated
 from .balance import append_entry, current_balance

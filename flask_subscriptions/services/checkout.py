@@ -29,7 +29,6 @@ from ..errors import (
     PaymentMethodRequired,
     QuoteChanged,
 )
-from ..extension import get_state
 from ..models import (
     AddOn,
     BillingProfile,
@@ -42,6 +41,7 @@ from ..models import (
     Plan,
     Subscription,
 )
+from ..state import get_state
 from . import _tx
 from ._sql import updated
 from .accounts import ensure_profile

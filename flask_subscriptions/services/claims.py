@@ -14,8 +14,8 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Row, Table, or_, select, update
 
-from ..extension import get_state
 from ..models import Subscription
+from ..state import get_state
 
 
 def claim(

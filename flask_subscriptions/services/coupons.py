@@ -7,8 +7,8 @@ from datetime import date
 from sqlalchemy import select
 
 from ..errors import CouponInvalid
-from ..extension import get_state
 from ..models import Coupon, CouponRedemption, Plan
+from ..state import get_state
 
 
 def check_coupon(

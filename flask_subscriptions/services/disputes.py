@@ -12,10 +12,13 @@ report marked it before, and a final state (won, lost, …) is never replaced, s
 
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import or_, select, update
 
-from ..extension import get_state
 from ..models import Invoice, Payment
+from ..notifications import enqueue
+from ..signals import payment_disputed
+from ..state import get_state
 from . import _tx
 from ._sql import updated
 from .refund_records import our_charge
@@ -63,7 +66,6 @@ def record_dispute(gateway: str, charge_id: str, dispute_id: str, status: str) -
 
 def _mail_owners(payment: Payment, dispute_id: str) -> None:
     """Once per dispute, when it is first reported (opened, or already closed)."""
-    from ..notifications import enqueue
 
     state = get_state()
     account = state.load_account(payment.account_id)
@@ -79,10 +81,6 @@ def _mail_owners(payment: Payment, dispute_id: str) -> None:
 
 
 def _signal(account_id: str, payment_id: int, status: str) -> None:
-    from flask import current_app
-
-    from ..signals import payment_disputed
-
     payment_disputed.send(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         account_id=account_id,

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 
 from ..core.dunning import Action, Facts, decide, support_needed
-from ..extension import get_state
 from ..models import Invoice, Payment, Subscription
+from ..state import get_state
 from . import _tx
 from .claims import claim, release
 from .invoices import void_and_return_balance

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from ..core.proration import LineKind, Price, QuoteLine
 from ..core.quotes import Quote, QuoteKind, make_quote
 from ..core.terms import Term
-from ..extension import get_state
 from ..models import AddOn, Invoice, InvoiceLine, Plan
 from ..models import Price as PriceRow
+from ..state import get_state
 from .balance import append_entry
 from .pricing import core_price
 

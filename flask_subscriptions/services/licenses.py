@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from ..accounts import BillingAccount
 from ..errors import BillingError, NotFound, PlanNotAnOption
-from ..extension import get_state
 from ..models import AddOn, Plan, Subscription, SubscriptionItem
+from ..state import get_state
 from . import _tx
 from .plans import change_options
 

@@ -8,11 +8,12 @@ from datetime import date
 from flask import current_app
 from sqlalchemy import select, update
 
+from .. import signals
 from ..accounts import BillingAccount
 from ..errors import BillingError, NotFound
-from ..extension import get_state
 from ..gateways.base import CardSetup, CardSetupFailed, GatewayError
 from ..models import BillingProfile, PaymentMethod, Subscription
+from ..state import get_state
 from . import _tx
 from .accounts import billing_recipients, ensure_profile
 
@@ -193,8 +194,6 @@ def _ensure_customer(account: BillingAccount) -> str:
 
 
 def _signal(name: str, account_id: str, method_id: int) -> None:
-    from .. import signals
-
     getattr(signals, name).send(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         account_id=account_id,

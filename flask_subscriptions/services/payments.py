@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import Exists, exists, select, update
 
-from ..extension import get_state
 from ..gateways.base import (
     BulkCharges,
     ChargeRequest,
@@ -31,6 +30,7 @@ from ..gateways.base import (
     GatewayUnavailable,
 )
 from ..models import Invoice, Payment, PaymentMethod
+from ..state import get_state
 from . import _tx
 from ._sql import updated
 from .accounts import gateway_customer

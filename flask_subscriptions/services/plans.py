@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from ..extension import get_state
 from ..models import AddOn, Plan, PlanChangeOption, Price
+from ..state import get_state
 
 
 @dataclass(frozen=True)

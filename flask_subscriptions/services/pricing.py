@@ -14,9 +14,9 @@ from ..core.proration import Price
 from ..core.quotes import CouponTerms
 from ..core.terms import Interval
 from ..errors import BillingError
-from ..extension import get_state
 from ..models import AddOn, Coupon, Plan, SubscriptionItem
 from ..models import Price as PriceRow
+from ..state import get_state
 
 
 class PriceUnavailable(BillingError):

@@ -12,9 +12,9 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select
 
-from ..extension import get_state
 from ..gateways.base import ChargeResult, ChargeStatus, DeclineKind, GatewayError
 from ..models import Invoice, Payment
+from ..state import get_state
 from .payments import execute, handlers_for, record_outcome
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Literal
 
+from flask import current_app
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..extension import get_state
 from ..models import Payment
+from ..signals import payment_refunded
+from ..state import get_state
 from . import _tx
 from ._sql import updated
 
@@ -120,10 +122,6 @@ def _after_commit_signal(refund: Payment) -> None:
     values = (refund.account_id, refund.refund_of_id, refund.id, refund.amount, refund.currency)
 
     def send() -> None:
-        from flask import current_app
-
-        from ..signals import payment_refunded
-
         account_id, charge_id, refund_id, amount, currency = values
         payment_refunded.send(
             current_app._get_current_object(),  # type: ignore[attr-defined]

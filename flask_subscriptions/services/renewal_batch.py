@@ -33,9 +33,9 @@ from flask import Flask, current_app
 from sqlalchemy import bindparam, or_, update
 from sqlalchemy.engine import CursorResult
 
-from ..extension import get_state
 from ..gateways.base import ChargeRequest, ChargeResult, ChargeStatus
 from ..models import Subscription
+from ..state import get_state
 from . import _tx
 from .claims import claim_rows, release
 from .payments import OPEN_STATUSES, charge, charge_many, record_outcome, send_succeeded

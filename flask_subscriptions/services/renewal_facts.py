@@ -15,7 +15,6 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select
 
 from ..core.proration import Price
-from ..extension import get_state
 from ..models import (
     AddOn,
     BalanceEntry,
@@ -31,6 +30,7 @@ from ..models import (
 )
 from ..models import Price as PriceRow
 from ..models import Term as TermRow
+from ..state import get_state
 from .pricing import core_price
 
 #: The batch reads and writes rows with SQLAlchemy Core: no per-row ORM bookkeeping.

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from ..core.proration import QuoteLine
-from ..extension import get_state
 from ..models import Plan
+from ..notifications import Mailing, enqueue_rendered, render_many
+from ..state import get_state
+from .accounts import recipients_for
 from .renewal_facts import CoreRow
 
 
@@ -34,8 +36,6 @@ class Renewed:
 
 def write_receipts(renewed: Iterable[Renewed], payments: dict[int, Snapshot]) -> None:
     """The receipt e-mails of many renewals: accounts loaded at once, one INSERT."""
-    from ..notifications import Mailing, enqueue_rendered, render_many
-    from .accounts import recipients_for
 
     renewed = list(renewed)
     if not renewed:

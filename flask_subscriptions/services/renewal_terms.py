@@ -17,9 +17,9 @@ from sqlalchemy import Table, bindparam, insert, update
 from ..core.proration import Holding, Price, QuoteLine
 from ..core.quotes import Quote
 from ..core.terms import Interval
-from ..extension import get_state
 from ..gateways.base import ChargeRequest
 from ..models import Invoice, Plan, Subscription
+from ..state import get_state
 from ._sql import reserve_ids
 from .invoices import invoice_number
 from .payments import payment_key

@@ -34,8 +34,8 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..extension import get_state
 from ..models import Invoice, Payment, PaymentMethod, Plan, Subscription
+from ..state import get_state
 from . import _tx
 from .authentication import renewal_action_required
 from .invoices import invoice_lines, mark_paid

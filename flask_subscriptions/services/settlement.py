@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from ..accounts import BillingAccount
 from ..core.quotes import NothingToChange, Quote, quote_settlement
 from ..errors import BillingError, PaymentMethodRequired, QuoteChanged
-from ..extension import get_state
 from ..models import Invoice, Payment, Subscription
+from ..state import get_state
 from . import _tx
 from ._sql import updated
 from .balance import current_balance

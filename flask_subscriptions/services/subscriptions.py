@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ..core.proration import Holding
-from ..extension import get_state
 from ..models import AddOn, Coupon, Invoice, Order, Plan, Subscription, SubscriptionItem, Term
+from ..state import get_state
 
 
 def start_subscription(

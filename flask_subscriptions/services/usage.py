@@ -28,8 +28,9 @@ from ..core.entitlements import (
     decide,
 )
 from ..errors import BillingError
-from ..extension import get_state
 from ..models import AddOn, BillingProfile, Plan, Subscription, SubscriptionItem, UsageReport
+from ..notifications import enqueue
+from ..state import get_state
 from . import _tx
 from .accounts import ensure_profile
 
@@ -313,7 +314,6 @@ def sync_limit_state(account: BillingAccount) -> LimitChange | None:
 def _mail(kind: str, account: BillingAccount, entitlements: Entitlements) -> None:
     """No dedupe key: the locked profile row already makes each crossing happen once, and
     two crossings may share a timestamp (a frozen test clock)."""
-    from ..notifications import enqueue
 
     context = {"entitlements": entitlements, "plan_name": entitlements.plan_name}
     enqueue(kind, account, context)

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from ..accounts import BillingAccount
 from ..core.quotes import withdrawal
 from ..errors import BillingError
-from ..extension import get_state
 from ..gateways.base import GatewayTimeout, GatewayUnavailable, PayoutResult
 from ..models import Withdrawal
+from ..notifications import enqueue
+from ..state import get_state
 from . import _tx
 from .accounts import gateway_customer
-from .balance import append_entry, current_balance
+from .balance import BalanceChanged, append_entry, current_balance
 
 
 class NothingToWithdraw(BillingError):
@@ -57,8 +58,6 @@ def withdraw(account: BillingAccount, expected_seq: int) -> Withdrawal:
     try:
         quote = withdrawal_quote(account.billing_id)
         if quote.seq != expected_seq:
-            from .balance import BalanceChanged
-
             raise BalanceChanged()
         row = Withdrawal(
             account_id=account.billing_id,
@@ -119,8 +118,6 @@ def _payout(
 
 
 def _record(withdrawal_id: int, result: PayoutResult | None, account: BillingAccount) -> Withdrawal:
-    from ..notifications import enqueue
-
     state = get_state()
     session = state.session
     row = session.get(Withdrawal, withdrawal_id)

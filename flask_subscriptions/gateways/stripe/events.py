@@ -23,15 +23,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flask import current_app
 from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ...extension import get_state
 from ...models import BillingProfile, Payment, PaymentMethod, ProcessedEvent
 from ...services import _tx
 from ...services._sql import updated
 from ...services.payment_methods import usable_methods
 from ...services.payments import record_outcome
+from ...signals import payment_method_removed
+from ...state import get_state
 from ..base import ChargeStatus
 from . import charge_events
 
@@ -144,10 +146,6 @@ def _remember(gateway_name: str, event: Any) -> None:
 
 
 def _removed_signal(account_id: str, method_id: int) -> None:
-    from flask import current_app
-
-    from ...signals import payment_method_removed
-
     payment_method_removed.send(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         account_id=account_id,

@@ -1,0 +1,95 @@
+"""One app's billing state: settings, database, gateway, clock and the host's loaders.
+
+Everything below the extension object (services, jobs, notifications) reads it through
+:func:`get_state`; this module imports nothing of ours above ``config`` and ``accounts``,
+so every layer may use it without a cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+
+from .accounts import BillingAccount, default_current_account
+from .clock import Clock, today, utcnow_naive
+from .config import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy.orm import Session
+
+    from .extension import Subscriptions
+    from .gateways.base import Gateway
+
+EXTENSION_KEY = "subscriptions"
+
+
+@dataclass
+class State:
+    """Everything one app's billing needs, built once by ``init_app``."""
+
+    settings: Settings
+    db: SQLAlchemy
+    gateway: Gateway | None
+    clock: Clock
+    extension: Subscriptions
+    scheduler: Any = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def session(self) -> Session:
+        return self.db.session  # type: ignore[return-value]
+
+    def today(self) -> date:
+        """Today's billing date in the configured time zone (R-TIME-1)."""
+        return today(self.clock, self.settings.timezone)
+
+    def now(self) -> datetime:
+        """Now as the naive UTC datetime the tables store."""
+        return utcnow_naive(self.clock)
+
+    def require_gateway(self) -> Gateway:
+        if self.gateway is None:
+            raise ConfigurationError(
+                "No payment gateway: pass gateway=... to Subscriptions() or init_app()."
+            )
+        return self.gateway
+
+    def load_account(self, account_id: str) -> BillingAccount | None:
+        loader = self.extension._account_loader
+        if loader is None:
+            raise ConfigurationError(
+                "Register an account loader: @subscriptions.account_loader "
+                "def load(account_id): return Team.query.get(account_id)"
+            )
+        return loader(account_id)
+
+    def load_accounts(self, account_ids: Collection[str]) -> dict[str, BillingAccount]:
+        """Many accounts at once (a renewal batch mails hundreds): the host's
+        ``accounts_loader`` when it registered one, else ``account_loader`` per id."""
+        many = self.extension._accounts_loader
+        if many is not None:
+            return dict(many(list(account_ids)))
+        loaded = ((account_id, self.load_account(account_id)) for account_id in account_ids)
+        return {account_id: account for account_id, account in loaded if account is not None}
+
+    def current_account(self) -> BillingAccount | None:
+        loader = self.extension._current_account_loader or default_current_account
+        return loader()
+
+
+def get_state(app: Flask | None = None) -> State:
+    """The billing state of ``app`` (default: the current app)."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    try:
+        return app.extensions[EXTENSION_KEY]  # type: ignore[no-any-return]
+    except KeyError:
+        raise RuntimeError(
+            "flask-subscriptions is not initialised on this app: call Subscriptions(app)."
+        ) from None
