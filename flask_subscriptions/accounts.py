@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from flask_login import current_user
+
 
 @runtime_checkable
 class BillingAccount(Protocol):
@@ -65,7 +67,6 @@ CurrentAccountLoader = Callable[[], BillingAccount | None]
 
 def default_current_account() -> BillingAccount | None:
     """Without a host loader, the signed-in Flask-Login user is the payer."""
-    from flask_login import current_user
 
     user = current_user._get_current_object()
     if getattr(user, "is_authenticated", False) and isinstance(user, BillingAccount):

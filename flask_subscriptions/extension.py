@@ -25,6 +25,7 @@ from .clock import Clock, SystemClock
 from .config import ConfigurationError, apply_defaults, load_settings
 from .entitlements import forget_entitlements
 from .jobs import register_jobs
+from .services.outcomes import OUTCOMES
 from .services.usage import report_usage
 from .state import EXTENSION_KEY, State
 from .templating import register_template_helpers
@@ -127,6 +128,7 @@ class Subscriptions:
             clock=clock or self._clock or SystemClock(),
             extension=self,
             scheduler=scheduler or self._scheduler,
+            outcomes=OUTCOMES,
         )
         app.extensions[EXTENSION_KEY] = state
         self._configure_sqlite(app, state)

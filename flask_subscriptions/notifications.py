@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from flask import current_app
+from flask_mail import Message
 from jinja2 import Environment, Template, TemplateNotFound
 from sqlalchemy import Table, insert, or_, select, update
 
@@ -288,7 +289,6 @@ def _failed(message: OutboxMessage, exc: Exception, report: DeliveryReport) -> N
 
 
 def _to_mail(message: OutboxMessage) -> Any:
-    from flask_mail import Message
 
     state = get_state()
     sender = state.settings.mail_sender or current_app.config.get("MAIL_DEFAULT_SENDER")

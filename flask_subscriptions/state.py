@@ -7,7 +7,7 @@ so every layer may use it without a cycle.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from .extension import Subscriptions
     from .gateways.base import Gateway
+    from .services.pipeline import Outcomes
 
 EXTENSION_KEY = "subscriptions"
 
@@ -40,6 +41,8 @@ class State:
     clock: Clock
     extension: Subscriptions
     scheduler: Any = None
+    #: What a payment's outcome means for each kind of invoice (``services/outcomes.py``).
+    outcomes: Mapping[str, Outcomes] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -25,7 +25,7 @@ from flask_subscriptions.models import (
     PaymentMethod,
     Subscription,
 )
-from flask_subscriptions.services import payments
+from flask_subscriptions.services import pipeline
 from flask_subscriptions.services.balance import append_entry, current_balance
 from flask_subscriptions.services.checkout import _reserve
 from flask_subscriptions.services.reconciliation import reconcile_unknown_payments
@@ -302,8 +302,9 @@ def crashed(
     shown = text_of(confirm_page(client, key).text)
     assert "$70.00" in shown  # 100.00 − 10.00 coupon − 20.00 balance
     [order] = rows(Order)
-    payment_id = _reserve(order, alice, fingerprint(confirm_page(client, key).text))
-    assert payment_id is not None
+    [reserved] = _reserve(order, alice, fingerprint(confirm_page(client, key).text), None)
+    db.session.commit()
+    assert reserved.payment_id is not None
     # What the crash left behind.
     [payment] = rows(Payment)
     assert (payment.status, payment.amount) == ("pending", 7000)
@@ -394,12 +395,14 @@ def test_crash_after_the_service_charged_is_completed_after_the_lease_R_BUY_6(
     lease the job finds the charge by the payment's key and completes the purchase; the
     coupon and balance stay used, and the card was charged once."""
 
-    def crash(payment_id: int, result: Any) -> bool:
+    def crash(answers: Any) -> Any:
         raise SystemExit("the worker died")
 
-    monkeypatch.setattr(payments, "record_outcome", crash)
+    monkeypatch.setattr(pipeline, "record", crash)
+    reserved = pipeline.reserved_payment(crashed.id)
+    assert reserved is not None
     with pytest.raises(SystemExit):
-        payments.execute(crashed.id, description="Order")
+        pipeline.charge_and_record([reserved])
     monkeypatch.undo()
     db.session.rollback()
     assert rows(Payment)[0].status == "pending"

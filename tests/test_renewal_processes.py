@@ -162,7 +162,7 @@ def test_worker_killed_before_the_charge_charges_on_the_next_run_R_REN_2(
     get_state().clock.set(datetime(2026, 4, 17, 12, tzinfo=UTC))  # type: ignore[attr-defined]
     batch = open_batch("dead-worker", 10)  # committed; then the process "dies"
     assert batch is not None
-    [step] = batch.charges
+    [step] = batch.reserved
     rerun = _flask(database_url, sandbox_url, "2026-04-17T12:10:00", "renew")
     output = rerun.communicate(timeout=120)[0]
     assert rerun.returncode == 0, output

@@ -195,23 +195,23 @@ def test_a_balance_entry_written_by_another_writer_meanwhile_makes_the_batch_rea
     entry before the batch wrote its own (shown by a first read one entry behind). The
     unique (account, seq) key refuses the batch's entry; the batch rolls back, reads again and
     renews once, using the balance once."""
-    from types import SimpleNamespace
+    from dataclasses import replace
 
-    from flask_subscriptions.services import renewal_facts
+    from flask_subscriptions.services import renewal_batch
 
     subscription = subscribe(alice)
     append_entry(alice.billing_id, "credit", 2500, "USD", "Goodwill credit")
     db.session.commit()
-    real, reads = renewal_facts._balances, []
+    real, reads = renewal_batch.latest_balances, []
 
     def balances(accounts: list[str]) -> dict[str, object]:
         rows = real(accounts)
         reads.append(len(reads))
         if len(reads) > 1:
-            return rows
-        return {a: SimpleNamespace(**{**r._asdict(), "seq": r.seq - 1}) for a, r in rows.items()}
+            return rows  # type: ignore[return-value]
+        return {a: replace(b, seq=b.seq - 1) for a, b in rows.items()}
 
-    monkeypatch.setattr(renewal_facts, "_balances", balances)
+    monkeypatch.setattr(renewal_batch, "latest_balances", balances)
     at_noon(clock, date(2026, 4, 17))
     assert renew_due().renewed == 1
     assert len(reads) == 2  # the stale read, then the one that wrote
@@ -313,7 +313,9 @@ def test_a_claim_comes_back_once_its_term_is_written_unless_more_terms_are_due_R
     not due yet is free again (no job wants it); one with more missed terms stays claimed
     until its charge is recorded, so a second worker cannot renew its next term first."""
     from flask_subscriptions.services.dunning import run_dunning
-    from flask_subscriptions.services.renewal_batch import charge_batch, open_batch, record_batch
+    from flask_subscriptions.services.pipeline import charge
+    from flask_subscriptions.services.renewal_batch import open_batch
+    from flask_subscriptions.services.renewals import record_batch
 
     at_noon(clock, date(2026, 5, 20))
     current = subscribe(new_user("current"))  # due June 20: one term to renew on June 20
@@ -321,12 +323,12 @@ def test_a_claim_comes_back_once_its_term_is_written_unless_more_terms_are_due_R
     behind = subscribe(new_user("behind"))  # due April 17: three terms by June 20
     at_noon(clock, date(2026, 6, 20))
     batch = open_batch("first-worker", 10)
-    assert batch is not None and len(batch.charges) == 2
+    assert batch is not None and len(batch.reserved) == 2
     claims = dict(db.session.execute(select(Subscription.id, Subscription.claimed_by)).all())
     assert claims == {current.id: None, behind.id: "first-worker"}
     assert open_batch("second-worker", 10) is None  # nothing free is due
     assert run_dunning().retried == 0  # nothing is unpaid
-    record_batch(batch, charge_batch(batch.charges, None))
+    record_batch(batch, charge([r.request for r in batch.reserved]))
     assert _claimed() == []
     assert renew_due().renewed == 2  # the license behind renews its other two terms, in order
     assert [i.period_start for i in _renewal_invoices(behind.id)] == [
@@ -398,15 +400,16 @@ def test_an_outcome_another_reporter_recorded_first_is_recorded_once_R_REN_2(
     recorded one of them. The batch records the others: each invoice paid once, one receipt
     each, one payment_succeeded signal per payment, each payment with its charge id."""
     from flask_subscriptions import signals
-    from flask_subscriptions.services.payments import record_outcome
-    from flask_subscriptions.services.renewal_batch import charge_batch, open_batch, record_batch
+    from flask_subscriptions.services.pipeline import charge, record_outcome
+    from flask_subscriptions.services.renewal_batch import open_batch
+    from flask_subscriptions.services.renewals import record_batch
 
     for i in range(3):
         subscribe(new_user(f"raced{i}"))
     at_noon(clock, date(2026, 4, 17))
     batch = open_batch("worker", 10)
-    assert batch is not None and len(batch.charges) == 3
-    results = charge_batch(batch.charges, None)
+    assert batch is not None and len(batch.reserved) == 3
+    results = charge([r.request for r in batch.reserved])
     seen: list[object] = []
 
     def succeeded(sender: Flask, **kw: object) -> None:
@@ -414,7 +417,7 @@ def test_an_outcome_another_reporter_recorded_first_is_recorded_once_R_REN_2(
 
     signals.payment_succeeded.connect(succeeded, app)
     try:
-        first, raced, last = (c.payment_id for c in batch.charges)
+        first, raced, last = (r.payment_id for r in batch.reserved)
         assert record_outcome(raced, results[1])  # the other reporter wins this one
         outcomes = record_batch(batch, results)
     finally:
@@ -422,13 +425,13 @@ def test_an_outcome_another_reporter_recorded_first_is_recorded_once_R_REN_2(
     assert [c.payment_id for c in outcomes.succeeded] == [first, last]
     assert sorted(seen) == sorted([first, raced, last])  # type: ignore[type-var]
     db.session.expire_all()
-    for charge, result in zip(batch.charges, results, strict=True):
-        payment = db.session.get(Payment, charge.payment_id)
+    for one, result in zip(batch.reserved, results, strict=True):
+        payment = db.session.get(Payment, one.payment_id)
         assert (payment.status, payment.charge_id) == ("succeeded", result.charge_id)
         assert db.session.get(Invoice, payment.invoice_id).status == "paid"
     receipts = outbox.of_kind("renewal_receipt")
     assert sorted(m.dedupe_key for m in receipts) == sorted(
-        f"renewal_receipt:{c.renewed.invoice.id}" for c in batch.charges
+        f"renewal_receipt:{r.invoice_id}" for r in batch.reserved
     )
     assert gateway.charge_count() == 3 + 3  # type: ignore[attr-defined]
 

@@ -14,7 +14,7 @@ from flask import Blueprint, render_template, url_for
 
 from ..accounts import BillingAccount
 from ..errors import BillingError
-from ..services import authentication as service
+from ..services import three_d_secure as service
 from ._access import owner_required
 from ._errors import fail
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.engine import CursorResult
 
 from ..state import get_state
@@ -30,9 +30,20 @@ def reserve_ids(table: Table, count: int) -> list[int] | None:
                 {"t": table.name, "n": count},
             )
         )
-    if dialect == "sqlite":
-        # The batch's first statement (the claim) took SQLite's single write lock: no other
-        # writer can add a row before this transaction ends.
+    if dialect == "sqlite" and get_state().settings.sqlite_begin in ("IMMEDIATE", "EXCLUSIVE"):
+        # The transaction began by taking SQLite's single write lock: no other writer can
+        # add a row before it ends.
         first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
         return list(range(first, first + count))
     return None
+
+
+def insert_rows(table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` with executemany and return their new ids, in order."""
+    session = get_state().session
+    ids = reserve_ids(table, len(rows))
+    if ids is None:  # a database we do not reserve ids on returns them, maybe row by row
+        returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(session.execute(returning, rows).scalars())
+    session.execute(insert(table), [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+    return ids

@@ -8,14 +8,18 @@ can never be spent twice or go below zero, on any database, without table locks.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import InsufficientBalance, QuoteChanged
 from ..models import BalanceEntry
 from ..state import get_state
+
+LEDGER = cast(Table, BalanceEntry.__table__)
 
 
 class BalanceChanged(QuoteChanged):
@@ -46,6 +50,95 @@ def current_balance(account_id: str) -> Balance:
     return Balance(last.balance_after, last.currency, last.seq)
 
 
+@dataclass(frozen=True)
+class NewEntry:
+    """One ledger entry to append: its amount is signed (a credit is positive).
+
+    ``expected_seq`` is the sequence number the caller's quote was computed on: when
+    another entry came in between, the caller's amounts are stale (R-PRO-7).
+    """
+
+    account_id: str
+    kind: str
+    amount: int
+    currency: str
+    reason: str
+    expected_seq: int | None = None
+    invoice_id: int | None = None
+    plan_change_id: int | None = None
+    withdrawal_id: int | None = None
+
+
+def latest_balances(account_ids: Collection[str]) -> dict[str, Balance]:
+    """Each account's running balance, in one query (accounts with no entry are left out)."""
+    e = LEDGER.c
+    last = (
+        select(e.account_id, func.max(e.seq).label("seq"))
+        .where(e.account_id.in_(account_ids))
+        .group_by(e.account_id)
+        .subquery()
+    )
+    rows = get_state().session.execute(
+        select(e.account_id, e.balance_after, e.currency, e.seq).join(
+            last, (e.account_id == last.c.account_id) & (e.seq == last.c.seq)
+        )
+    )
+    return {row.account_id: Balance(row.balance_after, row.currency, row.seq) for row in rows}
+
+
+def append_entries(entries: Sequence[NewEntry], known: Mapping[str, Balance] | None = None) -> None:
+    """Append entries in the caller's transaction, in order, with one INSERT: the only
+    writer of the ledger, so its rules hold on every path (one currency per account, never
+    negative, each entry's running balance and seq after the one before).
+
+    A concurrent writer that took a seq first makes the INSERT fail on the unique
+    (account, seq) key: ``BalanceChanged``, and the caller rolls back. ``known``: the
+    balances the caller read in this transaction (a renewal batch has them), not read again.
+    """
+    if not entries:
+        return
+    state = get_state()
+    session = state.session
+    session.flush()  # rows the entries point at (invoices, changes) exist first
+    accounts = {entry.account_id for entry in entries}
+    balances = (
+        {a: b for a, b in known.items() if a in accounts}
+        if known is not None
+        else latest_balances(accounts)
+    )
+    now = state.now()
+    rows = []
+    for entry in entries:
+        last = balances.get(entry.account_id, Balance(0, None, 0))
+        if entry.expected_seq is not None and last.seq != entry.expected_seq:
+            raise BalanceChanged()
+        if last.currency is not None and last.currency != entry.currency:
+            raise ValueError(f"balance is kept in {last.currency}, not {entry.currency}")
+        after = last.amount + entry.amount
+        if after < 0:
+            raise InsufficientBalance()
+        balances[entry.account_id] = Balance(after, entry.currency, last.seq + 1)
+        rows.append(
+            {
+                "account_id": entry.account_id,
+                "seq": last.seq + 1,
+                "kind": entry.kind,
+                "amount": entry.amount,
+                "balance_after": after,
+                "currency": entry.currency,
+                "reason": entry.reason,
+                "invoice_id": entry.invoice_id,
+                "plan_change_id": entry.plan_change_id,
+                "withdrawal_id": entry.withdrawal_id,
+                "created_at": now,
+            }
+        )
+    try:
+        session.execute(insert(LEDGER), rows)
+    except IntegrityError:
+        raise BalanceChanged() from None
+
+
 def append_entry(
     account_id: str,
     kind: str,
@@ -57,41 +150,23 @@ def append_entry(
     invoice_id: int | None = None,
     plan_change_id: int | None = None,
     withdrawal_id: int | None = None,
-) -> BalanceEntry:
-    """Append one entry in the caller's transaction (flushed, not committed).
-
-    ``expected_seq`` is the sequence number the caller's quote was computed on: when
-    another entry came in between, the caller's amounts are stale (R-PRO-7).
-    """
-    state = get_state()
-    session = state.session
-    last = current_balance(account_id)
-    if expected_seq is not None and last.seq != expected_seq:
-        raise BalanceChanged()
-    if last.currency is not None and last.currency != currency:
-        raise ValueError(f"balance is kept in {last.currency}, not {currency}")
-    after = last.amount + amount
-    if after < 0:
-        raise InsufficientBalance()
-    entry = BalanceEntry(
-        account_id=account_id,
-        seq=last.seq + 1,
-        kind=kind,
-        amount=amount,
-        balance_after=after,
-        currency=currency,
-        reason=reason,
-        invoice_id=invoice_id,
-        plan_change_id=plan_change_id,
-        withdrawal_id=withdrawal_id,
-        created_at=state.now(),
+) -> None:
+    """One entry: :func:`append_entries` with a list of one."""
+    append_entries(
+        [
+            NewEntry(
+                account_id,
+                kind,
+                amount,
+                currency,
+                reason,
+                expected_seq,
+                invoice_id,
+                plan_change_id,
+                withdrawal_id,
+            )
+        ]
     )
-    try:
-        with session.begin_nested():
-            session.add(entry)
-    except IntegrityError:
-        raise BalanceChanged() from None
-    return entry
 
 
 def history(account_id: str) -> list[BalanceEntry]:

@@ -12,6 +12,7 @@ enters dunning (R-PRO-8).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -30,6 +31,7 @@ from ..errors import (
 )
 from ..models import (
     AddOn,
+    BalanceEntry,
     Invoice,
     Payment,
     Plan,
@@ -42,12 +44,23 @@ from ..models import Term as TermRow
 from ..state import get_state
 from . import _tx
 from ._sql import updated
-from .balance import append_entry, current_balance
-from .invoices import create_invoice, invoice_quote, mark_paid, mark_void
+from .balance import NewEntry, append_entries, current_balance
+from .invoices import invoice_lines, invoice_quote, mark_void
 from .licenses import License, find_license
+from .notices import mail_about
 from .payment_methods import usable_methods
-from .payments import OutcomeHandlers, execute, open_payment, register_outcome_handlers
+from .pipeline import (
+    Draft,
+    Entry,
+    Outcomes,
+    Reserved,
+    card_of,
+    charge_and_record,
+    one_by_one,
+    reserve,
+)
 from .pricing import core_price, current_items
+from .usage import latest_usage, sync_limit_state
 
 
 class ChangeNotPossible(BillingError):
@@ -188,8 +201,6 @@ def _target_prices(
 
 def _warnings(account_id: str, plan: Plan) -> tuple[str, ...]:
     """R-PRO-9: a switch below current usage is allowed, but the owner is warned first."""
-    from .usage import latest_usage
-
     usage = latest_usage(account_id)
     warnings = []
     for metric, limit in sorted(plan.limits.items()):
@@ -215,19 +226,20 @@ def apply_change(
 ) -> PlanChange:
     """Execute exactly the quote the owner confirmed (R-PRO-7), or nothing."""
     try:
-        change, payment_id = _reserve(account, subscription_id, request, fingerprint, method_id)
+        change, reserved = _reserve(account, subscription_id, request, fingerprint, method_id)
+        _tx.commit()
     except BaseException:
         _tx.rollback()
         raise
-    payment = None
-    if payment_id is not None:
-        payment = execute(payment_id, description=f"Plan change {change.id}")
+    charge_and_record(reserved)
     session = get_state().session
     session.expire_all()
-    done = session.get(PlanChange, change.id)
-    assert done is not None
+    done = session.get_one(PlanChange, change.id)
     invoice = session.get(Invoice, done.invoice_id) if done.invoice_id else None
     if invoice is not None and invoice.status == "void":  # its charge was declined
+        payment = session.scalar(
+            select(Payment).where(Payment.invoice_id == invoice.id).order_by(Payment.id.desc())
+        )
         raise PaymentDeclined(
             (payment.message if payment and payment.message else "The card was declined.")
             + " Nothing was changed."
@@ -241,7 +253,7 @@ def _reserve(
     request: ChangeRequest,
     fingerprint: str,
     method_id: int | None,
-) -> tuple[PlanChange, int | None]:
+) -> tuple[PlanChange, list[Reserved]]:
     state = get_state()
     session = state.session
     try:
@@ -266,8 +278,6 @@ def _reserve(
         method = {m.id: m for m in usable_methods(account.billing_id)}.get(method_id or 0)
         if method is None:
             raise PaymentMethodRequired()
-    balance = current_balance(account.billing_id)
-    invoice = create_invoice(account.billing_id, "change", quote, subscription_id=subscription.id)
     change = PlanChange(
         subscription_id=subscription.id,
         account_id=account.billing_id,
@@ -280,50 +290,43 @@ def _reserve(
             "addons": list(request.addon_codes),
         },
         quote_fingerprint=quote.fingerprint,
-        invoice_id=invoice.id,
         created_at=state.now(),
     )
     session.add(change)
     session.flush()
-    if method is None:
-        _book_balance(change, invoice, quote, balance.seq)
-        _apply(change, invoice)
-        _tx.commit()
-        return change, None
-    if quote.balance_before:  # the balance it spends is held while the card is charged
-        _entry(
-            change, invoice, "use", -quote.balance_before, "Held for plan change", seq=balance.seq
-        )
-    payment = open_payment(invoice, method, quote.card_amount)
-    session.flush()
-    _tx.commit()
-    return change, payment.id
-
-
-def _book_balance(change: PlanChange, invoice: Invoice, quote: Quote, seq: int | None) -> None:
-    """Credits go to the balance, then the charge is paid from it first (R-PRO-3)."""
-    if quote.credit_total:
-        _entry(change, invoice, "credit", quote.credit_total, "Credit from plan change", seq=seq)
-        seq = None
-    if quote.balance_used:
-        _entry(change, invoice, "use", -quote.balance_used, "Used for plan change", seq=seq)
-
-
-def _entry(
-    change: PlanChange, invoice: Invoice, kind: str, amount: int, why: str, seq: int | None = None
-) -> None:
-    """A balance entry of the change: "<why> (invoice INV-000042)", with its links;
-    ``seq`` is the entry the quote was made on, when this is the first one written."""
-    append_entry(
-        change.account_id,
-        kind,
-        amount,
-        invoice.currency,
-        f"{why} (invoice {invoice.number})",
-        expected_seq=seq,
-        invoice_id=invoice.id,
-        plan_change_id=change.id,
+    draft = Draft(
+        account.billing_id,
+        "change",
+        quote,
+        f"Plan change {change.id}",
+        subscription_id=subscription.id,
+        card=card_of(method) if method is not None else None,
+        entries=_entries(change, quote, charged=method is not None),
+        balance_seq=current_balance(account.billing_id).seq,
+        context=change.id,
     )
+    [reserved] = reserve([draft])
+    change.invoice_id = reserved.invoice_id
+    return change, [reserved]
+
+
+def _entries(change: PlanChange, quote: Quote, *, charged: bool) -> tuple[Entry, ...]:
+    """Credits go to the balance, then the charge is paid from it first (R-PRO-3). When
+    the card pays the rest, only the balance it spends is held until the card has paid."""
+    if charged:
+        held = quote.balance_before
+        return (_entry(change, "use", -held, "Held for plan change"),) if held else ()
+    entries = []
+    if quote.credit_total:
+        entries.append(_entry(change, "credit", quote.credit_total, "Credit from plan change"))
+    if quote.balance_used:
+        entries.append(_entry(change, "use", -quote.balance_used, "Used for plan change"))
+    return tuple(entries)
+
+
+def _entry(change: PlanChange, kind: str, amount: int, why: str) -> Entry:
+    """A balance entry of the change: "<why> (invoice INV-000042)"."""
+    return Entry(kind, amount, f"{why} (invoice {{number}})", plan_change_id=change.id)
 
 
 def _apply(change: PlanChange, invoice: Invoice) -> None:
@@ -333,7 +336,6 @@ def _apply(change: PlanChange, invoice: Invoice) -> None:
     session = state.session
     subscription = session.get(Subscription, change.subscription_id)
     assert subscription is not None
-    mark_paid(invoice)
     quote, charged = invoice_quote(invoice)
     holding, held = holding_of(subscription)
     wanted = change.target
@@ -448,8 +450,6 @@ def _switch_term(subscription: Subscription, term: Term, plan: Plan, interval: s
 def _sync_limits(account_id: str) -> None:
     """A plan with another limit may restrict or lift at once (R-PRO-9, R-USE-2): record
     the crossing and tell the owners, in this same transaction."""
-    from .usage import sync_limit_state
-
     account = get_state().load_account(account_id)
     if account is not None:
         sync_limit_state(account)
@@ -462,9 +462,6 @@ def _summary(shown: ChangeQuote) -> str:
 
 
 def _mail(kind: str, change: PlanChange, subscription: Subscription, invoice: Invoice) -> None:
-    from .invoices import invoice_lines
-    from .renewals import mail_about
-
     mail_about(
         kind,
         subscription,
@@ -487,30 +484,53 @@ def _change_of(invoice: Invoice) -> PlanChange:
     )
 
 
-def _paid(invoice: Invoice, payment: Payment) -> None:
-    """The card paid the rest: the credits go in and are spent on the charge at once (the
-    balance the change uses was held when it was reserved)."""
-    change = _change_of(invoice)
-    quote, _ = invoice_quote(invoice)
-    if quote.credit_total:
-        _entry(change, invoice, "credit", quote.credit_total, "Credit from plan change")
-        _entry(change, invoice, "use", -quote.credit_total, "Used for plan change")
-    _apply(change, invoice)
+def _paid(reserved: Sequence[Reserved]) -> None:
+    """Paid: when the card paid the rest, the credits go in and are spent on the charge at
+    once (the balance the change uses was held when it was reserved); then it applies."""
+    session = get_state().session
+    for one in reserved:
+        invoice = session.get_one(Invoice, one.invoice_id, populate_existing=True)
+        if one.context is not None:  # reserved just now: not linked yet
+            session.get_one(PlanChange, one.context).invoice_id = invoice.id
+        change = _change_of(invoice)
+        quote, _ = invoice_quote(invoice)
+        if one.payment_id is not None and quote.credit_total:
+            append_entries(
+                [
+                    _ledger(
+                        change, invoice, "credit", quote.credit_total, "Credit from plan change"
+                    ),
+                    _ledger(change, invoice, "use", -quote.credit_total, "Used for plan change"),
+                ]
+            )
+        _apply(change, invoice)
 
 
-def _failed(invoice: Invoice, payment: Payment) -> None:
+def _failed(invoice: Invoice, payment: Payment | None) -> None:
     """R-PRO-8: a declined manual change changes nothing and never enters dunning."""
     change = _change_of(invoice)
     mark_void(invoice)
     held = _held_balance(invoice)
     if held:
-        _entry(change, invoice, "restore", held, "Returned: plan change declined")
+        append_entries(
+            [_ledger(change, invoice, "restore", held, "Returned: plan change declined")]
+        )
     change.direction = "declined"
 
 
-def _held_balance(invoice: Invoice) -> int:
-    from ..models import BalanceEntry
+def _ledger(change: PlanChange, invoice: Invoice, kind: str, amount: int, why: str) -> NewEntry:
+    return NewEntry(
+        change.account_id,
+        kind,
+        amount,
+        invoice.currency,
+        _entry(change, kind, amount, why).reason.replace("{number}", invoice.number or ""),
+        invoice_id=invoice.id,
+        plan_change_id=change.id,
+    )
 
+
+def _held_balance(invoice: Invoice) -> int:
     return -sum(
         get_state().session.scalars(
             select(BalanceEntry.amount).where(
@@ -520,4 +540,4 @@ def _held_balance(invoice: Invoice) -> int:
     )
 
 
-register_outcome_handlers("change", OutcomeHandlers(paid=_paid, failed=_failed))
+OUTCOMES = Outcomes(paid=_paid, failed=one_by_one(_failed))

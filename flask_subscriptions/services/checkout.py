@@ -12,8 +12,10 @@ retry or a resubmitted form finds the order already claimed and lands on the sam
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import delete, select, update
 
 from ..accounts import BillingAccount
@@ -41,23 +43,28 @@ from ..models import (
     Plan,
     Subscription,
 )
+from ..notifications import enqueue
+from ..signals import subscription_purchased
 from ..state import get_state
 from . import _tx
 from ._sql import updated
 from .accounts import ensure_profile
 from .balance import current_balance
 from .coupons import check_coupon
-from .invoices import (
-    create_invoice,
-    invoice_lines,
-    invoice_quote,
-    mark_paid,
-    use_balance,
-    void_and_return_balance,
-)
+from .invoices import invoice_lines, invoice_quote, void_and_return_balance
 from .payment_methods import usable_methods
-from .payments import OutcomeHandlers, execute, open_payment, register_outcome_handlers
+from .pipeline import (
+    Draft,
+    Entry,
+    Outcomes,
+    Reserved,
+    card_of,
+    charge_and_record,
+    one_by_one,
+    reserve,
+)
 from .pricing import coupon_terms, current_prices
+from .reconciliation import reconcile_payment
 from .subscriptions import start_subscription
 
 
@@ -180,18 +187,21 @@ def place_order(
     session = get_state().session
     order = find_order(order_key, account, may_claim=True)
     try:
-        payment_id = _reserve(order, account, fingerprint)
+        reserved = _reserve(order, account, fingerprint, return_url)
+        _tx.commit()
     except BaseException:
         _tx.rollback()
         raise
-    if payment_id is not None:
-        execute(payment_id, description=f"Order {order.key}", return_url=return_url)
+    charge_and_record(reserved)
     session.refresh(order)
     return order
 
 
-def _reserve(order: Order, account: BillingAccount, fingerprint: str) -> int | None:
-    """The first transaction: claims, checks, invoice, coupon, balance, pending payment."""
+def _reserve(
+    order: Order, account: BillingAccount, fingerprint: str, return_url: str | None
+) -> list[Reserved]:
+    """The first transaction: claims, checks, coupon, then the pipeline's invoice, balance
+    and pending payment. Nothing when another request has the order (a double click)."""
     state = get_state()
     session = state.session
     claimed = updated(
@@ -201,8 +211,7 @@ def _reserve(order: Order, account: BillingAccount, fingerprint: str) -> int | N
         .execution_options(synchronize_session=False)
     )
     if claimed != 1:  # a double click or a retry: the first request is handling it
-        session.rollback()
-        return None
+        return []
     profile = ensure_profile(account.billing_id)
     slot = updated(
         update(BillingProfile)
@@ -226,24 +235,27 @@ def _reserve(order: Order, account: BillingAccount, fingerprint: str) -> int | N
             "The order's amounts changed since you saw them: please check and "
             "place the order again."
         )
-    method = None
-    if quote.card_amount > 0:
-        method = _usable_method(order, account)
-    invoice = create_invoice(account.billing_id, "purchase", quote, subscription_id=None)
-    order.invoice_id = invoice.id
+    method = _usable_method(order, account) if quote.card_amount > 0 else None
     order.quote_fingerprint = quote.fingerprint
     order.placed_at = state.now()
     if coupon is not None:
         _redeem(coupon, order, account.billing_id)
-    use_balance(invoice, balance.seq, f"Used for invoice {invoice.number}")
-    if method is None:  # nothing to charge: the balance or a coupon paid it all
-        _complete(invoice, None)
-        _tx.commit()
-        return None
-    payment = open_payment(invoice, method, quote.card_amount)
-    session.flush()
-    _tx.commit()
-    return payment.id
+    draft = Draft(
+        account.billing_id,
+        "purchase",
+        quote,
+        f"Order {order.key}",
+        card=card_of(method) if method is not None else None,
+        entries=(Entry("use", -quote.balance_used, "Used for invoice {number}"),)
+        if quote.balance_used
+        else (),
+        balance_seq=balance.seq,
+        return_url=return_url,
+        context=order.id,
+    )
+    [reserved] = reserve([draft])
+    order.invoice_id = reserved.invoice_id
+    return [reserved]
 
 
 def _redeem(coupon: Coupon, order: Order, account_id: str) -> None:
@@ -286,8 +298,6 @@ def pending_action_url(order: Order) -> str | None:
 
 def refresh_order(order: Order) -> Order:
     """Ask the gateway about an order still charging (back from 3-D Secure, or a timeout)."""
-    from .reconciliation import reconcile_payment
-
     payment = latest_payment(order)
     if (
         order.state == "charging"
@@ -339,6 +349,16 @@ def _order_of(invoice: Invoice) -> Order:
     return get_state().session.scalars(select(Order).where(Order.invoice_id == invoice.id)).one()
 
 
+def _paid(reserved: Sequence[Reserved]) -> None:
+    session = get_state().session
+    for one in reserved:
+        invoice = session.get_one(Invoice, one.invoice_id, populate_existing=True)
+        payment = session.get(Payment, one.payment_id) if one.payment_id is not None else None
+        if one.context is not None:  # reserved just now: the order is not linked yet
+            session.get_one(Order, one.context).invoice_id = invoice.id
+        _complete(invoice, payment)
+
+
 def _complete(invoice: Invoice, payment: Payment | None) -> None:
     """The purchase is paid: the license starts, and the e-mail is recorded with it (R-BUY-7)."""
     state = get_state()
@@ -350,7 +370,7 @@ def _complete(invoice: Invoice, payment: Payment | None) -> None:
     holding = next_holding(quote, Target(plan.rank, Interval(order.interval), prices))
     assert holding is not None
     subscription = start_subscription(order, plan, holding, coupon, invoice)
-    mark_paid(invoice, subscription_id=subscription.id)
+    invoice.subscription_id = subscription.id
     profile = ensure_profile(order.account_id or "")
     profile.currency = order.currency
     profile.checkout_order_id = None
@@ -362,7 +382,7 @@ def _complete(invoice: Invoice, payment: Payment | None) -> None:
     _tx.after_commit(lambda: _purchased_signal(order.account_id, subscription.id, invoice.id))
 
 
-def _fail(invoice: Invoice, payment: Payment) -> None:
+def _fail(invoice: Invoice, payment: Payment | None) -> None:
     """A declined purchase leaves no license, gives back what it reserved, and says why."""
     session = get_state().session
     order = _order_of(invoice)
@@ -384,10 +404,10 @@ def _fail(invoice: Invoice, payment: Payment) -> None:
     )
     order.state = "open"
     order.invoice_id = None
-    order.failure_message = payment.message or "The card was declined."
+    order.failure_message = (payment.message if payment else None) or "The card was declined."
 
 
-register_outcome_handlers("purchase", OutcomeHandlers(paid=_complete, failed=_fail))
+OUTCOMES = Outcomes(paid=_paid, failed=one_by_one(_fail))
 
 
 def _send_purchase_mail(
@@ -398,8 +418,6 @@ def _send_purchase_mail(
     subscription: Subscription,
     payment: Payment | None,
 ) -> None:
-    from ..notifications import enqueue
-
     state = get_state()
     account = state.load_account(order.account_id or "")
     if account is None:
@@ -424,10 +442,6 @@ def _send_purchase_mail(
 
 
 def _purchased_signal(account_id: str | None, subscription_id: int, invoice_id: int) -> None:
-    from flask import current_app
-
-    from ..signals import subscription_purchased
-
     subscription_purchased.send(
         current_app._get_current_object(),  # type: ignore[attr-defined]
         account_id=account_id,

@@ -22,8 +22,9 @@ from ..state import get_state
 from . import _tx
 from .claims import claim, release
 from .invoices import void_and_return_balance
-from .payments import attempt_open, execute, open_payment
-from .renewals import mail_about, renewal_method
+from .notices import mail_about
+from .payment_methods import renewal_method
+from .pipeline import Attempt, attempt_open, card_of, charge_and_record, open_attempts
 
 
 @dataclass
@@ -149,22 +150,62 @@ def _retry(subscription_id: int, report: DunningReport) -> None:
     method = renewal_method(subscription)
     if method is None:
         return
-    payment_ids = []
-    for invoice in session.scalars(_open_renewal(subscription.id).where(~attempt_open())):
-        attempt = (
-            session.scalar(
-                select(func.max(Payment.attempt)).where(Payment.invoice_id == invoice.id)
-            )
-            or 0
-        ) + 1
-        payment = open_payment(invoice, method, invoice.amount_due, attempt)
-        session.flush()
-        payment_ids.append((payment.id, invoice.number))
+    card = card_of(method)
+    attempts = [
+        Attempt(
+            invoice.id,
+            invoice.number or "",
+            "renewal",
+            invoice.account_id,
+            invoice.amount_due,
+            invoice.currency,
+            card,
+            _attempts_made(invoice.id) + 1,
+            "Renewal {number} (retry)",
+        )
+        for invoice in session.scalars(_open_renewal(subscription.id).where(~attempt_open()))
+    ]
+    reserved = open_attempts(attempts)
     _tx.commit()
-    for payment_id, number in payment_ids:
-        report.retried += 1
-        if execute(payment_id, description=f"Renewal {number} (retry)").status == "succeeded":
-            report.recovered += 1
+    report.retried += len(reserved)
+    report.recovered += len(charge_and_record(reserved).succeeded)
+
+
+def _attempts_made(invoice_id: int) -> int:
+    return (
+        get_state().session.scalar(
+            select(func.max(Payment.attempt)).where(Payment.invoice_id == invoice_id)
+        )
+        or 0
+    )
+
+
+def failed_without_charge(invoice_id: int, reason: str) -> None:
+    """A renewal that no card can pay: dunning starts, and the owners are told why."""
+    hand_to_dunning(
+        "payment_failed",
+        get_state().session.get_one(Invoice, invoice_id),
+        None,
+        reason=reason,
+        dedupe_key=f"payment_failed:{invoice_id}:no-card",
+    )
+
+
+def hand_to_dunning(
+    kind: str, invoice: Invoice, payment: Payment | None, *, dedupe_key: str, **extra: object
+) -> None:
+    """The renewal is unpaid: dunning starts (once) and the owners get the ``kind`` e-mail."""
+    subscription = get_state().session.get_one(Subscription, invoice.subscription_id)
+    enter_dunning(subscription)
+    mail_about(kind, subscription, invoice, payment, dedupe_key=dedupe_key, **extra)
+
+
+def enter_dunning(subscription: Subscription) -> None:
+    state = get_state()
+    if subscription.payment_failed_on is None:
+        today = state.today()
+        subscription.payment_failed_on = today
+        subscription.grace_ends_on = today + timedelta(days=state.settings.grace_days)
 
 
 def open_renewal_invoices(subscription_id: int) -> list[Invoice]:

@@ -1,8 +1,8 @@
-"""Invoices are written from quotes, line for line, and read back as quotes.
+"""Invoices read back as quotes, and the states an outcome moves them to.
 
-The core computed every line; an invoice stores them as they were (signed amounts, days,
-bases), so what a person was shown, what they paid and what the history page lists are the
-same numbers (R-PRO-7).
+The pipeline (``pipeline.py``) writes an invoice from the core's quote, line for line
+(signed amounts, days, bases), so what a person was shown, what they paid and what the
+history page lists are the same numbers (R-PRO-7).
 """
 
 from __future__ import annotations
@@ -20,63 +20,6 @@ from ..state import get_state
 from .balance import append_entry
 from .pricing import core_price
 
-NUMBER_PREFIX = "INV"
-
-
-def invoice_number(invoice_id: int) -> str:
-    """What people see and quote: ``INV-000042``, from the id, so it is unique and ordered."""
-    return f"{NUMBER_PREFIX}-{invoice_id:06d}"
-
-
-def create_invoice(
-    account_id: str,
-    kind: str,
-    quote: Quote,
-    *,
-    subscription_id: int | None,
-    term_id: int | None = None,
-) -> Invoice:
-    """Add an open invoice for ``quote`` with its lines (flushed, so it has its number)."""
-    state = get_state()
-    session = state.session
-    invoice = Invoice(
-        account_id=account_id,
-        subscription_id=subscription_id,
-        term_id=term_id,
-        kind=kind,
-        status="open",
-        currency=quote.currency,
-        total=quote.total,
-        balance_applied=quote.balance_used,
-        amount_due=quote.card_amount,
-        period_start=quote.new_term.start if quote.new_term else None,
-        period_end=quote.new_term.end if quote.new_term else None,
-        quote_fingerprint=quote.fingerprint,
-        created_at=state.now(),
-    )
-    session.add(invoice)
-    session.flush()
-    invoice.number = invoice_number(invoice.id)
-    session.add_all(
-        InvoiceLine(
-            invoice_id=invoice.id,
-            kind=line.kind.value,
-            item_code=line.item_code or "",
-            description=line.description,
-            price_id=line.price_id,
-            settled_invoice_id=line.invoice_id,
-            start=line.start,
-            end=line.end,
-            days=line.days,
-            term_days=line.term_days,
-            basis=line.basis,
-            amount=line.amount,
-        )
-        for line in quote.lines
-    )
-    session.flush()
-    return invoice
-
 
 def mark_paid(invoice: Invoice, *, subscription_id: int | None = None) -> None:
     invoice.status = "paid"
@@ -88,21 +31,6 @@ def mark_paid(invoice: Invoice, *, subscription_id: int | None = None) -> None:
 def mark_void(invoice: Invoice) -> None:
     invoice.status = "void"
     invoice.voided_at = get_state().now()
-
-
-def use_balance(invoice: Invoice, expected_seq: int, reason: str) -> None:
-    """Take the invoice's ``balance_applied`` from the ledger, as quoted at ``expected_seq``
-    (a balance that moved since raises ``BalanceChanged``)."""
-    if invoice.balance_applied:
-        append_entry(
-            invoice.account_id,
-            "use",
-            -invoice.balance_applied,
-            invoice.currency,
-            reason,
-            expected_seq=expected_seq,
-            invoice_id=invoice.id,
-        )
 
 
 def void_and_return_balance(invoice: Invoice, reason: str) -> None:

@@ -9,9 +9,11 @@ from sqlalchemy import select
 
 from ..accounts import BillingAccount
 from ..errors import BillingError, NotFound, PlanNotAnOption
-from ..models import AddOn, Plan, Subscription, SubscriptionItem
+from ..models import AddOn, Invoice, Payment, Plan, Subscription, SubscriptionItem
+from ..notifications import enqueue
 from ..state import get_state
 from . import _tx
+from .dunning import needs_support
 from .plans import change_options
 
 ENABLED, DISABLED, PAYMENT_FAILED, RESTRICTED, EXPIRED = (
@@ -138,7 +140,6 @@ def _notify(
     account: BillingAccount, license_: License, was_enabled: bool, was_next: int | None
 ) -> None:
     """Each save that changes something sends its e-mail (R-NOTE-1)."""
-    from ..notifications import enqueue
 
     subscription = license_.subscription
     session = get_state().session
@@ -166,8 +167,6 @@ class DunningNotice:
 
 
 def dunning_notice(subscription: Subscription) -> DunningNotice | None:
-    from ..models import Invoice, Payment
-    from .dunning import needs_support
 
     if subscription.state != "active" or subscription.payment_failed_on is None:
         return None

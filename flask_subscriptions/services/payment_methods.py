@@ -4,6 +4,7 @@ person types them into the payment service's own form; we keep its reference (R-
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -56,6 +57,26 @@ def default_method_id(account_id: str) -> int | None:
             BillingProfile.account_id == account_id
         )
     )
+
+
+def renewal_method_id(default_id: int | None, license_method_id: int | None) -> int | None:
+    """Which card pays renewals: the account's default (R-BUY-10), else the license's own."""
+    return default_id or license_method_id
+
+
+def can_pay(method: Any, today: date) -> bool:
+    """A card (a model or a row of its columns) that may be charged today."""
+    return method is not None and method.removed_at is None and not is_expired(method, today)
+
+
+def renewal_method(subscription: Subscription) -> PaymentMethod | None:
+    """The card that pays the license's renewals, if it can pay today."""
+    state = get_state()
+    method_id = renewal_method_id(
+        default_method_id(subscription.account_id), subscription.payment_method_id
+    )
+    method = state.session.get(PaymentMethod, method_id) if method_id else None
+    return method if can_pay(method, state.today()) else None
 
 
 def start_registration(account: BillingAccount, return_url: str) -> CardSetup:

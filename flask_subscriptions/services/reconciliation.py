@@ -13,9 +13,9 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 
 from ..gateways.base import ChargeResult, ChargeStatus, DeclineKind, GatewayError
-from ..models import Invoice, Payment
+from ..models import Payment
 from ..state import get_state
-from .payments import execute, handlers_for, record_outcome
+from .pipeline import charge_and_record, record_outcome, reserved_payment
 
 
 @dataclass
@@ -85,12 +85,9 @@ def _charge_again(payment_id: int) -> bool:
     """The gateway never saw this pending charge: send it now, with the same key, if the
     invoice's kind wants that. A second worker doing the same is answered by the gateway's
     record of the key, so the money still moves once."""
-    session = get_state().session
-    payment = session.get(Payment, payment_id)
-    invoice = session.get(Invoice, payment.invoice_id) if payment and payment.invoice_id else None
-    if invoice is None or not handlers_for(invoice.kind).charge_when_never_sent:
-        session.commit()
+    reserved = reserved_payment(payment_id)
+    if reserved is None or not get_state().outcomes[reserved.kind].charge_when_never_sent:
+        get_state().session.commit()
         return False
-    session.commit()
-    execute(payment_id, description=f"{invoice.kind.capitalize()} {invoice.number}")
+    charge_and_record([reserved])
     return True

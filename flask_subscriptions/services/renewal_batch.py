@@ -1,49 +1,98 @@
-"""Renewing a claimed batch of subscriptions set-based (R-REN-1, R-REN-2).
+"""Renewing a claimed batch of due subscriptions (R-REN-1, R-REN-2): claim, read, quote, write.
 
-A batch is three steps and two transactions:
-
-1. :func:`open_batch` — one transaction claims up to ``size`` due subscriptions (a
-   conditional UPDATE with a lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), reads what
-   they hold in a fixed number of queries, has the core quote each next term, and writes
-   every term, invoice, line, balance entry, pending payment and subscription update with
-   executemany. The pending payments, keyed by their invoices, are durable before any
-   gateway is called.
-2. :func:`charge_batch` — the gateway is called for each pending payment outside any
-   transaction, ``concurrency`` calls at a time (or once for the batch, when it takes
-   batches: ``BulkCharges``).
-3. :func:`record_batch` — one transaction records the successes (payment, invoice, receipt);
-   a decline or an unknown outcome goes through ``record_outcome`` like any other payment's,
-   so dunning and reconciliation see it the same way. Then the claims are released (with
-   the successes, when every charge succeeded).
-
-The statements a batch issues depend neither on its size nor on any subscription's history.
-The uncommon cases (a license that expires, a scheduled plan that changes usage limits, no
-usable card) take the ORM path for their subscription inside the same transaction.
+:func:`open_batch` is one transaction. It claims up to ``size`` due subscriptions (a
+conditional UPDATE with a lease, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), reads what they
+hold in a fixed number of queries (:class:`BatchFacts`), has the core quote each next term,
+writes the terms and what each license now holds with executemany, and hands the invoices
+to the billing pipeline (``pipeline.reserve``) as one list: the same code that writes a
+purchase's invoice writes five hundred renewals'. A license that is not to renew (auto-renewal
+off, or a Free plan next) expires here. The statements a batch issues depend neither on its
+size nor on any subscription's history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date
+from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any, cast
 
-from flask import Flask, current_app
-from sqlalchemy import bindparam, or_, update
-from sqlalchemy.engine import CursorResult
+from sqlalchemy import Table, bindparam, insert, select, update
 
-from ..gateways.base import ChargeRequest, ChargeResult, ChargeStatus
-from ..models import Subscription
+from ..core.proration import Holding, Price, QuoteLine, Target
+from ..core.quotes import CouponTerms, Quote, next_holding, quote_renewal
+from ..core.terms import Interval, Term, add_interval, term_containing
+from ..models import (
+    AddOn,
+    BillingProfile,
+    Coupon,
+    PaymentMethod,
+    Plan,
+    Subscription,
+    SubscriptionItem,
+)
+from ..models import Price as PriceRow
+from ..models import Term as TermRow
 from ..state import get_state
 from . import _tx
-from .claims import claim_rows, release
-from .payments import OPEN_STATUSES, charge, charge_many, record_outcome, send_succeeded
-from .renewal_facts import INVOICES, PAYMENTS, BatchFacts
-from .renewal_receipts import Snapshot, write_receipts
-from .renewal_terms import Batch, Charge, TermWriter, expire_all
+from ._sql import insert_rows
+from .balance import Balance, latest_balances
+from .claims import claim_rows
+from .dunning import failed_without_charge
+from .notices import mail_about
+from .payment_methods import can_pay, renewal_method_id
+from .pipeline import Card, Draft, Entry, Reserved, reserve
+from .pricing import core_price, coupon_terms
+from .usage import sync_limit_state
 
-# --- 1. open -----------------------------------------------------------------------------
+#: The batch reads and writes rows with SQLAlchemy Core: no per-row ORM bookkeeping.
+SUBSCRIPTIONS = cast(Table, Subscription.__table__)
+ITEMS = cast(Table, SubscriptionItem.__table__)
+TERMS = cast(Table, TermRow.__table__)
+PROFILES = cast(Table, BillingProfile.__table__)
+METHODS = cast(Table, PaymentMethod.__table__)
+
+#: A Core row (its columns as attributes).
+CoreRow = Any
+
+
+class Snapshot(SimpleNamespace):
+    """A row's columns as attributes (``invoice.number``), as a template reads them.
+
+    The batch writes with SQLAlchemy Core and builds thousands of these: a model instance
+    would cost its per-attribute bookkeeping for nothing, never being added to a session.
+    """
+
+
+@dataclass(frozen=True)
+class Renewed:
+    """One license's new term in this batch, as its receipt shows it."""
+
+    subscription: Snapshot  # the row as it now is
+    plan: Plan
+    lines: tuple[QuoteLine, ...]
+    method: CoreRow | None  # the row of the card that pays it, if one is usable
+    billing_email: str | None
+
+
+@dataclass
+class Batch:
+    """What :func:`open_batch` claimed and wrote."""
+
+    token: str
+    subscription_ids: list[int]
+    #: Given back as soon as written: licenses whose new term is not due yet. Renewal wants
+    #: a due license, so it leaves them alone; dunning wants an unpaid one, and one renewing
+    #: here is either charged by this batch (not unpaid yet) or already in dunning and not
+    #: charged here (its new invoice waits for dunning): nothing is done twice.
+    released: set[int] = field(default_factory=set)
+    reserved: list[Reserved] = field(default_factory=list)  # the payments to charge
+    renewed: int = 0  # renewed without a charge (paid by the balance, or waiting in dunning)
+    failed: int = 0  # no usable card: straight to dunning
+    expired: int = 0
 
 
 def open_batch(token: str, size: int) -> Batch | None:
@@ -73,161 +122,385 @@ def open_batch(token: str, size: int) -> Batch | None:
     ]
     if renewing:
         TermWriter(batch, facts).write(renewing)
-    expire_all(expiring)
+    for subscription_id in expiring:
+        expire(state.session.get_one(Subscription, subscription_id))
     batch.expired = len(expiring)
     _tx.commit()
     return batch
 
 
-# --- 2. charge ---------------------------------------------------------------------------
+def expire(subscription: Subscription) -> None:
+    """A Disabled license ends at its term end; the account is back on Free (R-LIC-3)."""
+    subscription.state = "ended"
+    subscription.live_account_id = None
+    subscription.ended_on = subscription.current_term_end
+    subscription.end_reason = "disabled" if not subscription.auto_renew else "renewed_as_free"
+    subscription.next_plan_id = None
+    mail_about(
+        "license_expired", subscription, None, None, dedupe_key=f"license_expired:{subscription.id}"
+    )
 
 
-def charge_batch(charges: Sequence[Charge], pool: ThreadPoolExecutor | None) -> list[ChargeResult]:
-    """Call the gateway for each pending payment, outside any transaction of ours: the whole
-    batch in one call when the gateway takes batches, else one call per charge."""
-    if not charges:
-        return []
-    answers = charge_many([c.request for c in charges])
-    if answers is not None:
-        return answers
-    if pool is None:
-        return [charge(c.request) for c in charges]
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return list(pool.map(lambda c: _charge_in(app, c.request), charges))
+# --- what a batch reads ------------------------------------------------------------------
 
 
-def _charge_in(app: Flask, request: ChargeRequest) -> ChargeResult:
-    with app.app_context():
-        return charge(request)
+@dataclass(frozen=True)
+class BatchFacts:
+    """The catalog rows and per-account facts a batch needs, each read in one query."""
+
+    plans: dict[int, Plan]
+    addons: dict[int, AddOn]
+    prices: dict[int, PriceRow]
+    coupons: dict[int, Coupon]
+    items: dict[int, list[CoreRow]]
+    balances: dict[str, Balance]
+    profiles: dict[str, CoreRow]
+    methods: dict[int, CoreRow]
+    _core_prices: dict[tuple[int, str, str, str], Price] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, subs: Sequence[CoreRow]) -> BatchFacts:
+        session = get_state().session
+        ids = [s.id for s in subs]
+        accounts = list({s.account_id for s in subs})
+        plans = {p.id: p for p in session.scalars(select(Plan))}
+        addons = {a.id: a for a in session.scalars(select(AddOn))}
+        prices = {p.id: p for p in session.scalars(select(PriceRow))}
+        coupon_ids = {s.coupon_id for s in subs if s.coupon_id}
+        coupons = (
+            {c.id: c for c in session.scalars(select(Coupon).where(Coupon.id.in_(coupon_ids)))}
+            if coupon_ids
+            else {}
+        )
+        items: dict[int, list[CoreRow]] = defaultdict(list)
+        i = ITEMS.c
+        for item in session.execute(
+            select(i.id, i.subscription_id, i.kind, i.plan_id, i.addon_id, i.price_id)
+            .where(i.subscription_id.in_(ids), i.removed_on.is_(None))
+            .order_by(i.id)
+        ):
+            items[item.subscription_id].append(item)
+        profiles = {
+            p.account_id: p
+            for p in session.execute(
+                select(
+                    PROFILES.c.account_id,
+                    PROFILES.c.gateway_customer,
+                    PROFILES.c.default_payment_method_id,
+                    PROFILES.c.billing_email,
+                ).where(PROFILES.c.account_id.in_(accounts))
+            )
+        }
+        method_ids = {p.default_payment_method_id for p in profiles.values()}
+        method_ids |= {s.payment_method_id for s in subs}
+        method_ids.discard(None)
+        methods = {
+            m.id: m for m in session.execute(select(METHODS).where(METHODS.c.id.in_(method_ids)))
+        }
+        return cls(
+            plans,
+            addons,
+            prices,
+            coupons,
+            items,
+            latest_balances(accounts),
+            profiles,
+            methods,
+        )
+
+    def addon_id(self, code: str) -> int | None:
+        return next((a.id for a in self.addons.values() if a.code == code), None)
+
+    def price(self, price_id: int, code: str, kind: str, name: str) -> Price:
+        """The core's price for a held catalog price, built once a batch: one object for
+        every license that holds it (built and validated once; the remembered quotes find
+        equal keys at once, tuples comparing the same object by identity first)."""
+        key = (price_id, code, kind, name)
+        price = self._core_prices.get(key)
+        if price is None:
+            price = self._core_prices[key] = core_price(self.prices[price_id], code, kind, name)
+        return price
+
+    def current_plan_price(self, plan: Plan, interval: str, currency: str) -> Price:
+        """The scheduled plan's price on sale now (a held price stays, R-CAT-1)."""
+        for row in self.prices.values():
+            on_sale = row.active and row.interval == interval and row.currency == currency
+            if row.plan_id == plan.id and on_sale:
+                return core_price(row, plan.code, "plan", plan.name)
+        raise LookupError(f"plan {plan.code} has no {interval} price in {currency}")
 
 
-# --- 3. record ---------------------------------------------------------------------------
+# --- the core's answers, remembered ---------------------------------------------------------
+# They are pure, and a batch asks the same questions many times: subscriptions renewing on
+# the same day, anchored alike, at the same price, balance and coupon get the same term,
+# quote and holding. Every argument and answer is a frozen value, so sharing them is safe.
 
 
-@dataclass
-class Outcomes:
-    succeeded: list[Charge] = field(default_factory=list)
-    declined: int = 0
-    pending: int = 0
+def following_term(sub: Any) -> Term:
+    """The term after the current one, computed from the anchor (R-TIME-2), never chained."""
+    return _term_after(
+        sub.anchor_date, Interval(sub.interval), sub.current_term_start, sub.current_term_end
+    )
 
 
-def record_batch(batch: Batch, results: Sequence[ChargeResult]) -> Outcomes:
-    """Record the batch's successes in one transaction, the rest one by one; release the
-    claims (with the successes when there is nothing else: one commit fewer)."""
-    outcomes = Outcomes()
-    pairs = list(zip(batch.charges, results, strict=True))
-    succeeded = [(c, r) for c, r in pairs if r.status is ChargeStatus.SUCCEEDED]
-    rest = [(c, r) for c, r in pairs if r.status is not ChargeStatus.SUCCEEDED]
-    if succeeded:
-        outcomes.succeeded = _record_succeeded(succeeded, None if rest else batch)
-    for c, result in rest:
-        record_outcome(c.payment_id, result)
-        if result.status is ChargeStatus.DECLINED:
-            outcomes.declined += 1
+@lru_cache(maxsize=1024)
+def _term_after(anchor: date, interval: Interval, start: date, end: date) -> Term:
+    index, _ = term_containing(anchor, interval, start)
+    return Term(end, add_interval(anchor, interval, index + 2))
+
+
+@lru_cache(maxsize=1024)
+def next_term(
+    prices: tuple[Price, ...],
+    term: Term,
+    balance: int,
+    coupon: CouponTerms | None,
+    used: int,
+    rank: int,
+    interval: Interval,
+) -> tuple[Quote, Holding]:
+    """The next term's quote (R-REN-1), and what the license holds once it is paid."""
+    quote = quote_renewal(prices, term, balance, coupon, used)
+    holding = next_holding(quote, Target(rank, interval, prices))
+    assert holding is not None  # a renewal that charges has prices
+    return quote, holding
+
+
+# --- writing the terms -------------------------------------------------------------------
+
+
+class TermWriter:
+    """Quotes each subscription's next term and writes the batch's rows with executemany."""
+
+    def __init__(self, batch: Batch, facts: BatchFacts) -> None:
+        state = get_state()
+        self.batch = batch
+        self.facts = facts
+        self.now = state.now()
+        self.today = state.today()
+
+    def write(self, renewing: list[tuple[CoreRow, Plan]]) -> None:
+        """Quote each next term, write the terms and what the licenses now hold, and hand
+        the invoices to the billing pipeline as one list."""
+        quotes = [self._quote(sub, plan) for sub, plan in renewing]
+        term_ids = insert_rows(
+            TERMS,
+            [
+                {
+                    "subscription_id": sub.id,
+                    "start": quote.new_term.start,  # type: ignore[union-attr]
+                    "end": quote.new_term.end,  # type: ignore[union-attr]
+                    "plan_id": plan.id,
+                    "interval": sub.interval,
+                    "created_at": self.now,
+                }
+                for (sub, plan), (quote, _holding) in zip(renewing, quotes, strict=True)
+            ],
+        )
+        self._advance(renewing, quotes)
+        drafts = [
+            self._draft(sub, plan, quote, term_id)
+            for (sub, plan), (quote, _holding), term_id in zip(
+                renewing, quotes, term_ids, strict=True
+            )
+        ]
+        reserved = reserve(drafts, self.facts.balances)
+        for (sub, _plan), draft, one in zip(renewing, drafts, reserved, strict=True):
+            if one.payment_id is not None:
+                self.batch.reserved.append(one)
+            elif draft.quote.card_amount == 0 or sub.payment_failed_on is not None:
+                self.batch.renewed += 1  # paid by the balance, or invoiced to wait in dunning
+            else:
+                self.batch.failed += 1
+                failed_without_charge(one.invoice_id, "No usable card is registered.")
+
+    def _draft(self, sub: CoreRow, plan: Plan, quote: Quote, term_id: int) -> Draft:
+        """The next term's invoice; the card pays unless the license is in dunning (its
+        unpaid invoices wait for the dunning job)."""
+        method = self._method(sub)
+        card = None
+        if method is not None and sub.payment_failed_on is None:
+            customer = self._profile_value(sub.account_id, "gateway_customer")
+            card = Card(method.id, method.token, customer or "")
+        term = quote.new_term
+        assert term is not None
+        return Draft(
+            sub.account_id,
+            "renewal",
+            quote,
+            "Renewal {number}",
+            subscription_id=sub.id,
+            term_id=term_id,
+            card=card,
+            entries=(Entry("use", -quote.balance_used, "Used for invoice {number}"),)
+            if quote.balance_used
+            else (),
+            balance_seq=self.facts.balances[sub.account_id].seq if quote.balance_used else None,
+            context=Renewed(
+                subscription=self._subscription_after(sub, plan, quote),
+                plan=plan,
+                lines=quote.lines,
+                method=method,
+                billing_email=self._profile_value(sub.account_id, "billing_email"),
+            ),
+        )
+
+    # -- the numbers --------------------------------------------------------------------
+
+    def _quote(self, sub: CoreRow, plan: Plan) -> tuple[Quote, Holding]:
+        prices = self._prices(sub, plan)
+        balance = self.facts.balances.get(sub.account_id, Balance(0, None, 0))
+        usable = balance.amount if balance.currency in (None, sub.currency) else 0
+        coupon = self.facts.coupons.get(sub.coupon_id) if sub.coupon_id else None
+        return next_term(
+            tuple(prices),
+            following_term(sub),
+            usable,
+            coupon_terms(coupon),
+            sub.coupon_terms_used,
+            plan.rank,
+            Interval(sub.interval),
+        )
+
+    def _prices(self, sub: CoreRow, plan: Plan) -> list[Price]:
+        """What the next term costs: the prices held (R-CAT-1: a license keeps its price), or
+        the scheduled plan's current price; add-ons the new plan does not offer are dropped."""
+        facts = self.facts
+        items = facts.items[sub.id]
+        held_plan = next(item for item in items if item.kind == "plan")
+        if held_plan.plan_id == plan.id:
+            prices = [facts.price(held_plan.price_id, plan.code, "plan", plan.name)]
         else:
-            outcomes.pending += 1
-    if rest or not succeeded:
-        _release(batch, commit=True)
-    return outcomes
+            prices = [facts.current_plan_price(plan, sub.interval, sub.currency)]
+        for item in items:
+            addon = facts.addons.get(item.addon_id) if item.kind == "addon" else None
+            if addon is not None and addon.code in plan.addon_codes:
+                prices.append(facts.price(item.price_id, addon.code, "addon", addon.name))
+        return prices
 
+    # -- the licenses -------------------------------------------------------------------
 
-def _record_succeeded(
-    succeeded: list[tuple[Charge, ChargeResult]], releasing: Batch | None
-) -> list[Charge]:
-    """Paid: each payment moved once (of several reporters exactly one moves a row, as in
-    ``record_outcome``), its invoice paid, its receipt written; ``releasing``'s claims given
-    back in the same transaction."""
-    now = get_state().now()
-    moved = _move_all(succeeded, now)
-    if moved is None:  # another reporter moved some first: find out which are ours
-        _tx.rollback()
-        moved = _move_each(succeeded, now)
-    mine = [(c, r) for c, r in succeeded if c.payment_id in moved]
-    if mine:
-        get_state().session.execute(
-            update(INVOICES)
-            .where(INVOICES.c.id.in_([c.renewed.invoice.id for c, _r in mine]))
-            .values(status="paid", paid_at=now)
-        )
-        payments = {c.renewed.invoice.id: _payment(c, r, now) for c, r in mine}
-        write_receipts([c.renewed for c, _r in mine], payments)
-        _tx.after_commit(lambda: _signals(payments.values()))
-    if releasing is not None:
-        _release(releasing, commit=False)
-    _tx.commit()
-    return [c for c, _r in mine]
-
-
-def _release(batch: Batch, *, commit: bool) -> None:
-    """Give back the claims the batch still holds (licenses still due, or expired)."""
-    held = [i for i in batch.subscription_ids if i not in batch.released]
-    if held:
-        release(held, batch.token, commit=commit)
-
-
-def _move_all(succeeded: list[tuple[Charge, ChargeResult]], now: datetime) -> set[int] | None:
-    """Every payment moved to succeeded with its charge id in one executemany, as is the
-    rule; None when some had already left the open states (another reporter moved them
-    first): the caller rolls back and asks which are its own."""
-    session = get_state().session
-    if not session.get_bind().dialect.supports_sane_multi_rowcount:
-        return None
-    p = PAYMENTS.c
-    result = session.execute(
-        update(PAYMENTS)
-        # (an IN list expands per execution, which executemany does not allow)
-        .where(p.id == bindparam("b_id"), or_(*(p.status == s for s in OPEN_STATUSES)))
-        .values(status="succeeded", charge_id=bindparam("b_charge"), updated_at=now),
-        [{"b_id": c.payment_id, "b_charge": r.charge_id} for c, r in succeeded],
-    )
-    if cast(CursorResult[Any], result).rowcount != len(succeeded):
-        return None
-    return {c.payment_id for c, _r in succeeded}
-
-
-def _move_each(succeeded: list[tuple[Charge, ChargeResult]], now: datetime) -> set[int]:
-    """The payments this reporter moved, told apart by ``UPDATE … RETURNING``."""
-    session = get_state().session
-    p = PAYMENTS.c
-    moved = set(
+    def _advance(
+        self, renewing: list[tuple[CoreRow, Plan]], quotes: list[tuple[Quote, Holding]]
+    ) -> None:
+        """Move each license to its new term: plan, items with what was paid, coupon count."""
+        session = get_state().session
+        kept, added, removed, moved = [], [], [], []
+        plan_changed = []
+        for (sub, plan), (quote, holding) in zip(renewing, quotes, strict=True):
+            term = quote.new_term
+            assert term is not None
+            items = self.facts.items[sub.id]
+            held = {(item.kind, self._code(item)): item for item in items}
+            keep = set()
+            for new in holding.items:
+                values = {
+                    "price_id": new.price_id,
+                    "paid_amount": new.paid,
+                    "list_amount": new.list_amount,
+                    "period_start": new.period.start,
+                    "period_end": new.period.end,
+                }
+                row = held.get((new.item_kind, new.item_code))
+                if row is not None:
+                    keep.add(row.id)
+                    kept.append({"b_id": row.id, **values})
+                else:
+                    added.append(
+                        {
+                            "subscription_id": sub.id,
+                            "kind": new.item_kind,
+                            "plan_id": plan.id if new.item_kind == "plan" else None,
+                            "addon_id": self.facts.addon_id(new.item_code)
+                            if new.item_kind == "addon"
+                            else None,
+                            **values,
+                        }
+                    )
+            removed += [
+                {"b_id": item.id, "b_removed": term.start} for item in items if item.id not in keep
+            ]
+            discounted = any(line.kind.value == "discount" for line in quote.lines)
+            not_due = term.end > self.today  # its claim goes back now
+            moved.append(
+                {
+                    "b_id": sub.id,
+                    "b_plan": plan.id,
+                    "b_start": term.start,
+                    "b_end": term.end,
+                    "b_used": sub.coupon_terms_used + (1 if discounted else 0),
+                    "b_claimed_by": None if not_due else self.batch.token,
+                    "b_claim_expires_at": None if not_due else sub.claim_expires_at,
+                }
+            )
+            if not_due:
+                self.batch.released.add(sub.id)
+            if sub.plan_id != plan.id:
+                plan_changed.append(sub.account_id)
+        s = SUBSCRIPTIONS.c
+        by_id = ITEMS.c.id == bindparam("b_id")
+        if kept:
+            columns = [name for name in kept[0] if name != "b_id"]
+            session.execute(
+                update(ITEMS).where(by_id).values({c: bindparam(c) for c in columns}), kept
+            )
+        if added:
+            session.execute(insert(ITEMS), added)
+        if removed:
+            session.execute(
+                update(ITEMS).where(by_id).values(removed_on=bindparam("b_removed")), removed
+            )
         session.execute(
-            update(PAYMENTS)
-            .where(p.id.in_([c.payment_id for c, _r in succeeded]), p.status.in_(OPEN_STATUSES))
-            .values(status="succeeded", updated_at=now)
-            .returning(p.id)
-        ).scalars()
-    )
-    mine = [(c, r) for c, r in succeeded if c.payment_id in moved]
-    if mine:
-        session.execute(
-            update(PAYMENTS)
-            .where(p.id == bindparam("b_id"))
-            .values(charge_id=bindparam("b_charge")),
-            [{"b_id": c.payment_id, "b_charge": r.charge_id} for c, r in mine],
+            update(SUBSCRIPTIONS)
+            .where(s.id == bindparam("b_id"))
+            .values(
+                plan_id=bindparam("b_plan"),
+                next_plan_id=None,
+                current_term_start=bindparam("b_start"),
+                current_term_end=bindparam("b_end"),
+                coupon_terms_used=bindparam("b_used"),
+                claimed_by=bindparam("b_claimed_by"),
+                claim_expires_at=bindparam("b_claim_expires_at"),
+                version=s.version + 1,
+            ),
+            moved,
         )
-    return moved
+        if plan_changed:  # a scheduled plan may cross a usage limit (R-USE-2)
+            state = get_state()
+            for account_id in plan_changed:
+                account = state.load_account(account_id)
+                if account is not None:
+                    sync_limit_state(account)
 
+    def _code(self, item: CoreRow) -> str:
+        if item.kind == "plan":
+            return self.facts.plans[item.plan_id].code
+        return self.facts.addons[item.addon_id].code
 
-def _payment(charge: Charge, result: ChargeResult, now: datetime) -> Snapshot:
-    request = charge.request
-    return Snapshot(
-        id=charge.payment_id,
-        idempotency_key=request.idempotency_key,
-        account_id=charge.renewed.subscription.account_id,
-        invoice_id=charge.renewed.invoice.id,
-        purpose="charge",
-        attempt=1,
-        payment_method_id=charge.renewed.method.id if charge.renewed.method else None,
-        amount=request.amount,
-        currency=request.currency,
-        status="succeeded",
-        charge_id=result.charge_id,
-        updated_at=now,
-    )
-
-
-def _signals(payments: Iterable[Snapshot]) -> None:
-    for payment in payments:
-        send_succeeded(
-            payment.account_id, payment.id, payment.invoice_id, payment.amount, payment.currency
+    def _subscription_after(self, sub: CoreRow, plan: Plan, quote: Quote) -> Snapshot:
+        term = quote.new_term
+        assert term is not None
+        return Snapshot(
+            **{
+                **sub._asdict(),
+                "plan_id": plan.id,
+                "next_plan_id": None,
+                "current_term_start": term.start,
+                "current_term_end": term.end,
+                "version": sub.version + 1,
+            }
         )
+
+    def _profile_value(self, account_id: str, name: str) -> Any:
+        profile = self.facts.profiles.get(account_id)
+        return getattr(profile, name) if profile is not None else None
+
+    def _method(self, sub: CoreRow) -> CoreRow | None:
+        """The card that pays the renewal, if it can (its row, read-only, whose columns a
+        template reads as attributes)."""
+        method_id = renewal_method_id(
+            self._profile_value(sub.account_id, "default_payment_method_id"),
+            sub.payment_method_id,
+        )
+        row = self.facts.methods.get(method_id) if method_id else None
+        return row if can_pay(row, self.today) else None

@@ -1,49 +1,52 @@
 """Automatic renewal (R-REN-1..3): every term invoiced and charged exactly once, never skipped.
 
 Whatever runs it (the scheduler in every worker, the CLI, a re-run after a crash), a run
-renews batch after batch (``renewal_batch.py``):
+renews batch after batch, each through the billing pipeline (``pipeline.py``):
 
-1. One transaction *claims* a batch of due subscriptions with a conditional UPDATE and a
-   lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers never renew the same
-   one, and writes each next term (unique on subscription and start), its invoice, the
-   balance it uses and a *pending* payment keyed by the invoice. A license whose new term
-   is not due yet gets its claim back in that transaction.
+1. ``renewal_batch.open_batch`` claims a batch of due subscriptions with a conditional
+   UPDATE and a lease, so two workers never renew the same one, and writes each next term
+   (unique on subscription and start) with its invoice, balance entries and *pending*
+   payment, keyed by the invoice. A license whose new term is not due yet gets its claim
+   back in that transaction.
 2. The gateway is called outside any transaction, many calls at once (or one call for the
    batch, to a gateway that takes batches).
 3. One transaction records the outcomes; the claims still held (licenses with more missed
-   terms, expired ones) are released.
+   terms, expired ones) are released with it.
 
 It fills in what is missing: a subscription whose scheduler was down for three months is
 claimed again by the next batch until each missed term is renewed, in order, each with its
 own invoice. A crash between the steps is healed later: the claim's lease runs out, and a
 payment left pending or unknown is settled by the reconciliation job from its key.
 
-This module keeps the run and what a renewal's outcomes mean for payments settled one at a
-time (a dunning retry, a reconciled payment, a webhook).
+This module keeps the run, and what a renewal's outcome means (:data:`OUTCOMES`), for a
+batch and for a payment settled on its own (a dunning retry, a reconciled payment, a
+webhook, a 3-D Secure confirmation).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..models import Invoice, Payment, PaymentMethod, Plan, Subscription
+from ..gateways.base import ChargeResult
+from ..models import Invoice, Payment, Subscription
+from ..notifications import Mailing, enqueue_rendered, render_many
 from ..state import get_state
 from . import _tx
-from .authentication import renewal_action_required
-from .invoices import invoice_lines, mark_paid
-from .payment_methods import default_method_id, is_expired
-from .payments import OutcomeHandlers, register_outcome_handlers
+from .accounts import recipients_for
+from .balance import BalanceChanged
+from .claims import release
+from .dunning import clear_dunning, hand_to_dunning
+from .notices import mail_about
+from .pipeline import Outcomes, Recorded, Reserved, charge, one_by_one, record
 from .reconciliation import reconcile_unknown_payments
-from .renewal_batch import charge_batch, open_batch, record_batch
-from .renewal_terms import Batch
+from .renewal_batch import Batch, Renewed, Snapshot, open_batch
 
 #: Claimed batches whose transaction lost a race (a balance spent meanwhile) are retried.
 _RETRIES = 3
@@ -99,103 +102,54 @@ def renew_due(
     reconcile_unknown_payments()  # heal what a crashed run left: never charged twice
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while batch := _open(token, state.settings.renewal_batch_size):
-            results = charge_batch(batch.charges, pool if workers > 1 else None)
-            outcomes = record_batch(batch, results)
-            report.renewed += batch.renewed + len(outcomes.succeeded)
-            report.failed += batch.failed + outcomes.declined
-            report.pending += outcomes.pending
+            requests = [r.request for r in batch.reserved if r.request is not None]
+            done = record_batch(batch, charge(requests, pool if workers > 1 else None))
+            report.renewed += batch.renewed + len(done.succeeded)
+            report.failed += batch.failed + len(done.declined)
+            report.pending += len(done.waiting)
             report.expired += batch.expired
-            for charge in outcomes.succeeded:
-                report.charged[charge.request.currency] += charge.request.amount
+            for one in done.succeeded:
+                assert one.request is not None
+                report.charged[one.request.currency] += one.request.amount
             if progress:
                 progress(len(batch.subscription_ids))
     return report
+
+
+def record_batch(batch: Batch, results: Sequence[ChargeResult]) -> Recorded:
+    """Record the batch's answers through the pipeline, giving its claims back in the same
+    transaction (licenses still due, or expired)."""
+    held = [i for i in batch.subscription_ids if i not in batch.released]
+    return record(
+        list(zip(batch.reserved, results, strict=True)),
+        before_commit=lambda: release(held, batch.token, commit=False) if held else None,
+    )
 
 
 def _open(token: str, size: int) -> Batch | None:
     for attempt in range(_RETRIES):
         try:
             return open_batch(token, size)
-        except IntegrityError:
+        except (IntegrityError, BalanceChanged):
             _tx.rollback()  # another writer took a balance seq or a term first: read again
             if attempt == _RETRIES - 1:
                 raise
     return None
 
 
-def renewal_method(subscription: Subscription) -> PaymentMethod | None:
-    """The account's default card pays renewals (R-BUY-10)."""
-    session = get_state().session
-    method_id = default_method_id(subscription.account_id) or subscription.payment_method_id
-    method = session.get(PaymentMethod, method_id) if method_id else None
-    if method is None or method.removed_at is not None or is_expired(method, get_state().today()):
-        return None
-    return method
-
-
-def expire(subscription: Subscription) -> None:
-    """A Disabled license ends at its term end; the account is back on Free (R-LIC-3)."""
-    subscription.state = "ended"
-    subscription.live_account_id = None
-    subscription.ended_on = subscription.current_term_end
-    subscription.end_reason = "disabled" if not subscription.auto_renew else "renewed_as_free"
-    subscription.next_plan_id = None
-    mail_about(
-        "license_expired", subscription, None, None, dedupe_key=f"license_expired:{subscription.id}"
-    )
-
-
 # --- outcomes ----------------------------------------------------------------------------
 
 
-def _paid(invoice: Invoice, payment: Payment) -> None:
-    from .dunning import clear_dunning
-
-    mark_paid(invoice)
-    _receipt(invoice, payment)
-    subscription = get_state().session.get(Subscription, invoice.subscription_id)
-    if subscription is not None and subscription.payment_failed_on is not None:
-        clear_dunning(subscription)  # a retry paid the last open renewal (R-DUN-1)
+def _paid(reserved: Sequence[Reserved]) -> None:
+    """Receipts (R-REN-3): a batch's rendered at once from what it wrote; a payment settled
+    on its own (a retry that paid the last open renewal) also ends its dunning (R-DUN-1)."""
+    from_batch = [r for r in reserved if isinstance(r.context, Renewed)]
+    write_receipts(from_batch)
+    one_by_one(_paid_alone)([r for r in reserved if not isinstance(r.context, Renewed)])
 
 
-def _failed(invoice: Invoice, payment: Payment) -> None:
-    """The renewal could not be charged: recorded, e-mailed, and handed to dunning (R-DUN)."""
-    hand_to_dunning(
-        "payment_failed", invoice, payment, dedupe_key=f"payment_failed:{payment.idempotency_key}"
-    )
-
-
-def failed_without_charge(invoice: Invoice, reason: str) -> None:
-    hand_to_dunning(
-        "payment_failed",
-        invoice,
-        None,
-        reason=reason,
-        dedupe_key=f"payment_failed:{invoice.id}:no-card",
-    )
-
-
-def hand_to_dunning(
-    kind: str, invoice: Invoice, payment: Payment | None, *, dedupe_key: str, **extra: object
-) -> None:
-    """The renewal is unpaid: dunning starts (once) and the owners get the ``kind`` e-mail."""
-    subscription = get_state().session.get(Subscription, invoice.subscription_id)
-    assert subscription is not None
-    enter_dunning(subscription)
-    mail_about(kind, subscription, invoice, payment, dedupe_key=dedupe_key, **extra)
-
-
-def enter_dunning(subscription: Subscription) -> None:
-    state = get_state()
-    if subscription.payment_failed_on is None:
-        today = state.today()
-        subscription.payment_failed_on = today
-        subscription.grace_ends_on = today + timedelta(days=state.settings.grace_days)
-
-
-def _receipt(invoice: Invoice, payment: Payment | None) -> None:
-    subscription = get_state().session.get(Subscription, invoice.subscription_id)
-    assert subscription is not None
+def _paid_alone(invoice: Invoice, payment: Payment | None) -> None:
+    subscription = get_state().session.get_one(Subscription, invoice.subscription_id)
     mail_about(
         "renewal_receipt",
         subscription,
@@ -203,48 +157,74 @@ def _receipt(invoice: Invoice, payment: Payment | None) -> None:
         payment,
         dedupe_key=f"renewal_receipt:{invoice.id}",
     )
+    if subscription.payment_failed_on is not None:
+        clear_dunning(subscription)
 
 
-def mail_about(
-    kind: str,
-    subscription: Subscription,
-    invoice: Invoice | None,
-    payment: Payment | None,
-    *,
-    dedupe_key: str,
-    **extra: object,
-) -> None:
-    from ..notifications import enqueue
-
-    state = get_state()
-    account = state.load_account(subscription.account_id)
-    if account is None:
-        return
-    session = state.session
-    method = session.get(PaymentMethod, payment.payment_method_id) if payment else None
-    enqueue(
-        kind,
-        account,
-        {
-            "subscription": subscription,
-            "plan": session.get(Plan, subscription.plan_id),
-            "invoice": invoice,
-            "lines": invoice_lines(invoice) if invoice else [],
-            "payment": payment,
-            "payment_method": method,
-            "today": state.today(),
-            **extra,
-        },
-        dedupe_key=dedupe_key,
+def _failed(invoice: Invoice, payment: Payment | None) -> None:
+    """The renewal could not be charged: recorded, e-mailed, and handed to dunning (R-DUN)."""
+    assert payment is not None
+    hand_to_dunning(
+        "payment_failed", invoice, payment, dedupe_key=f"payment_failed:{payment.idempotency_key}"
     )
 
 
-register_outcome_handlers(
-    "renewal",
-    OutcomeHandlers(
-        paid=_paid,
-        failed=_failed,
-        action_required=renewal_action_required,
-        charge_when_never_sent=True,
-    ),
+def _action_required(invoice: Invoice, payment: Payment | None) -> None:
+    """The bank wants the card holder (3-D Secure): e-mail owners a link; unpaid for dunning."""
+    assert payment is not None
+    hand_to_dunning(
+        "payment_action_required",
+        invoice,
+        payment,
+        dedupe_key=f"payment_action_required:{payment.idempotency_key}",
+    )
+
+
+OUTCOMES = Outcomes(
+    paid=_paid,
+    failed=one_by_one(_failed),
+    action_required=one_by_one(_action_required),
+    charge_when_never_sent=True,
 )
+
+
+def write_receipts(reserved: Sequence[Reserved]) -> None:
+    """The receipt e-mails of a batch's renewals: accounts loaded at once, one INSERT."""
+    if not reserved:
+        return
+    state = get_state()
+    accounts = state.load_accounts({r.account_id for r in reserved})
+    today = state.today()
+    messages: list[Mailing] = []
+    for one in reserved:
+        done: Renewed = one.context
+        account = accounts.get(one.account_id)
+        recipients = recipients_for(account, done.billing_email) if account else []
+        if account is None or not recipients:
+            continue
+        paid_by_card = one.payment_id is not None
+        context = {
+            "subscription": done.subscription,
+            "plan": done.plan,
+            "invoice": Snapshot(**{**(one.invoice or {}), "status": "paid"}),
+            "lines": done.lines,
+            "payment": _payment(one) if paid_by_card else None,
+            "payment_method": done.method if paid_by_card else None,
+            "today": today,
+        }
+        messages.append((account, recipients, context, f"renewal_receipt:{one.invoice_id}"))
+    enqueue_rendered(render_many("renewal_receipt", messages))
+
+
+def _payment(one: Reserved) -> Snapshot:
+    request = one.request
+    assert request is not None
+    return Snapshot(
+        id=one.payment_id,
+        idempotency_key=request.idempotency_key,
+        account_id=one.account_id,
+        invoice_id=one.invoice_id,
+        amount=request.amount,
+        currency=request.currency,
+        status="succeeded",
+    )

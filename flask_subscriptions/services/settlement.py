@@ -8,6 +8,7 @@ gives the invoices back and changes nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -21,16 +22,20 @@ from . import _tx
 from ._sql import updated
 from .balance import current_balance
 from .dunning import clear_dunning
-from .invoices import create_invoice, mark_paid, use_balance, void_and_return_balance
+from .invoices import mark_paid, void_and_return_balance
+from .notices import mail_about
 from .payment_methods import usable_methods
-from .payments import (
-    OutcomeHandlers,
+from .pipeline import (
+    Draft,
+    Entry,
+    Outcomes,
+    Reserved,
     attempt_open,
-    execute,
-    open_payment,
-    register_outcome_handlers,
+    card_of,
+    charge_and_record,
+    one_by_one,
+    reserve,
 )
-from .renewals import mail_about
 
 
 class NothingUnpaid(BillingError):
@@ -85,16 +90,16 @@ def _quote(account_id: str, invoices: list[Invoice]) -> Quote:
 def settle(account: BillingAccount, fingerprint: str, method_id: int | None) -> Invoice:
     """Pay every unpaid invoice in one payment, exactly as quoted (R-DUN-3)."""
     try:
-        invoice, payment_id = _reserve(account, fingerprint, method_id)
+        reserved = _reserve(account, fingerprint, method_id)
+        _tx.commit()
     except BaseException:
         _tx.rollback()
         raise
-    payment = (
-        execute(payment_id, description=f"Settlement {invoice.number}") if payment_id else None
-    )
-    settled = get_state().session.get(Invoice, invoice.id)
-    assert settled is not None
+    charge_and_record([reserved])
+    session = get_state().session
+    settled = session.get_one(Invoice, reserved.invoice_id, populate_existing=True)
     if settled.status == "void":  # its charge was declined
+        payment = session.get(Payment, reserved.payment_id) if reserved.payment_id else None
         raise SettlementDeclined(payment.message if payment and payment.message else None)
     return settled
 
@@ -105,11 +110,7 @@ class SettlementDeclined(BillingError):
     status_code = 402
 
 
-def _reserve(
-    account: BillingAccount, fingerprint: str, method_id: int | None
-) -> tuple[Invoice, int | None]:
-    state = get_state()
-    session = state.session
+def _reserve(account: BillingAccount, fingerprint: str, method_id: int | None) -> Reserved:
     invoices = unpaid_invoices(account.billing_id)
     if not invoices:
         raise NothingUnpaid()
@@ -125,28 +126,39 @@ def _reserve(
         method = {m.id: m for m in usable_methods(account.billing_id)}.get(method_id or 0)
         if method is None:
             raise PaymentMethodRequired()
-    settlement = create_invoice(account.billing_id, "settlement", quote, subscription_id=None)
-    for invoice in invoices:
-        taken = updated(
-            update(Invoice)
-            .where(
-                Invoice.id == invoice.id,
-                Invoice.status == "open",
-                Invoice.paid_by_invoice_id.is_(None),
-            )
-            .values(paid_by_invoice_id=settlement.id)
+    draft = Draft(
+        account.billing_id,
+        "settlement",
+        quote,
+        "Settlement {number}",
+        card=card_of(method) if method is not None else None,
+        entries=(Entry("use", -quote.balance_used, "Used for settlement {number}"),)
+        if quote.balance_used
+        else (),
+        balance_seq=balance.seq,
+        context=[invoice.id for invoice in invoices],
+    )
+    [reserved] = reserve([draft])
+    if reserved.payment_id is not None:  # (paid by the balance: taken as it was paid)
+        _take(reserved.invoice_id, draft.context)
+    return reserved
+
+
+def _take(settlement_id: int, invoice_ids: list[int]) -> None:
+    """Reserve each open invoice for this settlement with one conditional UPDATE, so two
+    settlements (two tabs, a double click) cannot both pay the same invoice."""
+    taken = updated(
+        update(Invoice)
+        .where(
+            Invoice.id.in_(invoice_ids),
+            Invoice.status == "open",
+            Invoice.paid_by_invoice_id.is_(None),
         )
-        if taken != 1:
-            raise QuoteChanged()
-    use_balance(settlement, balance.seq, f"Used for settlement {settlement.number}")
-    if method is None:
-        _paid(settlement, None)
-        _tx.commit()
-        return settlement, None
-    payment = open_payment(settlement, method, quote.card_amount)
-    session.flush()
-    _tx.commit()
-    return settlement, payment.id
+        .values(paid_by_invoice_id=settlement_id)
+        .execution_options(synchronize_session=False)
+    )
+    if taken != len(invoice_ids):
+        raise QuoteChanged()
 
 
 def _settled_invoices(settlement: Invoice) -> list[Invoice]:
@@ -157,10 +169,19 @@ def _settled_invoices(settlement: Invoice) -> list[Invoice]:
     )
 
 
-def _paid(settlement: Invoice, payment: Payment | None) -> None:
+def _paid(reserved: Sequence[Reserved]) -> None:
     """Every invoice it covers is paid, and each license is out of dunning at once."""
     session = get_state().session
-    mark_paid(settlement)
+    for one in reserved:
+        if one.payment_id is None and one.context is not None:  # paid as it was reserved
+            _take(one.invoice_id, one.context)
+        settlement = session.get_one(Invoice, one.invoice_id, populate_existing=True)
+        payment = session.get(Payment, one.payment_id) if one.payment_id is not None else None
+        _settle_invoices(settlement, payment)
+
+
+def _settle_invoices(settlement: Invoice, payment: Payment | None) -> None:
+    session = get_state().session
     subscriptions: dict[int, Subscription] = {}
     for invoice in _settled_invoices(settlement):
         mark_paid(invoice)
@@ -180,7 +201,7 @@ def _paid(settlement: Invoice, payment: Payment | None) -> None:
         )
 
 
-def _failed(settlement: Invoice, payment: Payment) -> None:
+def _failed(settlement: Invoice, payment: Payment | None) -> None:
     """Nothing changes: the invoices are open again and the balance comes back."""
     void_and_return_balance(settlement, f"Returned from declined settlement {settlement.number}")
     get_state().session.execute(
@@ -190,4 +211,4 @@ def _failed(settlement: Invoice, payment: Payment) -> None:
     )
 
 
-register_outcome_handlers("settlement", OutcomeHandlers(paid=_paid, failed=_failed))
+OUTCOMES = Outcomes(paid=_paid, failed=one_by_one(_failed))

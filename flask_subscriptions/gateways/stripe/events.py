@@ -31,7 +31,7 @@ from ...models import BillingProfile, Payment, PaymentMethod, ProcessedEvent
 from ...services import _tx
 from ...services._sql import updated
 from ...services.payment_methods import usable_methods
-from ...services.payments import record_outcome
+from ...services.pipeline import record_outcome
 from ...signals import payment_method_removed
 from ...state import get_state
 from ..base import ChargeStatus

@@ -17,20 +17,9 @@ from dataclasses import dataclass
 from ..errors import NotFound
 from ..models import Invoice, Payment, PaymentMethod
 from ..state import get_state
+from .reconciliation import reconcile_payment
 
-__all__ = ["WaitingPayment", "find_waiting_payment", "refresh", "renewal_action_required"]
-
-
-def renewal_action_required(invoice: Invoice, payment: Payment) -> None:
-    """A renewal charge waits for the customer: e-mail owners a link; unpaid for dunning."""
-    from .renewals import hand_to_dunning
-
-    hand_to_dunning(
-        "payment_action_required",
-        invoice,
-        payment,
-        dedupe_key=f"payment_action_required:{payment.idempotency_key}",
-    )
+__all__ = ["WaitingPayment", "find_waiting_payment", "refresh"]
 
 
 @dataclass(frozen=True)
@@ -67,8 +56,6 @@ def find_waiting_payment(account_id: str, payment_id: int) -> WaitingPayment:
 
 def refresh(waiting: WaitingPayment) -> WaitingPayment:
     """Back from the bank (or opened again): ask the gateway, and record how it ended."""
-    from .reconciliation import reconcile_payment
-
     payment = waiting.payment
     if payment.status not in ("requires_action", "unknown"):
         return waiting
