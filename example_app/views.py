@@ -32,7 +32,7 @@ from flask_subscriptions import (
     get_entitlements,
     requires_feature,
 )
-from flask_subscriptions.blueprints._access import safe_next
+from flask_subscriptions.access import safe_next
 from flask_subscriptions.core.money import format_money
 from flask_subscriptions.jobs import all_jobs, run_due_jobs
 from flask_subscriptions.models import OutboxMessage, Plan, UsageReport

@@ -41,8 +41,8 @@ from flask import (
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
+from .access import current_account
 from .accounts import BillingAccount
-from .blueprints._access import current_account
 from .core.entitlements import ADD_ON, SETTLE, Entitlement, Entitlements, Fix
 from .services.usage import account_entitlements
 from .state import get_state

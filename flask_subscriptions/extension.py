@@ -25,6 +25,7 @@ from .clock import Clock, SystemClock
 from .config import ConfigurationError, apply_defaults, load_settings
 from .entitlements import forget_entitlements
 from .jobs import register_jobs
+from .services.gateway_events import apply_gateway_event
 from .services.outcomes import OUTCOMES
 from .services.usage import report_usage
 from .state import EXTENSION_KEY, State
@@ -127,6 +128,7 @@ class Subscriptions:
             gateway=gateway or self._gateway,
             clock=clock or self._clock or SystemClock(),
             extension=self,
+            apply_gateway_event=apply_gateway_event,
             scheduler=scheduler or self._scheduler,
             outcomes=OUTCOMES,
         )

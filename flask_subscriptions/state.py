@@ -1,8 +1,10 @@
 """One app's billing state: settings, database, gateway, clock and the host's loaders.
 
-Everything below the extension object (services, jobs, notifications) reads it through
-:func:`get_state`; this module imports nothing of ours above ``config`` and ``accounts``,
-so every layer may use it without a cycle.
+Everything below the extension object (services, jobs, notifications, gateways) reads it
+through :func:`get_state`; this module imports nothing of ours above ``config``,
+``accounts`` and the gateway types, so every layer may use it without a cycle. A gateway
+hands what its service reported to :attr:`State.apply_gateway_event`, which ``init_app``
+sets to the services' function: the gateway never imports the services.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
     from .extension import Subscriptions
     from .gateways.base import Gateway
+    from .gateways.events import EventSink
     from .services.pipeline import Outcomes
 
 EXTENSION_KEY = "subscriptions"
@@ -40,6 +43,8 @@ class State:
     gateway: Gateway | None
     clock: Clock
     extension: Subscriptions
+    #: Applies a gateway's :class:`~.gateways.events.GatewayNotice`; what came of it.
+    apply_gateway_event: EventSink
     scheduler: Any = None
     #: What a payment's outcome means for each kind of invoice (``services/outcomes.py``).
     outcomes: Mapping[str, Outcomes] = field(default_factory=dict)

@@ -87,7 +87,7 @@ def _add_views(app: Flask) -> None:
 
 
 def _current() -> Any:
-    from flask_subscriptions.blueprints._access import current_account
+    from flask_subscriptions.access import current_account
 
     return current_account()
 

@@ -1,4 +1,5 @@
-"""Payment gateways: the protocol, the built-in sandbox, and (as an extra) Stripe."""
+"""Payment gateways: the protocol, the events a service reports, the built-in sandbox, and
+(as an extra) Stripe. A gateway imports from here, never from the services above it."""
 
 from __future__ import annotations
 
@@ -19,21 +20,39 @@ from .base import (
     RefundResult,
     TransferStatus,
 )
+from .events import (
+    CardDetached,
+    ChargeUpdated,
+    DisputeState,
+    DisputeUpdated,
+    EventSink,
+    GatewayEvent,
+    GatewayNotice,
+    RefundUpdated,
+)
 
 __all__ = [
+    "CardDetached",
     "CardSetup",
     "CardSetupFailed",
     "ChargeRequest",
     "ChargeResult",
     "ChargeStatus",
+    "ChargeUpdated",
     "DeclineKind",
+    "DisputeState",
+    "DisputeUpdated",
+    "EventSink",
     "Gateway",
     "GatewayError",
+    "GatewayEvent",
+    "GatewayNotice",
     "GatewayTimeout",
     "GatewayUnavailable",
     "IdempotencyKeyReused",
     "PaymentMethodInfo",
     "PayoutResult",
     "RefundResult",
+    "RefundUpdated",
     "TransferStatus",
 ]

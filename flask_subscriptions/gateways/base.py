@@ -25,6 +25,10 @@ A gateway may also define ``init_app(app)`` (the sandbox does, to mount its
 pages and bind its storage); ``Subscriptions.init_app`` calls it when present. A
 service that takes many charges in one call may implement :class:`BulkCharges`;
 the renewal job then hands it a batch at once instead of one call per charge.
+
+What the service reports on its own (webhooks: a charge confirmed later, a refund or
+a dispute made at the service, a card removed there) the gateway hands over as the
+neutral events of ``events.py``; it never writes our tables itself.
 """
 
 from __future__ import annotations

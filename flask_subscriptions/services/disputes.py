@@ -6,8 +6,11 @@ the host act (suspend, investigate). The payment service tells the merchant itse
 evidence is submitted there; we keep no mirror of the dispute.
 
 Reports may come in any order and more than once: an opening marks the charge only if no
-report marked it before, and a final state (won, lost, …) is never replaced, so a late
-"opened" cannot reopen a closed dispute.
+report marked it before, and a final state (won, lost, closed) is never replaced, so a late
+"opened" cannot reopen a closed dispute. ``dispute_status`` holds the service's own word
+while the dispute is open (it says what to do next: ``needs_response``), and our
+``won`` / ``lost`` / ``closed`` once it has ended, so an ended dispute is recognised
+whichever service reported it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import or_, select, update
 
+from ..gateways.events import DisputeState
 from ..models import Invoice, Payment
 from ..notifications import enqueue
 from ..signals import payment_disputed
@@ -25,19 +29,28 @@ from .refund_records import our_charge
 
 __all__ = ["FINAL_STATUSES", "record_dispute"]
 
-#: Dispute states after which nothing more happens.
-FINAL_STATUSES = ("won", "lost", "warning_closed", "prevented")
+#: Dispute states after which nothing more happens (the last two: Stripe's words, in rows
+#: written before disputes were reported in every service's terms).
+FINAL_STATUSES = ("won", "lost", "closed", "warning_closed", "prevented")
 
 
-def record_dispute(gateway: str, charge_id: str, dispute_id: str, status: str) -> str:
-    """Mark our charge ``charge_id`` as disputed, in the state ``status``; what came of it."""
+def record_dispute(
+    gateway: str, charge_id: str, dispute_id: str, state: DisputeState, status: str | None = None
+) -> str:
+    """Mark our charge ``charge_id`` as disputed, in ``state`` (``status``: the service's
+    word for an open dispute); what came of it."""
+    final = state is not DisputeState.OPEN
+    status = state.value if final or not status else status
+    return _record(gateway, charge_id, dispute_id, status, final)
+
+
+def _record(gateway: str, charge_id: str, dispute_id: str, status: str, final: bool) -> str:
     state = get_state()
     session = state.session
     payment_id = session.scalar(select(Payment.id).where(our_charge(gateway, charge_id)))
-    if payment_id is None or not status:
+    if payment_id is None:
         session.commit()
         return "ignored"
-    final = status in FINAL_STATUSES
     opened = Payment.disputed_at.is_(None)
     not_final = or_(Payment.dispute_status.is_(None), Payment.dispute_status.not_in(FINAL_STATUSES))
     moved = updated(

@@ -16,6 +16,7 @@ from ..gateways.base import CardSetup, CardSetupFailed, GatewayError
 from ..models import BillingProfile, PaymentMethod, Subscription
 from ..state import get_state
 from . import _tx
+from ._sql import updated
 from .accounts import billing_recipients, ensure_profile
 
 
@@ -156,13 +157,52 @@ def remove(account: BillingAccount, method_id: int) -> None:
         state.require_gateway().remove_payment_method(method.token)
     except GatewayError as exc:
         raise PaymentServiceUnavailable() from exc
-    method.removed_at = state.now()
-    profile = ensure_profile(account.billing_id)
-    if profile.default_payment_method_id == method.id:
-        others = [m for m in usable_methods(account.billing_id) if m.id != method.id]
-        profile.default_payment_method_id = others[0].id if others else None
-    _tx.after_commit(lambda: _signal("payment_method_removed", account.billing_id, method.id))
+    _forget(method.id, account.billing_id)
+
+
+def forget_detached(gateway: str, token: str) -> bool:
+    """The service says the card can no longer be charged (removed in its dashboard, say):
+    forget it as if the owner had removed it here. False if it was already forgotten."""
+    session = get_state().session
+    found = session.execute(
+        select(PaymentMethod.id, PaymentMethod.account_id).where(
+            PaymentMethod.gateway == gateway,
+            PaymentMethod.token == token,
+            PaymentMethod.removed_at.is_(None),
+        )
+    ).first()
+    if found is None:
+        session.commit()
+        return False
+    return _forget(found.id, found.account_id)
+
+
+def _forget(method_id: int, account_id: str) -> bool:
+    """Mark the card removed and, if it was the default, make another usable card the
+    default: the one rule for both ways a card goes (here, or at the service)."""
+    state = get_state()
+    claimed = updated(
+        update(PaymentMethod)
+        .where(PaymentMethod.id == method_id, PaymentMethod.removed_at.is_(None))
+        .values(removed_at=state.now())
+        .execution_options(synchronize_session=False)
+    )
+    if claimed != 1:  # a concurrent removal (the owner, or the service's webhook) won
+        _tx.rollback()
+        return False
+    others = [m.id for m in usable_methods(account_id) if m.id != method_id]
+    state.session.execute(
+        update(BillingProfile)
+        .where(
+            BillingProfile.account_id == account_id,
+            BillingProfile.default_payment_method_id == method_id,
+        )
+        .values(default_payment_method_id=others[0] if others else None)
+        .execution_options(synchronize_session=False)
+    )
+    _tx.after_commit(lambda: _signal("payment_method_removed", account_id, method_id))
     _tx.commit()
+    return True
 
 
 def note_payment_method_update(account_id: str) -> None:

@@ -10,21 +10,18 @@ moves its status (pending → succeeded or failed). Gateways report through
 
 from __future__ import annotations
 
-from typing import Literal
-
 from flask import current_app
 from sqlalchemy import ColumnElement, and_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..gateways.events import RefundStatus
 from ..models import Payment
 from ..signals import payment_refunded
 from ..state import get_state
 from . import _tx
 from ._sql import updated
 
-__all__ = ["RefundStatus", "charge_payment_id", "record_refund"]
-
-RefundStatus = Literal["pending", "succeeded", "failed"]
+__all__ = ["RefundStatus", "charge_payment_id", "our_charge", "record_refund"]
 
 
 def our_charge(gateway: str, charge_id: str) -> ColumnElement[bool]:

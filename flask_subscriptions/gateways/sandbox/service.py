@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_request_context, request
@@ -48,6 +47,7 @@ from ..base import (
     check_idempotency_key,
 )
 from .cards import DECLINES, Behaviour, card_for, charge_outcome
+from .hosting import EXTENSION_KEY, is_safe_return_url
 from .storage import (
     SandboxCharge,
     SetupSession,
@@ -61,12 +61,12 @@ from .storage import (
     refunds,
     setup_sessions,
 )
+from .views import blueprint
 
 # ``metadata`` is re-exported: hosts' test fixtures drop the sandbox tables through it.
-__all__ = ["LATENCY_ENV", "SandboxGateway", "is_safe_return_url", "metadata", "with_query"]
+__all__ = ["LATENCY_ENV", "SandboxGateway", "metadata"]
 
 LATENCY_ENV = "SANDBOX_PAY_LATENCY_MS"
-EXTENSION_KEY = "sandbox_pay"
 _LETTERS_ONLY = str.maketrans("-_", "xz")
 
 
@@ -124,9 +124,6 @@ class SandboxGateway:
         if not isinstance(engine.pool, StaticPool):  # in-memory SQLite lives in its connection
             engine.dispose()  # no pooled connection may survive a fork of a preloading server
         app.extensions[EXTENSION_KEY] = _State(self, engine)
-
-        from .views import blueprint
-
         app.register_blueprint(blueprint, url_prefix=self.url_prefix)
 
     def _database_url(self, app: Flask) -> str:
@@ -633,30 +630,6 @@ def _refund_refusal(conn: sa.Connection, charge_id: str, amount: int) -> str | N
     if row.status != ChargeStatus.SUCCEEDED.value:
         return "Only a succeeded charge can be refunded."
     return "The refund exceeds what is left of the charge."
-
-
-# -- URLs ------------------------------------------------------------------------
-
-
-def is_safe_return_url(url: str, host: str | None) -> bool:
-    """A path on this site, or an http(s) URL on ``host`` (any host when unknown).
-
-    This keeps the card form from being an open redirect.
-    """
-    if not url or any(char in url for char in "\\\r\n\t") or url.startswith("//"):
-        return False
-    parts = urlsplit(url)
-    if not parts.scheme and not parts.netloc:
-        return url.startswith("/")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return False
-    return host is None or parts.netloc.lower() == host.lower()
-
-
-def with_query(url: str, **params: str) -> str:
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _latency_from_env() -> float:

@@ -3,14 +3,18 @@
 They play an external service's pages, so they render their own standalone
 templates (``sandbox_pay/*.html``), never the host's layout, and a card number
 is only ever posted here (R-BUY-4, R-SEC-1).
+
+``SandboxGateway.init_app`` mounts them; they ask the app's Sandbox Pay only for what
+:class:`SandboxPay` lists, so this module does not import the service that mounts it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
@@ -21,7 +25,8 @@ from wtforms.validators import ValidationError
 
 from ..base import CardSetupFailed, ChargeStatus, GatewayError
 from .cards import TEST_CARDS, brand_of, luhn_valid, normalize_number
-from .service import EXTENSION_KEY, SandboxGateway, is_safe_return_url, with_query
+from .hosting import EXTENSION_KEY, is_safe_return_url, with_query
+from .storage import SandboxCharge, SetupSession
 
 blueprint = Blueprint(
     "sandbox_pay", __name__, template_folder=str(Path(__file__).parents[2] / "templates")
@@ -30,6 +35,20 @@ blueprint = Blueprint(
 _EXPIRY = re.compile(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*")
 _ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
                  "vnd", "vuv", "xaf", "xof", "xpf"}  # fmt: skip
+
+
+class SandboxPay(Protocol):
+    """What the pages ask of the service behind them (``SandboxGateway``)."""
+
+    today: Callable[[], date]
+
+    def setup_session(self, session_id: str) -> SetupSession | None: ...
+
+    def register_card(self, session_id: str, digits: str, exp_month: int, exp_year: int) -> str: ...
+
+    def charge_by_id(self, charge_id: str) -> SandboxCharge | None: ...
+
+    def complete_authentication(self, charge_id: str, succeeded: bool) -> SandboxCharge | None: ...
 
 
 class CardForm(FlaskForm):  # type: ignore[misc]
@@ -147,8 +166,8 @@ def format_amount(amount: int, currency: str) -> str:
     return f"{amount // 100:,}.{amount % 100:02d} {currency.upper()}"
 
 
-def _gateway() -> SandboxGateway:
-    gateway: SandboxGateway = current_app.extensions[EXTENSION_KEY].gateway
+def _gateway() -> SandboxPay:
+    gateway: SandboxPay = current_app.extensions[EXTENSION_KEY].gateway
     return gateway
 
 

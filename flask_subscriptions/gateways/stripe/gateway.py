@@ -12,7 +12,6 @@ table, then confirmed (``storage.py`` says why). Its id is the protocol's ``char
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -36,24 +35,16 @@ from ..base import (
     check_idempotency_key,
 )
 from . import links
+from .context import EXTENSION_KEY, StripeContext
 from .mapping import card_error_result, charge_result, decline, error_of, transport
 from .refunds import RefundDesk
 from .settings import StripeSettings, load_stripe_settings
 from .storage import Ledger, Sent, metadata
+from .views import mount
 
 __all__ = ["EXTENSION_KEY", "StripeGateway"]
 
-EXTENSION_KEY = "subscriptions_stripe"
 _MAX_METADATA_VALUE = 500  # Stripe's limit for one metadata value
-
-
-@dataclass(frozen=True)
-class _State:
-    gateway: StripeGateway
-    settings: StripeSettings
-    client: stripe.StripeClient
-    ledger: Ledger
-    owns_engine: bool
 
 
 class StripeGateway:
@@ -94,13 +85,10 @@ class StripeGateway:
         settings = load_stripe_settings(app.config)
         engine, owns_engine = self._bind_engine(app)
         _create_table(engine)
-        app.extensions[EXTENSION_KEY] = _State(
+        app.extensions[EXTENSION_KEY] = StripeContext(
             self, settings, self._client(settings), Ledger(engine), owns_engine
         )
         app.jinja_env.globals["subscriptions_stripe_js_url"] = settings.js_url
-
-        from .views import mount
-
         mount(app)
 
     def _client(self, settings: StripeSettings) -> stripe.StripeClient:
@@ -124,8 +112,8 @@ class StripeGateway:
         with app.app_context():
             return db.engine, False
 
-    def _state(self) -> _State:
-        state: _State | None = current_app.extensions.get(EXTENSION_KEY)
+    def _state(self) -> StripeContext:
+        state: StripeContext | None = current_app.extensions.get(EXTENSION_KEY)
         if state is None or state.gateway is not self:
             raise RuntimeError("call StripeGateway.init_app(app) for this app first")
         return state
@@ -376,11 +364,7 @@ class StripeGateway:
 
     def intent_of_action(self, token: str) -> dict[str, Any] | None:
         """The PaymentIntent an action link names, if the link is ours."""
-        intent_id = links.intent_id(token)
-        if intent_id is None:
-            return None
-        with transport(moves_money=False):
-            return self.client.v1.payment_intents.retrieve(intent_id).to_dict()
+        return links.intent_of_action(self.client, token)
 
 
 def _create_table(engine: sa.Engine) -> None:

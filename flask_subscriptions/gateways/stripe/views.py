@@ -2,10 +2,12 @@
 
 - ``POST /webhook``: Stripe's events. The signature is checked against
   ``SUBSCRIPTIONS_STRIPE_WEBHOOK_SECRET`` before anything is read; a bad one is a 400 and
-  changes nothing. ``events.py`` handles each event once.
+  changes nothing. ``events.py`` reads the event as neutral events, and the extension's
+  ``apply_gateway_event`` applies them, once per event id.
 - ``GET /authenticate/<signed token>``: where the card holder approves a payment their
   bank wants confirmed (3-D Secure), with Stripe.js. It is the ``action_url`` of a
-  ``REQUIRES_ACTION`` charge; only an owner of the paying account may open it.
+  ``REQUIRES_ACTION`` charge; only an owner of the paying account may open it: the
+  PaymentIntent's customer is the one this adapter created for that account.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ from __future__ import annotations
 from typing import Any
 
 import stripe
-from flask import Blueprint, Flask, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Flask, abort, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.routing import BuildError
 
+from ...access import owner_required, safe_next
 from ...accounts import BillingAccount
-from ...blueprints._access import owner_required, safe_next
-from ...blueprints._errors import fail
-from ...services.accounts import find_profile
+from ...state import get_state
 from ..base import ChargeStatus, GatewayError
-from .events import handle_event
-from .gateway import EXTENSION_KEY, StripeGateway
+from . import links
+from .context import stripe_context
+from .events import read_event
 from .mapping import charge_result
 
 __all__ = ["blueprint", "mount"]
@@ -41,35 +43,34 @@ def mount(app: Flask) -> None:
 
 @blueprint.post("/webhook")
 def webhook() -> ResponseReturnValue:
-    gateway = _gateway()
+    context = stripe_context()
     try:
-        event = gateway.client.construct_event(
+        event = context.client.construct_event(
             request.get_data(),
             request.headers.get("Stripe-Signature"),
-            gateway.settings.webhook_secret,
+            context.settings.webhook_secret,
         )
     except (ValueError, stripe.SignatureVerificationError):
         return {"error": "The signature or the payload is invalid."}, 400
     try:
-        outcome = handle_event(gateway, event)
+        notice = read_event(context, event)
     except GatewayError:
-        # Stripe delivers the event again later; nothing was recorded for it.
+        # Stripe delivers the event again later; nothing was handed over for it.
         return {"error": "Stripe could not be asked about this event; send it again."}, 503
-    return {"id": event.id, "outcome": outcome}
+    return {"id": event.id, "outcome": get_state().apply_gateway_event(notice)}
 
 
 @blueprint.get("/authenticate/<token>")
 @owner_required
 def authenticate(account: BillingAccount, token: str) -> ResponseReturnValue:
-    gateway = _gateway()
+    context = stripe_context()
     try:
-        intent = gateway.intent_of_action(token)
+        intent = links.intent_of_action(context.client, token, expand=["customer"])
     except GatewayError:
-        return fail("The payment service is unavailable right now. Please try again.", 503)
-    profile = find_profile(account.billing_id)
-    if intent is None or profile is None or profile.gateway_customer != intent.get("customer"):
+        return _error("The payment service is unavailable right now. Please try again.", 503)
+    if intent is None or _account_of(intent) != account.billing_id:
         abort(404)
-    result = charge_result(intent, gateway.action_url)
+    result = charge_result(intent, links.action_url)
     return render_template(
         "subscriptions/stripe_authenticate.html",
         intent=intent,
@@ -77,11 +78,20 @@ def authenticate(account: BillingAccount, token: str) -> ResponseReturnValue:
         succeeded=result is not None and result.status is ChargeStatus.SUCCEEDED,
         client_secret=intent["client_secret"],
         payment_method=_payment_method(intent),
-        publishable_key=gateway.settings.publishable_key,
+        publishable_key=context.settings.publishable_key,
         return_url=safe_next((intent.get("metadata") or {}).get("return_url"))
         or safe_next(request.args.get("next"))  # an off-session charge: the page that sent us
         or _billing_home(),
     )
+
+
+def _account_of(intent: dict[str, Any]) -> str | None:
+    """The account whose customer this is: ``create_customer`` wrote it on the customer."""
+    customer = intent.get("customer")
+    if not isinstance(customer, dict):
+        return None
+    account_id = (customer.get("metadata") or {}).get("account_id")
+    return str(account_id) if account_id else None
 
 
 def _payment_method(intent: dict[str, Any]) -> str | None:
@@ -101,6 +111,7 @@ def _billing_home() -> str:
         return "/"
 
 
-def _gateway() -> StripeGateway:
-    gateway: StripeGateway = current_app.extensions[EXTENSION_KEY].gateway
-    return gateway
+def _error(message: str, status: int) -> ResponseReturnValue:
+    """The package's error page (a host's template of the same name wins)."""
+    page = render_template("subscriptions/error.html", message=message, status=status)
+    return page, status

@@ -1,0 +1,60 @@
+"""Who may see billing pages: only the owners of the acting account (R-SEC-2), and where a
+page may send them next (R-SEC-3).
+
+It sits below the services and the blueprints, beside ``state``: our blueprints, a
+gateway's own pages (Stripe's authentication page) and a host's pages use the same checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, g, request
+from flask_login import current_user
+
+from .accounts import BillingAccount
+from .state import get_state
+
+__all__ = ["current_account", "owner_required", "safe_next"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def current_account() -> BillingAccount | None:
+    """The account the signed-in user acts for, looked up once per request."""
+    if "subs_account" not in g:
+        g.subs_account = get_state().current_account()
+    return g.subs_account  # type: ignore[no-any-return]
+
+
+def owner_required(view: F) -> F:
+    """Sign-in first (back to the same page afterwards), then owners only."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+        account = current_account()
+        user = current_user._get_current_object()
+        if account is None or not account.is_billing_owner(user):
+            abort(403)
+        return view(account, *args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def safe_next(target: str | None) -> str | None:
+    """A ``next`` URL only if it stays on this host (R-SEC-3)."""
+    if not target or "\\" in target or any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return None  # a control character would end the Location header: 500, not a redirect
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        host = urlsplit(request.host_url)
+        if (parts.scheme, parts.netloc) != (host.scheme, host.netloc):
+            return None
+    elif not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
