@@ -13,13 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import InsufficientBalance, QuoteChanged
+from ..errors import BalanceChanged, InsufficientBalance
 from ..models import BalanceEntry
 from ..state import get_state
-
-
-class BalanceChanged(QuoteChanged):
-    """The balance changed while this was being done: please look at it again."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from ..accounts import BillingAccount
 from ..core.quotes import NothingToChange, Quote, quote_settlement
-from ..errors import BillingError, PaymentMethodRequired, QuoteChanged
+from ..errors import NothingUnpaid, PaymentMethodRequired, QuoteChanged, SettlementDeclined
 from ..models import Invoice, Payment, Subscription
 from ..state import get_state
 from . import _tx
@@ -31,10 +31,6 @@ from .payments import (
     register_outcome_handlers,
 )
 from .renewals import mail_about
-
-
-class NothingUnpaid(BillingError):
-    """Nothing is unpaid."""
 
 
 @dataclass(frozen=True)
@@ -95,14 +91,12 @@ def settle(account: BillingAccount, fingerprint: str, method_id: int | None) -> 
     settled = get_state().session.get(Invoice, invoice.id)
     assert settled is not None
     if settled.status == "void":  # its charge was declined
-        raise SettlementDeclined(payment.message if payment and payment.message else None)
+        raise (
+            SettlementDeclined(code="gateway_refused", reason=payment.message)
+            if payment and payment.message
+            else SettlementDeclined()
+        )
     return settled
-
-
-class SettlementDeclined(BillingError):
-    """The payment was declined; nothing was paid."""
-
-    status_code = 402
 
 
 def _reserve(
