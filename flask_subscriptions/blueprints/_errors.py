@@ -58,8 +58,9 @@ def message(error: BillingError) -> str:
     return sentence(error)
 
 
-def fail(message: str, status: int) -> tuple[str, int]:
-    return render_template("subscriptions/error.html", message=message, status=status), status
+def fail(text: str, status: int) -> tuple[str, int]:
+    """The error page with ``text`` (a sentence the page itself owns, like a stale form's)."""
+    return render_template("subscriptions/error.html", message=text, status=status), status
 
 
 def refuse(error: BillingError) -> tuple[str, int]:
