@@ -33,6 +33,7 @@ from flask_subscriptions import (
     requires_feature,
 )
 from flask_subscriptions.access import safe_next
+from flask_subscriptions.blueprints._errors import message
 from flask_subscriptions.core.money import format_money
 from flask_subscriptions.jobs import all_jobs, run_due_jobs
 from flask_subscriptions.models import OutboxMessage, Plan, UsageReport
@@ -167,7 +168,7 @@ def usage() -> tuple[str, int] | Response:
         try:
             current_subscriptions.extension.report_usage(account, "mau", form.mau.data)
         except BillingError as exc:
-            flash(exc.message, "error")
+            flash(message(exc), "error")
         else:
             flash(f"MAU set to {form.mau.data:,}.", "success")
             return redirect(url_for("example.usage"))

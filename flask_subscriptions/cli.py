@@ -7,12 +7,14 @@ from flask.cli import AppGroup
 
 from .core.catalog import CatalogError, load_catalog_file
 from .core.money import format_money
+from .errors import UsageInvalid
 from .jobs import run_due_jobs
+from .messages import sentence
 from .models import metadata
 from .services.catalog import load_catalog
 from .services.dunning import run_dunning
 from .services.renewals import count_due, renew_due
-from .services.usage import UsageInvalid, import_usage, read_csv
+from .services.usage import import_usage, read_csv
 from .state import get_state
 
 subscriptions_cli = AppGroup("subscriptions", help="Subscription billing.")
@@ -96,5 +98,5 @@ def usage_import(path: str) -> None:
     try:
         summary = import_usage(read_csv(path))
     except UsageInvalid as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(sentence(exc)) from exc
     click.echo(str(summary))

@@ -577,7 +577,7 @@ def test_cli_import_with_a_bad_row_changes_nothing_and_names_the_lines_R_SEC_4(
         "line 3: A metric name is lowercase",
         "line 4: Usage is a whole number",
         "line 5: reported_at is an ISO 8601 time",
-        "line 6: no account has the id '424242'",
+        "line 6: No account has the id '424242'",
         "line 7: expected account_id,metric,value[,reported_at], got 2 columns",
         "line 8: Usage cannot be over",
         "line 9: The time of a report cannot be in the future",

@@ -16,7 +16,7 @@ from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..services import three_d_secure as service
 from ._access import owner_required
-from ._errors import fail
+from ._errors import refuse
 
 bp = Blueprint("authentication", __name__, url_prefix="/payments")
 
@@ -27,7 +27,7 @@ def show(account: BillingAccount, payment_id: int) -> str | tuple[str, int]:
     try:
         waiting = service.refresh(service.find_waiting_payment(account.billing_id, payment_id))
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     back = url_for(".show", payment_id=payment_id, _external=True)
     action = waiting.payment.action_url
     return render_template(

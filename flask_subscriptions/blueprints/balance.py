@@ -12,7 +12,7 @@ from ..services.balance import current_balance, history
 from ..services.withdrawals import withdraw, withdrawal_quote
 from ..state import get_state
 from ._access import owner_required
-from ._errors import fail
+from ._errors import fail, message
 
 bp = Blueprint("balance", __name__, url_prefix="/balance")
 
@@ -34,7 +34,7 @@ def review(account: BillingAccount) -> str | Response:
     try:
         quote = withdrawal_quote(account.billing_id)
     except BillingError as exc:
-        flash(exc.message, "error")
+        flash(message(exc), "error")
         return redirect(url_for(".index"))
     return render_template(
         "subscriptions/withdraw.html",
@@ -53,8 +53,8 @@ def confirm(account: BillingAccount) -> Response | tuple[str, int]:
     try:
         done = withdraw(account, form.seq.data)
     except BillingError as exc:
-        flash(exc.message, "error")
+        flash(message(exc), "error")
         return redirect(url_for(".index"))
-    message = "is being processed" if done.status == "pending" else "was paid out"
-    flash(f"Your withdrawal {message}.", "success")
+    outcome = "is being processed" if done.status == "pending" else "was paid out"
+    flash(f"Your withdrawal {outcome}.", "success")
     return redirect(url_for(".index"))

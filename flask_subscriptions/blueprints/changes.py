@@ -13,7 +13,7 @@ from ..services import changes as service
 from ..services.licenses import License, find_license
 from ..services.payment_methods import default_method_id, usable_methods
 from ._access import owner_required
-from ._errors import fail
+from ._errors import message, refuse, status_of
 
 bp = Blueprint("changes", __name__, url_prefix="/licenses")
 
@@ -25,7 +25,7 @@ def choose(account: BillingAccount, subscription_id: int) -> str | tuple[str, in
     try:
         license_ = find_license(account.billing_id, subscription_id)
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     held_addons = tuple(a.code for a in license_.addons)
     choice = service.ChangeRequest(
         plan_code=request.args.get("plan", license_.plan.code),
@@ -52,11 +52,11 @@ def confirm(account: BillingAccount, subscription_id: int) -> str | Response | t
             account, subscription_id, choice, form.fingerprint.data, form.payment_method.data
         )
     except QuoteChanged as exc:
-        flash(f"{exc.message} Nothing was changed.", "error")
+        flash(f"{message(exc)} Nothing was changed.", "error")
         return _render_again(account, subscription_id, choice, status=409)
     except BillingError as exc:
-        flash(exc.message, "error")
-        return _render_again(account, subscription_id, choice, status=exc.status_code)
+        flash(message(exc), "error")
+        return _render_again(account, subscription_id, choice, status=status_of(exc))
     flash("Your plan was changed.", "success")
     return redirect(url_for("subscriptions.licenses.index"))
 
@@ -68,7 +68,7 @@ def _render_again(
     try:
         license_ = find_license(account.billing_id, subscription_id)
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     return _render(account, license_, choice, status)
 
 
@@ -81,8 +81,8 @@ def _render(
     except NothingToChange:
         problem = None
     except BillingError as exc:
-        problem = exc.message
-        status = max(status, exc.status_code) if status != 200 else exc.status_code
+        problem = message(exc)
+        status = max(status, status_of(exc)) if status != 200 else status_of(exc)
     page = render_template(
         "subscriptions/change.html",
         license=license_,

@@ -8,7 +8,7 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..accounts import BillingAccount
-from ..errors import AlreadySubscribed, BillingError, QuoteChanged
+from ..errors import AlreadySubscribed, BillingError, NotFound, QuoteChanged
 from ..forms import INTERVALS, ActionForm, ChooseCardForm, CouponForm, OrderForm, PlaceOrderForm
 from ..models import Order
 from ..services import checkout as service
@@ -16,7 +16,7 @@ from ..services.accounts import profile_currency
 from ..services.payment_methods import default_method_id, start_registration, usable_methods
 from ..services.plans import list_offers
 from ._access import current_account, owner_required
-from ._errors import fail
+from ._errors import fail, message, refuse, status_of
 
 bp = Blueprint("checkout", __name__)
 
@@ -34,7 +34,7 @@ def order(plan_code: str) -> str | Response | tuple[str, int]:
         (o for o in list_offers(currency) if o.plan.code == plan_code and o.purchasable), None
     )
     if offer is None:
-        return fail("That plan is not for sale.", 404)
+        return refuse(NotFound(code="plan_not_for_sale"))
     form = OrderForm(interval=request.args.get("interval", "month"), currency=currency)
     already = None
     if form.validate_on_submit():
@@ -47,9 +47,9 @@ def order(plan_code: str) -> str | Response | tuple[str, int]:
                 account,
             )
         except AlreadySubscribed as exc:
-            already = exc.message
+            already = message(exc)
         except BillingError as exc:
-            return fail(exc.message, exc.status_code)
+            return refuse(exc)
         else:
             session[_SESSION_KEY] = [*session.get(_SESSION_KEY, [])[-9:], new.key]
             return redirect(url_for(".payment", key=new.key))
@@ -83,8 +83,8 @@ def payment(account: BillingAccount, key: str) -> str | Response | tuple[str, in
         try:
             service.choose_payment_method(found, account, form.payment_method.data)
         except BillingError as exc:
-            flash(exc.message, "error")
-            status = exc.status_code
+            flash(message(exc), "error")
+            status = status_of(exc)
         else:
             return redirect(url_for(".confirm", key=key))
     elif request.method == "POST":  # no card chosen, or no valid CSRF token: refused
@@ -122,7 +122,7 @@ def new_card(account: BillingAccount, key: str) -> str | Response | tuple[str, i
     try:
         setup = start_registration(account, return_url)
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     if setup.redirect_url:
         return redirect(setup.redirect_url)
     return render_template(
@@ -160,7 +160,7 @@ def coupon(account: BillingAccount, key: str) -> str | Response | tuple[str, int
     try:
         applied = service.apply_coupon(found, account, form.code.data)
     except BillingError as exc:
-        form.code.errors = [exc.message]
+        form.code.errors = [message(exc)]
         return _render_confirm(found, account, coupon_form=form, status=400)
     flash(f"Coupon {applied.code} applied.", "success")
     return redirect(url_for(".confirm", key=key))
@@ -177,7 +177,7 @@ def remove_coupon(account: BillingAccount, key: str) -> Response | tuple[str, in
     try:
         service.remove_coupon(found)
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     flash("Coupon removed.", "success")
     return redirect(url_for(".confirm", key=key))
 
@@ -200,11 +200,11 @@ def place(account: BillingAccount, key: str) -> str | Response | tuple[str, int]
             return_url=url_for(".complete", key=key, _external=True),
         )
     except QuoteChanged as exc:
-        flash(exc.message, "error")
+        flash(message(exc), "error")
         return _render_confirm(found, account, status=409)
     except BillingError as exc:
-        flash(exc.message, "error")
-        return _render_confirm(found, account, status=exc.status_code)
+        flash(message(exc), "error")
+        return _render_confirm(found, account, status=status_of(exc))
     if placed.state == "open":  # declined: say why, nothing was bought
         flash(placed.failure_message or "The card was declined.", "error")
         return redirect(url_for(".payment", key=key))
@@ -241,7 +241,7 @@ def _render_confirm(
     try:
         view = service.view_order(found, account)
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     page = render_template(
         "subscriptions/checkout/confirm.html",
         view=view,
@@ -257,12 +257,12 @@ def _find(key: str, account: BillingAccount) -> Order | tuple[str, int]:
     try:
         return service.find_order(key, account, may_claim=key in session.get(_SESSION_KEY, []))
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
 
 
 def _already_subscribed(account: BillingAccount, currency: str) -> str | None:
     try:
         service.check_can_buy(account.billing_id, currency)
     except BillingError as exc:
-        return exc.message
+        return message(exc)
     return None

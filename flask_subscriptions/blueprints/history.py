@@ -12,6 +12,7 @@ from ..services import settlement as service
 from ..services.invoices import account_invoices
 from ..services.payment_methods import default_method_id, usable_methods
 from ._access import owner_required
+from ._errors import message, status_of
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 
@@ -32,8 +33,8 @@ def settle(account: BillingAccount) -> str | Response | tuple[str, int]:
     try:
         settled = service.settle(account, form.fingerprint.data, form.payment_method.data)
     except BillingError as exc:
-        flash(exc.message, "error")
-        return _render(account, exc.status_code)
+        flash(message(exc), "error")
+        return _render(account, status_of(exc))
     flash(f"Thank you: everything unpaid is settled ({settled.number}).", "success")
     return redirect(url_for(".index"))
 

@@ -11,7 +11,7 @@ from ..forms import LicenseForm
 from ..services import licenses as service
 from ..state import get_state
 from ._access import owner_required
-from ._errors import fail
+from ._errors import message, refuse, status_of
 
 bp = Blueprint("licenses", __name__, url_prefix="/licenses")
 
@@ -30,7 +30,7 @@ def detail(account: BillingAccount, subscription_id: int) -> str | Response | tu
     try:
         license_ = service.find_license(account.billing_id, subscription_id)
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     form = LicenseForm()
     status = 200
     if request.method == "POST":
@@ -43,8 +43,8 @@ def detail(account: BillingAccount, subscription_id: int) -> str | Response | tu
                     renew_with=form.renew_with.data or None,
                 )
             except BillingError as exc:
-                flash(exc.message, "error")
-                status = exc.status_code
+                flash(message(exc), "error")
+                status = status_of(exc)
             else:
                 flash("Your license was saved.", "success")
                 return redirect(url_for(".index"))

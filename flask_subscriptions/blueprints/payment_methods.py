@@ -13,7 +13,7 @@ from ..services import payment_methods as service
 from ..services.accounts import find_profile, set_billing_email
 from ..state import get_state
 from ._access import owner_required, safe_next
-from ._errors import fail
+from ._errors import fail, message, refuse
 
 bp = Blueprint("payment_methods", __name__, url_prefix="/payment-methods")
 
@@ -42,7 +42,7 @@ def register(account: BillingAccount) -> Response | tuple[str, int]:
     try:
         setup = service.start_registration(account, return_url)
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     if setup.redirect_url:
         return redirect(setup.redirect_url)
     return render_template(
@@ -63,7 +63,7 @@ def finish(account: BillingAccount) -> Response:
     try:
         method = service.finish_registration(account, reference)
     except BillingError as exc:
-        flash(exc.message, "error")
+        flash(message(exc), "error")
         return redirect(next_url)
     flash(f"{method.brand.capitalize()} •••• {method.last4} registered.", "success")
     return redirect(_with_card(next_url, method.id))
@@ -77,7 +77,7 @@ def make_default(account: BillingAccount, method_id: int) -> Response | tuple[st
     try:
         method = service.set_default(account, method_id)
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     flash(f"{method.brand.capitalize()} •••• {method.last4} is now your default card.", "success")
     return redirect(url_for(".index"))
 
@@ -90,7 +90,7 @@ def remove(account: BillingAccount, method_id: int) -> Response | tuple[str, int
     try:
         service.remove(account, method_id)
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     flash("The card was removed.", "success")
     return redirect(url_for(".index"))
 
@@ -104,7 +104,7 @@ def billing_email(account: BillingAccount) -> Response | tuple[str, int]:
     try:
         set_billing_email(account.billing_id, form.email.data)
     except BillingError as exc:
-        return fail(exc.message, exc.status_code)
+        return refuse(exc)
     flash(
         f"Payment notifications will go to {form.email.data} and every owner."
         if form.email.data

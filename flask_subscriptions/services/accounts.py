@@ -9,13 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts import BillingAccount
-from ..errors import BillingError
+from ..errors import InvalidEmail
 from ..models import BillingProfile
 from ..state import get_state
-
-
-class InvalidEmail(BillingError):
-    """Enter a valid e-mail address, like billing@example.com."""
 
 
 def find_profile(account_id: str) -> BillingProfile | None:

@@ -15,15 +15,11 @@ from typing import cast
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import InsufficientBalance, QuoteChanged
+from ..errors import BalanceChanged, InsufficientBalance
 from ..models import BalanceEntry
 from ..state import get_state
 
 LEDGER = cast(Table, BalanceEntry.__table__)
-
-
-class BalanceChanged(QuoteChanged):
-    """The balance changed while this was being done: please look at it again."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from ..core.proration import HeldItem, Holding, Price, Target
 from ..core.quotes import NothingToChange, Quote, next_holding, quote_change
 from ..core.terms import Interval, Term
 from ..errors import (
-    BillingError,
+    ChangeNotPossible,
     PaymentDeclined,
     PaymentMethodRequired,
     PlanNotAnOption,
@@ -61,10 +61,6 @@ from .pipeline import (
 )
 from .pricing import core_price, current_items
 from .usage import latest_usage, sync_limit_state
-
-
-class ChangeNotPossible(BillingError):
-    """This license cannot be changed now."""
 
 
 @dataclass(frozen=True)
@@ -107,9 +103,9 @@ def quote_license(
     state = get_state()
     subscription = license_.subscription
     if subscription.state != "active":
-        raise ChangeNotPossible("This license has expired; buy a plan on the plans page.")
+        raise ChangeNotPossible(code="license_expired")
     if subscription.payment_failed_on is not None:
-        raise ChangeNotPossible("Settle the unpaid renewal first (Subscription History).")
+        raise ChangeNotPossible(code="renewal_unpaid")
     plan = _target_plan(license_, request.plan_code)
     holding, held_rows = holding_of(subscription)
     prices = _target_prices(subscription, plan, request, held_rows)
@@ -169,7 +165,7 @@ def _target_prices(
     if len(set(request.addon_codes)) != len(request.addon_codes) or any(
         code not in plan.addon_codes for code in request.addon_codes
     ):
-        raise PlanNotAnOption("That add-on is not offered with this plan.")
+        raise PlanNotAnOption(code="addon_not_offered")
     addons = {
         a.code: a for a in session.scalars(select(AddOn).where(AddOn.code.in_(request.addon_codes)))
     }
@@ -193,7 +189,10 @@ def _target_prices(
             )
         if price is None:
             raise PlanNotAnOption(
-                f"{name} is not sold per {request.interval} in {subscription.currency}."
+                code="price_not_offered",
+                item=name,
+                interval=request.interval,
+                currency=subscription.currency,
             )
         prices.append(core_price(price, code, kind, name))
     return tuple(prices)
@@ -240,9 +239,10 @@ def apply_change(
         payment = session.scalar(
             select(Payment).where(Payment.invoice_id == invoice.id).order_by(Payment.id.desc())
         )
-        raise PaymentDeclined(
-            (payment.message if payment and payment.message else "The card was declined.")
-            + " Nothing was changed."
+        raise (
+            PaymentDeclined(code="change_declined_by_gateway", reason=payment.message)
+            if payment and payment.message
+            else PaymentDeclined(code="change_declined")
         )
     return done
 
@@ -259,7 +259,7 @@ def _reserve(
     try:
         shown = quote_for(account, subscription_id, request)
     except NothingToChange as exc:
-        raise ChangeNotPossible("That is what the license holds already.") from exc
+        raise ChangeNotPossible(code="nothing_to_change") from exc
     quote, subscription = shown.quote, shown.license.subscription
     if quote.fingerprint != fingerprint:
         raise QuoteChanged()

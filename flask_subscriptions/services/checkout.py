@@ -24,11 +24,12 @@ from ..core.quotes import CouponNotApplicable, Quote, next_holding, quote_purcha
 from ..core.terms import Interval
 from ..errors import (
     AlreadySubscribed,
-    BillingError,
     CouponInvalid,
     CurrencyLocked,
     NotFound,
+    OrderAlreadyPlaced,
     PaymentMethodRequired,
+    PurchaseInProgress,
     QuoteChanged,
 )
 from ..models import (
@@ -66,12 +67,6 @@ from .pipeline import (
 from .pricing import coupon_terms, current_prices
 from .reconciliation import reconcile_payment
 from .subscriptions import start_subscription
-
-
-class PurchaseInProgress(BillingError):
-    """Another purchase for this account is being paid right now; wait for it to finish."""
-
-    status_code = 409
 
 
 @dataclass(frozen=True)
@@ -142,7 +137,7 @@ def view_order(order: Order, account: BillingAccount) -> OrderView:
 def choose_payment_method(order: Order, account: BillingAccount, method_id: int) -> Order:
     """Step 3 → 4: the card to pay with must be one of the account's usable cards."""
     if method_id not in {m.id for m in usable_methods(account.billing_id)}:
-        raise PaymentMethodRequired("Choose one of your registered cards, or use another card.")
+        raise PaymentMethodRequired(code="choose_registered_card")
     _require_open(order)
     order.account_id = account.billing_id
     order.payment_method_id = method_id
@@ -161,7 +156,7 @@ def apply_coupon(order: Order, account: BillingAccount, code: str) -> Coupon:
     try:
         _quote(order, plan, addons, coupon, account.billing_id)
     except CouponNotApplicable as exc:
-        raise CouponInvalid(f"The coupon {coupon.code} cannot be used for this order.") from exc
+        raise CouponInvalid(code="coupon_not_for_order", coupon=coupon.code) from exc
     order.coupon_id = coupon.id
     _tx.commit()
     return coupon
@@ -231,10 +226,7 @@ def _reserve(
     balance = current_balance(account.billing_id)
     quote = _quote(order, plan, addons, coupon, account.billing_id)
     if quote.fingerprint != fingerprint:
-        raise QuoteChanged(
-            "The order's amounts changed since you saw them: please check and "
-            "place the order again."
-        )
+        raise QuoteChanged(code="order_quote_changed")
     method = _usable_method(order, account) if quote.card_amount > 0 else None
     order.quote_fingerprint = quote.fingerprint
     order.placed_at = state.now()
@@ -269,7 +261,7 @@ def _redeem(coupon: Coupon, order: Order, account_id: str) -> None:
         .execution_options(synchronize_session=False)
     )
     if counted != 1:
-        raise CouponInvalid(f"The coupon {coupon.code} has been used up.")
+        raise CouponInvalid(code="coupon_used_up", coupon=coupon.code)
     session.add(
         CouponRedemption(
             coupon_id=coupon.id,
@@ -457,13 +449,13 @@ def _catalog_items(plan_code: str, addon_codes: list[str]) -> tuple[Plan, tuple[
     session = get_state().session
     plan = session.scalar(select(Plan).where(Plan.code == plan_code, Plan.active))
     if plan is None or plan.is_free:
-        raise NotFound("That plan is not for sale.")
+        raise NotFound(code="plan_not_for_sale")
     unknown = [c for c in addon_codes if c not in plan.addon_codes]
     if unknown or len(set(addon_codes)) != len(addon_codes):
-        raise NotFound("That add-on is not offered with this plan.")
+        raise NotFound(code="addon_not_offered")
     addons = tuple(session.scalars(select(AddOn).where(AddOn.code.in_(addon_codes), AddOn.active)))
     if len(addons) != len(addon_codes):
-        raise NotFound("That add-on is not offered with this plan.")
+        raise NotFound(code="addon_not_offered")
     order = {code: i for i, code in enumerate(plan.addon_codes)}
     return plan, tuple(sorted(addons, key=lambda a: order[a.code]))
 
@@ -500,7 +492,7 @@ def check_can_buy(account_id: str, currency: str) -> None:
         select(BillingProfile.currency).where(BillingProfile.account_id == account_id)
     )
     if locked is not None and locked != currency:
-        raise CurrencyLocked(f"This account pays in {locked}; choose prices in {locked}.")
+        raise CurrencyLocked(currency=locked)
 
 
 def _usable_method(order: Order, account: BillingAccount) -> PaymentMethod:
@@ -512,4 +504,4 @@ def _usable_method(order: Order, account: BillingAccount) -> PaymentMethod:
 
 def _require_open(order: Order) -> None:
     if order.state != "open":
-        raise BillingError("This order has already been placed.")
+        raise OrderAlreadyPlaced()

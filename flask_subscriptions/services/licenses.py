@@ -8,7 +8,7 @@ from functools import cached_property
 from sqlalchemy import select
 
 from ..accounts import BillingAccount
-from ..errors import BillingError, NotFound, PlanNotAnOption
+from ..errors import ChangeNotPossible, NotFound, PlanNotAnOption
 from ..models import AddOn, Invoice, Payment, Plan, Subscription, SubscriptionItem
 from ..notifications import enqueue
 from ..state import get_state
@@ -119,7 +119,7 @@ def update_license(
     subscription = license_.subscription
     ended = not subscription.auto_renew and subscription.current_term_end <= get_state().today()
     if subscription.state != "active" or ended:  # R-LIC-4: only until its term ends
-        raise BillingError("This license has expired; buy a plan on the plans page.")
+        raise ChangeNotPossible(code="license_expired")
     was_enabled, was_next = subscription.auto_renew, subscription.next_plan_id
     if auto_renew:
         options = {plan.code: plan for plan in license_.renewal_options}

@@ -11,25 +11,18 @@ from sqlalchemy import select, update
 
 from .. import signals
 from ..accounts import BillingAccount
-from ..errors import BillingError, NotFound
+from ..errors import (
+    CardRegistrationFailed,
+    NotFound,
+    PaymentMethodRequired,
+    PaymentServiceUnavailable,
+)
 from ..gateways.base import CardSetup, CardSetupFailed, GatewayError
 from ..models import BillingProfile, PaymentMethod, Subscription
 from ..state import get_state
 from . import _tx
 from ._sql import updated
 from .accounts import billing_recipients, ensure_profile
-
-
-class CardRegistrationFailed(BillingError):
-    """The card could not be registered."""
-
-    status_code = 402
-
-
-class PaymentServiceUnavailable(BillingError):
-    """The payment service is unavailable right now. Nothing was changed; please try again."""
-
-    status_code = 503
 
 
 def is_expired(method: PaymentMethod, today: date) -> bool:
@@ -101,7 +94,11 @@ def finish_registration(account: BillingAccount, setup_reference: str) -> Paymen
         customer = _ensure_customer(account)
         info = gateway.finish_card_setup(customer, setup_reference)
     except CardSetupFailed as exc:
-        raise CardRegistrationFailed(exc.message) from exc
+        raise (
+            CardRegistrationFailed(code="gateway_refused", reason=exc.message)
+            if exc.message
+            else CardRegistrationFailed()
+        ) from exc
     except GatewayError as exc:
         raise PaymentServiceUnavailable() from exc
     existing = session.scalar(
@@ -139,7 +136,7 @@ def set_default(account: BillingAccount, method_id: int) -> PaymentMethod:
     state = get_state()
     method = _owned(account, method_id)
     if is_expired(method, state.today()):
-        raise BillingError("That card has expired: register a new one.")
+        raise PaymentMethodRequired(code="card_expired")
     profile = ensure_profile(account.billing_id)
     profile.default_payment_method_id = method.id
     note_payment_method_update(account.billing_id)

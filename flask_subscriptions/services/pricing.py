@@ -13,14 +13,10 @@ from sqlalchemy import select
 from ..core.proration import Price
 from ..core.quotes import CouponTerms
 from ..core.terms import Interval
-from ..errors import BillingError
+from ..errors import PriceUnavailable
 from ..models import AddOn, Coupon, Plan, SubscriptionItem
 from ..models import Price as PriceRow
 from ..state import get_state
-
-
-class PriceUnavailable(BillingError):
-    """That plan is not sold for that interval and currency."""
 
 
 def core_price(row: PriceRow, code: str, kind: str, name: str) -> Price:

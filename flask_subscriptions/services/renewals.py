@@ -34,13 +34,13 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from ..errors import BalanceChanged
 from ..gateways.base import ChargeResult
 from ..models import Invoice, Payment, Subscription
 from ..notifications import Mailing, enqueue_rendered, render_many
 from ..state import get_state
 from . import _tx
 from .accounts import recipients_for
-from .balance import BalanceChanged
 from .claims import release
 from .dunning import clear_dunning, hand_to_dunning
 from .notices import mail_about

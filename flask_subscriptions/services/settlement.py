@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from ..accounts import BillingAccount
 from ..core.quotes import NothingToChange, Quote, quote_settlement
-from ..errors import BillingError, PaymentMethodRequired, QuoteChanged
+from ..errors import NothingUnpaid, PaymentMethodRequired, QuoteChanged, SettlementDeclined
 from ..models import Invoice, Payment, Subscription
 from ..state import get_state
 from . import _tx
@@ -36,10 +36,6 @@ from .pipeline import (
     one_by_one,
     reserve,
 )
-
-
-class NothingUnpaid(BillingError):
-    """Nothing is unpaid."""
 
 
 @dataclass(frozen=True)
@@ -100,14 +96,12 @@ def settle(account: BillingAccount, fingerprint: str, method_id: int | None) -> 
     settled = session.get_one(Invoice, reserved.invoice_id, populate_existing=True)
     if settled.status == "void":  # its charge was declined
         payment = session.get(Payment, reserved.payment_id) if reserved.payment_id else None
-        raise SettlementDeclined(payment.message if payment and payment.message else None)
+        raise (
+            SettlementDeclined(code="gateway_refused", reason=payment.message)
+            if payment and payment.message
+            else SettlementDeclined()
+        )
     return settled
-
-
-class SettlementDeclined(BillingError):
-    """The payment was declined; nothing was paid."""
-
-    status_code = 402
 
 
 def _reserve(account: BillingAccount, fingerprint: str, method_id: int | None) -> Reserved:

@@ -48,7 +48,7 @@ def find_waiting_payment(account_id: str, payment_id: int) -> WaitingPayment:
     session = get_state().session
     payment = session.get(Payment, payment_id)
     if payment is None or payment.account_id != account_id or payment.purpose != "charge":
-        raise NotFound("That payment was not found.")
+        raise NotFound(code="payment_not_found")
     invoice = session.get(Invoice, payment.invoice_id) if payment.invoice_id else None
     method = session.get(PaymentMethod, payment.payment_method_id)
     return WaitingPayment(payment, invoice, method)

@@ -27,7 +27,7 @@ from ..core.entitlements import (
     Standing,
     decide,
 )
-from ..errors import BillingError
+from ..errors import UsageImportError, UsageInvalid
 from ..models import AddOn, BillingProfile, Plan, Subscription, SubscriptionItem, UsageReport
 from ..notifications import enqueue
 from ..state import get_state
@@ -39,22 +39,6 @@ WHOLE = re.compile(r"-?[0-9]+")
 #: The largest value a report may carry: far above any real count, far below BIGINT.
 MAX_VALUE = 10**12
 CSV_COLUMNS = ("account_id", "metric", "value", "reported_at")
-MAX_ERRORS_SHOWN = 20
-
-
-class UsageInvalid(BillingError):
-    """That usage report is not valid; nothing was recorded."""
-
-
-class UsageImportError(UsageInvalid):
-    """A usage file with bad rows; nothing was imported. ``errors`` names each line."""
-
-    def __init__(self, errors: Sequence[str]) -> None:
-        shown = list(errors[:MAX_ERRORS_SHOWN])
-        if len(errors) > MAX_ERRORS_SHOWN:
-            shown.append(f"… and {len(errors) - MAX_ERRORS_SHOWN} more.")
-        super().__init__("Nothing was imported:\n" + "\n".join(shown))
-        self.errors = tuple(errors)
 
 
 @dataclass(frozen=True)
@@ -124,11 +108,12 @@ def import_usage(rows: Iterable[Sequence[str]]) -> ImportSummary:
         if row.account_id not in accounts:
             found = state.load_account(row.account_id)
             if found is None:
-                errors.append(f"line {line}: no account has the id {row.account_id!r}.")
+                unknown = UsageInvalid(code="usage_account_unknown", account_id=row.account_id)
+                errors.append((line, unknown))
                 continue
             accounts[row.account_id] = found
     if errors:
-        raise UsageImportError(sorted(errors, key=_line_number))
+        raise UsageImportError(problems=_by_line(errors))
     summary = ImportSummary(rows=len(checked), accounts=len(accounts))
     try:
         _record([row for _, row in checked], accounts, summary)
@@ -168,7 +153,7 @@ def _resolve(account: BillingAccount | str, account_id: str) -> BillingAccount:
         return account
     found = get_state().load_account(account_id)
     if found is None:
-        raise UsageInvalid(f"No account has the id {account_id!r}.")
+        raise UsageInvalid(code="usage_account_unknown", account_id=account_id)
     return found
 
 
@@ -193,26 +178,23 @@ def check_account_id(account_id: Any) -> str:
         or not account_id.isprintable()
         or account_id.strip() != account_id
     ):
-        raise UsageInvalid(f"An account id is 1 to 64 printable characters (got {account_id!r}).")
+        raise UsageInvalid(code="usage_account_id_malformed", account_id=account_id)
     return account_id
 
 
 def check_metric(metric: Any) -> str:
     if not isinstance(metric, str) or not METRIC.fullmatch(metric):
-        raise UsageInvalid(
-            "A metric name is lowercase letters, digits and underscores, starting with a "
-            f"letter, at most 64 long, like 'mau' (got {metric!r})."
-        )
+        raise UsageInvalid(code="usage_metric_malformed", metric=metric)
     return metric
 
 
 def check_value(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UsageInvalid(f"Usage is a whole number (got {value!r}).")
+        raise UsageInvalid(code="usage_not_whole", value=value)
     if value < 0:
-        raise UsageInvalid(f"Usage cannot be negative (got {value}).")
+        raise UsageInvalid(code="usage_negative", value=value)
     if value > MAX_VALUE:
-        raise UsageInvalid(f"Usage cannot be over {MAX_VALUE:,} (got {value:,}).")
+        raise UsageInvalid(code="usage_too_large", limit=MAX_VALUE, value=value)
     return int(value)
 
 
@@ -222,59 +204,56 @@ def check_time(at: object, now: datetime) -> datetime:
     if at is None:
         return now
     if not isinstance(at, datetime):
-        raise UsageInvalid(f"The time of a report is a date and time (got {at!r}).")
+        raise UsageInvalid(code="usage_time_not_a_time", at=at)
     if at.tzinfo is not None:
         at = at.astimezone(UTC).replace(tzinfo=None)
     if at > now:
-        raise UsageInvalid(
-            f"The time of a report cannot be in the future (got {at:%Y-%m-%d %H:%M})."
-        )
+        raise UsageInvalid(code="usage_time_in_future", at=at)
     return at
 
 
 def _parse(
     rows: Iterable[Sequence[str]], now: datetime
-) -> tuple[list[tuple[int, UsageRow]], list[str]]:
+) -> tuple[list[tuple[int, UsageRow]], list[tuple[int, UsageInvalid]]]:
     checked: list[tuple[int, UsageRow]] = []
-    errors: list[str] = []
+    errors: list[tuple[int, UsageInvalid]] = []
     for line, cells in enumerate(rows, start=1):
         cells = [cell.strip() for cell in cells]
         if not any(cells):
             continue
         if not checked and not errors and cells[0].lower() == CSV_COLUMNS[0]:
             if [c.lower() for c in cells] not in (list(CSV_COLUMNS[:3]), list(CSV_COLUMNS)):
-                errors.append(f"line {line}: the header must be {','.join(CSV_COLUMNS)}.")
+                header = UsageInvalid(code="usage_header", columns=",".join(CSV_COLUMNS))
+                errors.append((line, header))
             continue
         try:
             checked.append((line, _parse_cells(cells, now)))
         except UsageInvalid as exc:
-            errors.append(f"line {line}: {exc.message}")
+            errors.append((line, exc))
     return checked, errors
 
 
 def _parse_cells(cells: list[str], now: datetime) -> UsageRow:
     if len(cells) not in (3, 4):
-        raise UsageInvalid(
-            f"expected account_id,metric,value[,reported_at], got {len(cells)} columns."
-        )
+        raise UsageInvalid(code="usage_columns", count=len(cells))
     if not WHOLE.fullmatch(cells[2]):
-        raise UsageInvalid(f"Usage is a whole number ≥ 0 (got {cells[2]!r}).")
+        raise UsageInvalid(code="usage_cell_not_whole", cell=cells[2])
     at = None
     if len(cells) == 4 and cells[3]:
         try:
             at = datetime.fromisoformat(cells[3])
         except ValueError:
-            raise UsageInvalid(
-                f"reported_at is an ISO 8601 time like 2026-04-01T09:30:00Z (got {cells[3]!r})."
-            ) from None
+            raise UsageInvalid(code="usage_cell_not_a_time", cell=cells[3]) from None
     value = int(cells[2]) if len(cells[2]) <= 20 else MAX_VALUE + 1  # (int() refuses 4,300 digits)
     if cells[2].startswith("-"):
         value = -abs(value)
     return check_row(cells[0], cells[1], value, at, now=now)
 
 
-def _line_number(error: str) -> int:
-    return int(error.split(":", 1)[0].removeprefix("line "))
+def _by_line(errors: list[tuple[int, UsageInvalid]]) -> tuple[UsageInvalid, ...]:
+    """Each problem named by its line, in file order (an unknown account is found last)."""
+    ordered = sorted(errors, key=lambda error: error[0])
+    return tuple(UsageInvalid(code="usage_line", line=n, problem=p) for n, p in ordered)
 
 
 def read_csv(path: str) -> list[list[str]]:
@@ -283,7 +262,8 @@ def read_csv(path: str) -> list[list[str]]:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             return list(csv.reader(handle))
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise UsageImportError([f"the file is not UTF-8 CSV ({exc})."]) from exc
+        unreadable = UsageInvalid(code="usage_file_unreadable", reason=str(exc))
+        raise UsageImportError(problems=(unreadable,)) from exc
 
 
 # --- over the limit, and back ------------------------------------------------------------

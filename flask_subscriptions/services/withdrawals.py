@@ -12,24 +12,14 @@ from dataclasses import dataclass
 
 from ..accounts import BillingAccount
 from ..core.quotes import withdrawal
-from ..errors import BillingError
+from ..errors import BalanceChanged, NothingToWithdraw, WithdrawalFailed
 from ..gateways.base import GatewayTimeout, GatewayUnavailable, PayoutResult
 from ..models import Withdrawal
 from ..notifications import enqueue
 from ..state import get_state
 from . import _tx
 from .accounts import gateway_customer
-from .balance import BalanceChanged, append_entry, current_balance
-
-
-class NothingToWithdraw(BillingError):
-    """There is no balance to withdraw."""
-
-
-class WithdrawalFailed(BillingError):
-    """The payout failed; your balance is unchanged."""
-
-    status_code = 402
+from .balance import append_entry, current_balance
 
 
 @dataclass(frozen=True)
@@ -145,5 +135,9 @@ def _record(withdrawal_id: int, result: PayoutResult | None, account: BillingAcc
         )
     _tx.commit()
     if row.status == "failed":
-        raise WithdrawalFailed(f"The payout failed: {row.message} Your balance is unchanged.")
+        raise (
+            WithdrawalFailed(code="withdrawal_failed_by_gateway", reason=row.message)
+            if row.message
+            else WithdrawalFailed()
+        )
     return row

@@ -1,0 +1,168 @@
+"""What a person reads when a billing action is refused: one sentence per error code.
+
+Services raise errors that carry a code and values (``flask_subscriptions.errors``); this
+table is the only place those become words (R-I18N-2). Each sentence is written once, in
+English, with ``str.format`` placeholders named after the error's values, so a translated
+page can do ``gettext(MESSAGES[code]).format(**values)``: :func:`sentence` takes the
+translation function for that reason. Words that come from outside (a card processor's
+decline message, a catalog's plan name) arrive as values and are shown as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class Coded(Protocol):
+    """What :func:`sentence` needs of an error (kept structural so errors.py can import us)."""
+
+    code: str
+    values: dict[str, object]
+
+
+MESSAGES: Final[Mapping[str, str]] = {
+    "billing_error": "That could not be done; nothing was changed.",
+    # not found, not allowed (R-SEC-2)
+    "not_found": "That does not exist, or is not yours.",
+    "not_an_owner": "Only the account's owners can manage its billing.",
+    "plan_not_for_sale": "That plan is not for sale.",
+    "addon_not_offered": "That add-on is not offered with this plan.",
+    "payment_not_found": "That payment was not found.",
+    # catalog and purchase (R-CAT, R-BUY, R-MON-3)
+    "plan_not_an_option": "You cannot change to a plan that is not an option.",
+    "price_not_offered": "{item} is not sold per {interval} in {currency}.",
+    "price_unavailable": "That plan is not sold for that interval and currency.",
+    "already_subscribed": (
+        "You already hold a valid license: change its plan in License Management."
+    ),
+    "currency_locked": "This account pays in {currency}; choose prices in {currency}.",
+    "purchase_in_progress": (
+        "Another purchase for this account is being paid right now; wait for it to finish."
+    ),
+    "order_already_placed": "This order has already been placed.",
+    "order_quote_changed": (
+        "The order's amounts changed since you saw them: please check and place the order again."
+    ),
+    "quote_changed": "The amounts changed since you saw them: please confirm the new quote.",
+    # coupons (R-CPN-2)
+    "coupon_invalid": "That coupon cannot be used.",
+    "coupon_unknown": "That coupon code does not exist.",
+    "coupon_not_yet_valid": "The coupon {coupon} is not valid yet.",
+    "coupon_expired": "The coupon {coupon} has expired.",
+    "coupon_used_up": "The coupon {coupon} has been used up.",
+    "coupon_not_for_plan": "The coupon {coupon} does not apply to the {plan} plan.",
+    "coupon_wrong_currency": "The coupon {coupon} is for payments in {currency}.",
+    "coupon_already_used": "You have already used the coupon {coupon}.",
+    "coupon_not_for_order": "The coupon {coupon} cannot be used for this order.",
+    # cards and payments
+    "payment_method_required": "Choose or register a card first.",
+    "choose_registered_card": "Choose one of your registered cards, or use another card.",
+    "card_expired": "That card has expired: register a new one.",
+    "card_declined": "The card was declined.",
+    "card_registration_failed": "The card could not be registered.",
+    "gateway_refused": "{reason}",
+    "payment_pending": "The payment service has not confirmed the payment yet.",
+    "payment_service_unavailable": (
+        "The payment service is unavailable right now. Nothing was changed; please try again."
+    ),
+    # plan changes and licenses (R-PRO, R-LIC)
+    "change_not_possible": "This license cannot be changed now.",
+    "license_expired": "This license has expired; buy a plan on the plans page.",
+    "renewal_unpaid": "Settle the unpaid renewal first (Subscription History).",
+    "nothing_to_change": "That is what the license holds already.",
+    "change_declined": "The card was declined. Nothing was changed.",
+    "change_declined_by_gateway": "{reason} Nothing was changed.",
+    # balance, settlement, withdrawal (R-BAL, R-DUN-3)
+    "balance_changed": "The balance changed while this was being done: please look at it again.",
+    "insufficient_balance": "The balance is not enough for that.",
+    "nothing_unpaid": "Nothing is unpaid.",
+    "settlement_declined": "The payment was declined; nothing was paid.",
+    "nothing_to_withdraw": "There is no balance to withdraw.",
+    "withdrawal_failed": "The payout failed; your balance is unchanged.",
+    "withdrawal_failed_by_gateway": "The payout failed: {reason} Your balance is unchanged.",
+    # notification address (R-NOTE-2)
+    "invalid_email": "Enter a valid e-mail address, like billing@example.com.",
+    # usage reports (R-USE-1, R-SEC-4)
+    "usage_invalid": "That usage report is not valid; nothing was recorded.",
+    "usage_account_unknown": "No account has the id {account_id!r}.",
+    "usage_account_id_malformed": (
+        "An account id is 1 to 64 printable characters (got {account_id!r})."
+    ),
+    "usage_metric_malformed": (
+        "A metric name is lowercase letters, digits and underscores, starting with a "
+        "letter, at most 64 long, like 'mau' (got {metric!r})."
+    ),
+    "usage_not_whole": "Usage is a whole number (got {value!r}).",
+    "usage_negative": "Usage cannot be negative (got {value}).",
+    "usage_too_large": "Usage cannot be over {limit:,} (got {value:,}).",
+    "usage_time_not_a_time": "The time of a report is a date and time (got {at!r}).",
+    "usage_time_in_future": (
+        "The time of a report cannot be in the future (got {at:%Y-%m-%d %H:%M})."
+    ),
+    "usage_columns": "expected account_id,metric,value[,reported_at], got {count} columns.",
+    "usage_cell_not_whole": "Usage is a whole number ≥ 0 (got {cell!r}).",
+    "usage_cell_not_a_time": (
+        "reported_at is an ISO 8601 time like 2026-04-01T09:30:00Z (got {cell!r})."
+    ),
+    "usage_header": "the header must be {columns}.",
+    "usage_file_unreadable": "the file is not UTF-8 CSV ({reason}).",
+    "usage_line": "line {line}: {problem}",
+    "usage_import_failed": "Nothing was imported:\n{problems}",
+    "usage_import_failed_more": "Nothing was imported:\n{problems}\n… and {more} more.",
+}
+
+
+def sentence(error: Coded, translate: Callable[[str], str] = str) -> str:
+    """The error's sentence with its values filled in.
+
+    A value that is itself an error (or a tuple of them, one per line) is shown as its own
+    sentence, through the same ``translate``. A missing value or an unknown code shows the
+    placeholder or the code instead of failing: an error message must never raise.
+    """
+    template = translate(MESSAGES.get(error.code, error.code))
+    values = {key: _shown(value, translate) for key, value in error.values.items()}
+    try:
+        return template.format_map(_Lenient(values))
+    except (ValueError, TypeError):  # a value that does not fit its format spec
+        return template.format_map(_Lenient({k: _Plain(v) for k, v in values.items()}))
+
+
+def _shown(value: object, translate: Callable[[str], str]) -> object:
+    if isinstance(value, Coded):
+        return sentence(value, translate)
+    if isinstance(value, tuple) and value and all(isinstance(v, Coded) for v in value):
+        return "\n".join(sentence(v, translate) for v in value)
+    return value
+
+
+class _Lenient(dict[str, object]):
+    def __missing__(self, key: str) -> _Placeholder:
+        return _Placeholder(key)
+
+
+class _Plain:
+    """A value shown as it is, whatever the format spec asked for."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class _Placeholder:
+    """Stands in for a value nobody provided: it shows as ``{name}``, whatever the spec."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __format__(self, spec: str) -> str:
+        return "{" + self.name + "}"
+
+    def __repr__(self) -> str:
+        return "{" + self.name + "}"
