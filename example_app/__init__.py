@@ -47,6 +47,12 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
         MAIL_DEFAULT_SENDER="billing@example.com",
         SUBSCRIPTIONS_BASE_TEMPLATE="example/base.html",
         SUBSCRIPTIONS_SUPPORT_EMAIL="support@example.com",
+        # Who the PDF receipts say was paid (R-INV-2).
+        SUBSCRIPTIONS_SELLER_NAME="Example Software, Inc.",
+        SUBSCRIPTIONS_SELLER_ADDRESS=(
+            "100 Market Street, Suite 300\nSan Francisco, CA 94105\nUnited States"
+        ),
+        SUBSCRIPTIONS_SELLER_TAX_ID="US 12-3456789",
     )
     app.config.update(config or {})
 

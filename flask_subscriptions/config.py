@@ -41,6 +41,9 @@ DEFAULTS: dict[str, Any] = {
     "SUPPORT_EMAIL": None,
     "FEATURE_REFUSED": "page",
     "FEATURE_REFUSED_REDIRECT": None,
+    "SELLER_NAME": None,
+    "SELLER_ADDRESS": None,
+    "SELLER_TAX_ID": None,
 }
 
 #: The grace each dunning policy gets when GRACE_DAYS is not set (R-DUN-1, R-DUN-2).
@@ -109,6 +112,9 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "'page', 'redirect' or a callable(feature, entitlement) returning a response",
     ),
     "FEATURE_REFUSED_REDIRECT": (_optional_str, "None or a URL or endpoint name"),
+    "SELLER_NAME": (_optional_str, "None or the seller's name as receipts print it"),
+    "SELLER_ADDRESS": (_optional_str, "None or the seller's address (one line per line)"),
+    "SELLER_TAX_ID": (_optional_str, "None or the seller's tax id (VAT, GST, 登録番号)"),
 }
 
 
@@ -140,6 +146,10 @@ class Settings:
     support_email: str | None
     feature_refused: Any
     feature_refused_redirect: str | None
+    #: Who the receipts say was paid (R-INV-2).
+    seller_name: str | None
+    seller_address: str | None
+    seller_tax_id: str | None
 
 
 def apply_defaults(config: dict[str, Any]) -> None:

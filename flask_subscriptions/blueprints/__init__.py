@@ -15,6 +15,7 @@ from . import (
     changes,
     checkout,
     history,
+    invoices,
     licenses,
     payment_methods,
 )
@@ -35,6 +36,7 @@ def create_blueprint() -> Blueprint:
         changes.bp,
         checkout.bp,
         history.bp,
+        invoices.bp,
         licenses.bp,
         payment_methods.bp,
     )

@@ -1,4 +1,5 @@
-"""Subscription History (R-DUN-3): every invoice, and Pay all unpaid."""
+"""Subscription History (R-DUN-3, R-INV-1): every invoice, linked to its page, and Pay all
+unpaid."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import SettleForm
 from ..services import settlement as service
-from ..services.invoices import account_invoices
+from ..services.invoice_details import history_rows
 from ..services.payment_methods import default_method_id, usable_methods
 from ._access import owner_required
 from ._errors import message, status_of
@@ -44,7 +45,7 @@ def _render(account: BillingAccount, status: int = 200) -> tuple[str, int] | str
     methods = usable_methods(account.billing_id)
     page = render_template(
         "subscriptions/history.html",
-        invoices=account_invoices(account.billing_id),
+        rows=history_rows(account.billing_id),
         offer=offer,
         methods=methods,
         chosen=request.form.get("payment_method", type=int)

@@ -1,0 +1,344 @@
+"""What an invoice's page, its PDF receipt and Subscription History show (R-INV-1, R-INV-2).
+
+Read-only, straight from the tables: the services that write invoices and payments may change
+how they do it, but what was invoiced, charged and settled is in these rows. Every query is
+bounded by the account, so an id from another account finds nothing (R-SEC-2), and the number
+of statements per page is fixed whatever the account's history.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import literal, select
+
+from ..models import AddOn, Invoice, InvoiceLine, Payment, PaymentMethod, Plan
+from ..state import get_state
+
+#: The largest id an integer primary key holds on every database we run on: anything above
+#: is not an invoice of anyone's, and PostgreSQL would refuse to compare it (a 500, not a 404).
+MAX_ID = 2**31 - 1
+_ID = re.compile(r"[0-9]{1,10}")
+#: An invoice number is at most as long as its column; anything longer is not one.
+_NUMBER = re.compile(r"[A-Za-z0-9-]{1,32}")
+
+
+@dataclass(frozen=True)
+class CardRef:
+    """The card as a person recognises it: never more than the brand and last 4 (R-SEC-1)."""
+
+    brand: str
+    last4: str
+
+
+@dataclass(frozen=True)
+class InvoiceRef:
+    """Another invoice this one points at (what a settlement paid, or what paid this one)."""
+
+    id: int
+    number: str
+    kind: str
+    status: str
+    period_start: date | None
+    period_end: date | None
+    amount_due: int
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try to charge the card for this invoice. A declined try is part of the invoice it
+    tried to pay, never a charge of its own (R-INV-1)."""
+
+    id: int
+    attempt: int
+    status: str
+    amount: int
+    currency: str
+    card: CardRef | None
+    on: date
+    decline_kind: str | None
+    message: str | None
+    reference: str | None
+
+
+@dataclass(frozen=True)
+class LineDetail:
+    """One invoice line with the item's name, as the catalog calls it."""
+
+    kind: str
+    item_code: str
+    name: str
+    description: str
+    start: date | None
+    last_day: date | None
+    days: int | None
+    term_days: int | None
+    basis: int | None
+    amount: int
+    settled: InvoiceRef | None
+
+    @property
+    def prorated(self) -> bool:
+        """Only part of a term: the page then shows the amount the line came from."""
+        return self.days is not None and self.term_days is not None and self.days != self.term_days
+
+
+@dataclass(frozen=True)
+class InvoiceDetail:
+    """Everything an invoice's page and its receipt show, as plain values."""
+
+    id: int
+    number: str
+    kind: str
+    status: str
+    currency: str
+    account_id: str
+    issued_on: date
+    paid_on: date | None
+    voided_on: date | None
+    period_start: date | None
+    period_last_day: date | None
+    lines: tuple[LineDetail, ...]
+    total: int
+    balance_used: int
+    amount_due: int
+    attempts: tuple[Attempt, ...]
+    settled_by: InvoiceRef | None
+
+    @property
+    def discount(self) -> int:
+        return sum(line.amount for line in self.lines if line.kind == "discount")
+
+    @property
+    def credited(self) -> int:
+        """Credits for what was given up (signed, <= 0): they go to the balance (R-PRO-3)."""
+        return sum(line.amount for line in self.lines if line.kind == "credit")
+
+    @property
+    def amount_owed(self) -> int:
+        """What the charges came to after any discount: paid from the balance, then the card.
+        (``total`` nets the credits too; they reach the balance before it pays.)"""
+        return self.amount_due + self.balance_used
+
+    @property
+    def paid_with(self) -> Attempt | None:
+        """The payment that took the money, if a card paid it."""
+        return next((a for a in self.attempts if a.status == "succeeded"), None)
+
+    @property
+    def card_charged(self) -> int:
+        return sum(a.amount for a in self.attempts if a.status == "succeeded")
+
+    @property
+    def card(self) -> CardRef | None:
+        paid = self.paid_with
+        return paid.card if paid else None
+
+    @property
+    def settles(self) -> tuple[InvoiceRef, ...]:
+        """The invoices a settlement pays (or tried to pay, when it was declined)."""
+        return tuple(line.settled for line in self.lines if line.settled is not None)
+
+    @property
+    def receipt_available(self) -> bool:
+        """A receipt is for money received: a paid invoice, not one a settlement paid for it."""
+        return self.status == "paid" and self.settled_by is None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One invoice on Subscription History: what the card paid, the balance used, and how
+    it links to a settlement."""
+
+    invoice: Invoice
+    issued_on: date
+    period_last_day: date | None
+    card_paid: int
+    settled_by: InvoiceRef | None
+    settles: tuple[InvoiceRef, ...]
+
+
+def parse_ident(ident: str) -> int | str | None:
+    """An id (digits) or an invoice number, or None when it can be neither: a malformed or
+    huge id is simply not found (R-SEC-4), never a database error."""
+    if _ID.fullmatch(ident):
+        number = int(ident)
+        return number if 0 < number <= MAX_ID else None
+    return ident if _NUMBER.fullmatch(ident) else None
+
+
+def find_invoice(account_id: str, ident: str) -> Invoice | None:
+    """The account's invoice by id or number; another account's is never found (R-SEC-2)."""
+    key = parse_ident(ident)
+    if key is None:
+        return None
+    which = Invoice.id == key if isinstance(key, int) else Invoice.number == key
+    return get_state().session.scalar(
+        select(Invoice).where(Invoice.account_id == account_id, Invoice.number.is_not(None), which)
+    )
+
+
+def invoice_detail(account_id: str, ident: str) -> InvoiceDetail | None:
+    """The page's data in five statements, whatever the invoice: the invoice, its lines, its
+    attempts with their cards, the items' names, and the invoices it points at."""
+    invoice = find_invoice(account_id, ident)
+    if invoice is None:
+        return None
+    session = get_state().session
+    lines = list(
+        session.scalars(
+            select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.id)
+        )
+    )
+    related = _related(invoice, lines)
+    names = _item_names({line.item_code for line in lines if line.item_code})
+    return InvoiceDetail(
+        id=invoice.id,
+        number=invoice.number or "",
+        kind=invoice.kind,
+        status=invoice.status,
+        currency=invoice.currency,
+        account_id=invoice.account_id,
+        issued_on=billing_date(invoice.created_at),
+        paid_on=billing_date(invoice.paid_at) if invoice.paid_at else None,
+        voided_on=billing_date(invoice.voided_at) if invoice.voided_at else None,
+        period_start=invoice.period_start,
+        period_last_day=_last_day(invoice.period_end),
+        lines=tuple(_line(line, names, related) for line in lines),
+        total=invoice.total,
+        balance_used=invoice.balance_applied,
+        amount_due=invoice.amount_due,
+        attempts=_attempts(invoice),
+        settled_by=related.get(invoice.paid_by_invoice_id or 0),
+    )
+
+
+def history_rows(account_id: str) -> list[HistoryRow]:
+    """Every invoice of the account, newest first, in one statement: a settlement's invoices
+    are among them, so which paid which is read from the same rows."""
+    invoices = list(
+        get_state().session.scalars(
+            select(Invoice)
+            .where(Invoice.account_id == account_id, Invoice.number.is_not(None))
+            .order_by(Invoice.created_at.desc(), Invoice.id.desc())
+        )
+    )
+    refs = {invoice.id: _ref(invoice) for invoice in invoices}
+    settles: dict[int, list[InvoiceRef]] = {}
+    for invoice in reversed(invoices):
+        if invoice.paid_by_invoice_id is not None:
+            settles.setdefault(invoice.paid_by_invoice_id, []).append(refs[invoice.id])
+    return [
+        HistoryRow(
+            invoice=invoice,
+            issued_on=billing_date(invoice.created_at),
+            period_last_day=_last_day(invoice.period_end),
+            card_paid=_card_paid(invoice),
+            settled_by=refs.get(invoice.paid_by_invoice_id or 0),
+            settles=tuple(settles.get(invoice.id, ())),
+        )
+        for invoice in invoices
+    ]
+
+
+def billing_date(moment: datetime) -> date:
+    """A stored (naive UTC) instant as the billing date of the configured zone (R-TIME-1)."""
+    zone = ZoneInfo(get_state().settings.timezone)
+    return moment.replace(tzinfo=UTC).astimezone(zone).date()
+
+
+def _card_paid(invoice: Invoice) -> int:
+    """What the card paid for this invoice itself: nothing for one a settlement paid (the
+    settlement's row shows that charge once), nothing for one never paid."""
+    if invoice.status != "paid" or invoice.paid_by_invoice_id is not None:
+        return 0
+    return invoice.amount_due
+
+
+def _related(invoice: Invoice, lines: Sequence[InvoiceLine]) -> dict[int, InvoiceRef]:
+    """The invoices this one names, by id: what paid it, and what its lines settle."""
+    ids = {line.settled_invoice_id for line in lines if line.settled_invoice_id is not None}
+    if invoice.paid_by_invoice_id is not None:
+        ids.add(invoice.paid_by_invoice_id)
+    if not ids:
+        return {}
+    rows = get_state().session.scalars(
+        select(Invoice).where(Invoice.account_id == invoice.account_id, Invoice.id.in_(ids))
+    )
+    return {row.id: _ref(row) for row in rows if row.number}
+
+
+def _ref(invoice: Invoice) -> InvoiceRef:
+    return InvoiceRef(
+        id=invoice.id,
+        number=invoice.number or "",
+        kind=invoice.kind,
+        status=invoice.status,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        amount_due=invoice.amount_due,
+    )
+
+
+def _item_names(codes: Iterable[str]) -> dict[str, str]:
+    """Plans and add-ons by code, in one statement; a plan wins a shared code."""
+    codes = sorted(codes)
+    if not codes:
+        return {}
+    plans = select(Plan.code, Plan.name, literal(0).label("rank")).where(Plan.code.in_(codes))
+    addons = select(AddOn.code, AddOn.name, literal(1).label("rank")).where(AddOn.code.in_(codes))
+    rows = get_state().session.execute(plans.union_all(addons)).all()
+    names: dict[str, str] = {}
+    for code, name, _rank in sorted(rows, key=lambda row: -row[2]):
+        names[code] = name
+    return names
+
+
+def _line(row: InvoiceLine, names: dict[str, str], related: dict[int, InvoiceRef]) -> LineDetail:
+    settled = related.get(row.settled_invoice_id) if row.settled_invoice_id else None
+    return LineDetail(
+        kind=row.kind,
+        item_code=row.item_code,
+        name=names.get(row.item_code, row.item_code or row.description),
+        description=row.description,
+        start=row.start,
+        last_day=_last_day(row.end),
+        days=row.days,
+        term_days=row.term_days,
+        basis=row.basis,
+        amount=row.amount,
+        settled=settled,
+    )
+
+
+def _last_day(end: date | None) -> date | None:
+    """Periods are stored half-open ``[start, end)``; people read the last day they cover."""
+    return date.fromordinal(end.toordinal() - 1) if end else None
+
+
+def _attempts(invoice: Invoice) -> tuple[Attempt, ...]:
+    rows = get_state().session.execute(
+        select(Payment, PaymentMethod)
+        .outerjoin(PaymentMethod, PaymentMethod.id == Payment.payment_method_id)
+        .where(Payment.invoice_id == invoice.id, Payment.purpose == "charge")
+        .order_by(Payment.attempt, Payment.id)
+    )
+    return tuple(
+        Attempt(
+            id=payment.id,
+            attempt=payment.attempt,
+            status=payment.status,
+            amount=payment.amount,
+            currency=payment.currency,
+            card=CardRef(method.brand, method.last4) if method else None,
+            on=billing_date(payment.created_at),
+            decline_kind=payment.decline_kind,
+            message=payment.message,
+            reference=payment.charge_id,
+        )
+        for payment, method in rows
+    )
