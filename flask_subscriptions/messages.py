@@ -30,6 +30,7 @@ MESSAGES: Final[Mapping[str, str]] = {
     "plan_not_for_sale": "That plan is not for sale.",
     "addon_not_offered": "That add-on is not offered with this plan.",
     "payment_not_found": "That payment was not found.",
+    "invoice_not_found": "That invoice was not found.",
     # catalog and purchase (R-CAT, R-BUY, R-MON-3)
     "plan_not_an_option": "You cannot change to a plan that is not an option.",
     "price_not_offered": "{item} is not sold per {interval} in {currency}.",

@@ -9,7 +9,7 @@ from ..errors import NotFound
 from ..receipt_content import receipt_filename, receipt_pdf
 from ..services.invoice_details import invoice_detail
 from ._access import owner_required
-from ._errors import fail
+from ._errors import refuse
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices")
 
@@ -20,7 +20,7 @@ def show(account: BillingAccount, ident: str) -> str | tuple[str, int]:
     """By number (``INV-000042``) or id; another account's, or no such invoice, is a 404."""
     invoice = invoice_detail(account.billing_id, ident)
     if invoice is None:
-        return fail(NotFound().message, 404)
+        return refuse(NotFound(code="invoice_not_found"))
     return render_template("subscriptions/invoice.html", invoice=invoice)
 
 
@@ -31,7 +31,7 @@ def receipt(account: BillingAccount, ident: str) -> Response | tuple[str, int]:
     receipt is the settlement's), is a 404 like one that does not exist."""
     invoice = invoice_detail(account.billing_id, ident)
     if invoice is None or not invoice.receipt_available:
-        return fail(NotFound().message, 404)
+        return refuse(NotFound(code="invoice_not_found"))
     return Response(
         receipt_pdf(invoice, account),
         mimetype="application/pdf",
