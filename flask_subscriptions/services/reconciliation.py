@@ -84,7 +84,11 @@ def _settle(payment_id: int, key: str, status: str, *, missing_is_failure: bool 
 def _charge_again(payment_id: int) -> bool:
     """The gateway never saw this pending charge: send it now, with the same key, if the
     invoice's kind wants that. A second worker doing the same is answered by the gateway's
-    record of the key, so the money still moves once."""
+    record of the key, so the money still moves once.
+
+    True also when another worker settled it first (its charge landed after our lookup):
+    this run must neither fail (every worker runs the job at once, R-REN-2) nor record
+    "not charged" over an outcome that is already there."""
     session = get_state().session
     payment = session.get(Payment, payment_id)
     invoice = session.get(Invoice, payment.invoice_id) if payment and payment.invoice_id else None
@@ -92,5 +96,8 @@ def _charge_again(payment_id: int) -> bool:
         session.commit()
         return False
     session.commit()
-    execute(payment_id, description=f"{invoice.kind.capitalize()} {invoice.number}")
+    try:
+        execute(payment_id, description=f"{invoice.kind.capitalize()} {invoice.number}")
+    except LookupError:  # no longer pending: another worker recorded its outcome
+        session.rollback()
     return True
