@@ -30,15 +30,22 @@ from datetime import datetime
 from typing import Any, cast
 
 from flask import Flask, current_app
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import bindparam, exists, or_, update
 from sqlalchemy.engine import CursorResult
 
 from ..gateways.base import ChargeRequest, ChargeResult, ChargeStatus
-from ..models import Subscription
+from ..models import Invoice, Subscription
 from ..state import get_state
 from . import _tx
 from .claims import claim_rows, release
-from .payments import OPEN_STATUSES, charge, charge_many, record_outcome, send_succeeded
+from .payments import (
+    OPEN_STATUSES,
+    attempt_open,
+    charge,
+    charge_many,
+    record_outcome,
+    send_succeeded,
+)
 from .renewal_facts import INVOICES, PAYMENTS, BatchFacts
 from .renewal_receipts import Snapshot, write_receipts
 from .renewal_terms import Batch, Charge, TermWriter, expire_all
@@ -57,6 +64,10 @@ def open_batch(token: str, size: int) -> Batch | None:
         size,
         Subscription.state == "active",
         Subscription.current_term_end <= state.today(),
+        # Terms are charged in their order: not while an earlier term's attempt can still
+        # take money (a crashed run's pending payment, an unknown outcome, 3-D Secure).
+        # Reconciliation or the card holder settles it first; a decline goes to dunning.
+        ~exists().where(Invoice.subscription_id == Subscription.id, attempt_open()),
         order_by=[Subscription.current_term_end],
     )
     if not subs:
