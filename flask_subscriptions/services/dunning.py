@@ -197,11 +197,16 @@ def _restrict(subscription: Subscription) -> None:
 
 
 def _move_to_free(subscription: Subscription) -> None:
-    """R-DUN-2: the grace ended unpaid: the license ends and the unpaid invoice is voided."""
+    """R-DUN-2: the grace ended unpaid: the license ends and the unpaid invoice is voided.
+
+    Its claim ends with it (as in ``renewals.expire``): no job claims an ended license
+    again, so a worker killed before its release would leave the claim there for good.
+    """
     state = get_state()
     for invoice in open_renewal_invoices(subscription.id):
         void_and_return_balance(invoice, f"Returned from voided invoice {invoice.number}")
     subscription.state = "ended"
+    subscription.claimed_by = subscription.claim_expires_at = None
     subscription.live_account_id = None
     subscription.ended_on = state.today()
     subscription.end_reason = "unpaid"

@@ -134,8 +134,13 @@ def renewal_method(subscription: Subscription) -> PaymentMethod | None:
 
 
 def expire(subscription: Subscription) -> None:
-    """A Disabled license ends at its term end; the account is back on Free (R-LIC-3)."""
+    """A Disabled license ends at its term end; the account is back on Free (R-LIC-3).
+
+    Its claim ends with it, in the same transaction: no job claims an ended license again,
+    so a claim left for the batch to release would outlive a worker killed before that.
+    """
     subscription.state = "ended"
+    subscription.claimed_by = subscription.claim_expires_at = None
     subscription.live_account_id = None
     subscription.ended_on = subscription.current_term_end
     subscription.end_reason = "disabled" if not subscription.auto_renew else "renewed_as_free"
