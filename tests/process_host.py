@@ -1,15 +1,19 @@
 """A host app for tests that run real processes (``flask --app tests.process_host ...``).
 
 Configured from the environment: ``TEST_DATABASE_URL``, ``TEST_SANDBOX_URL``, ``TEST_NOW``
-(the billing clock, an ISO date-time in UTC) and ``TEST_CRASH_AFTER_CHARGE`` (kill this
+(the billing clock, an ISO date-time in UTC), ``TEST_CRASH_AFTER_CHARGE`` (kill this
 process with SIGKILL right after the payment service answered, before the outcome is
-recorded).
+recorded), ``TEST_CRASH_BEFORE_CHARGE`` (kill it right before the payment service is
+called: the pending payments are committed, the service never saw them) and
+``TEST_LOOKUP_ANSWER_DELAY_MS`` (the answer to a charge lookup reaches this process that
+much later: it was true when the service read it, and may be stale when it arrives).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -26,18 +30,26 @@ class CrashingGateway(SandboxGateway):
     """Sandbox Pay, and then the process dies as if the machine lost power."""
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
+        _crash_if_asked("TEST_CRASH_BEFORE_CHARGE")
         result = super().charge(request)
-        _crash_if_asked()
+        _crash_if_asked("TEST_CRASH_AFTER_CHARGE")
         return result
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult | GatewayError]:
+        _crash_if_asked("TEST_CRASH_BEFORE_CHARGE")
         answers = super().charge_many(requests)
-        _crash_if_asked()
+        _crash_if_asked("TEST_CRASH_AFTER_CHARGE")
         return answers
 
+    def lookup_charge(self, idempotency_key: str) -> ChargeResult | None:
+        """Read now, answered later: a slow network on the way back."""
+        answer = super().lookup_charge(idempotency_key)
+        time.sleep(float(os.environ.get("TEST_LOOKUP_ANSWER_DELAY_MS") or 0) / 1000)
+        return answer
 
-def _crash_if_asked() -> None:
-    if os.environ.get("TEST_CRASH_AFTER_CHARGE"):
+
+def _crash_if_asked(switch: str) -> None:
+    if os.environ.get(switch):
         os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -30,7 +30,10 @@ def _flask(
     *args: str,
     crash: bool = False,
     latency_ms: int = 0,
+    **switches: str,
 ) -> subprocess.Popen[str]:
+    """``flask subscriptions *args`` in a process of its own; ``switches`` are more of
+    ``tests/process_host.py``'s environment variables (``TEST_CRASH_BEFORE_CHARGE="1"``)."""
     db.session.commit()  # hold no SQLite lock against the worker we start
     env = {
         **os.environ,
@@ -39,6 +42,7 @@ def _flask(
         "TEST_NOW": now,
         "PYTHONPATH": str(ROOT),
         LATENCY_ENV: str(latency_ms),
+        **switches,
     }
     if crash:
         env["TEST_CRASH_AFTER_CHARGE"] = "1"

@@ -137,34 +137,39 @@ def _local_date(moment: datetime, zone: ZoneInfo) -> date:
 
 
 def _retry(subscription_id: int, report: DunningReport) -> None:
-    """A new attempt on every open renewal invoice, with the account's default card.
+    """A new attempt on each open renewal invoice, oldest first, with the renewal card.
 
-    Not on an invoice whose last attempt is still open (waiting for 3-D Secure, or its
-    outcome unknown): that attempt can still take the money, so a second one could take
-    it twice. The card holder's confirmation, or the reconciliation job, settles it first.
+    Terms are paid in their order: from the first invoice whose last attempt is still open
+    (waiting for 3-D Secure, or its outcome unknown) on, nothing is retried. That attempt
+    can still take the money, so a second one could take it twice, and a later term must
+    not be paid before it. The card holder's confirmation, or reconciliation, settles it.
     """
     state = get_state()
     session = state.session
-    subscription = session.get(Subscription, subscription_id)
-    assert subscription is not None
+    subscription = session.get_one(Subscription, subscription_id)
     method = renewal_method(subscription)
     if method is None:
         return
     card = card_of(method)
-    attempts = [
-        Attempt(
-            invoice.id,
-            invoice.number or "",
-            "renewal",
-            invoice.account_id,
-            invoice.amount_due,
-            invoice.currency,
-            card,
-            _attempts_made(invoice.id) + 1,
-            "Renewal {number} (retry)",
+    attempts = []
+    for invoice, waiting in session.execute(
+        _open_renewal(subscription.id).add_columns(attempt_open().label("waiting"))
+    ):
+        if waiting:
+            break
+        attempts.append(
+            Attempt(
+                invoice.id,
+                invoice.number or "",
+                "renewal",
+                invoice.account_id,
+                invoice.amount_due,
+                invoice.currency,
+                card,
+                _attempts_made(invoice.id) + 1,
+                "Renewal {number} (retry)",
+            )
         )
-        for invoice in session.scalars(_open_renewal(subscription.id).where(~attempt_open()))
-    ]
     reserved = open_attempts(attempts)
     _tx.commit()
     report.retried += len(reserved)
@@ -238,11 +243,16 @@ def _restrict(subscription: Subscription) -> None:
 
 
 def _move_to_free(subscription: Subscription) -> None:
-    """R-DUN-2: the grace ended unpaid: the license ends and the unpaid invoice is voided."""
+    """R-DUN-2: the grace ended unpaid: the license ends and the unpaid invoice is voided.
+
+    Its claim ends with it (as in ``renewals.expire``): no job claims an ended license
+    again, so a worker killed before its release would leave the claim there for good.
+    """
     state = get_state()
     for invoice in open_renewal_invoices(subscription.id):
         void_and_return_balance(invoice, f"Returned from voided invoice {invoice.number}")
     subscription.state = "ended"
+    subscription.claimed_by = subscription.claim_expires_at = None
     subscription.live_account_id = None
     subscription.ended_on = state.today()
     subscription.end_reason = "unpaid"

@@ -7,10 +7,11 @@ key; a key the gateway never saw means no money moved, and the attempt counts as
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, or_, select
 
 from ..gateways.base import ChargeResult, ChargeStatus, DeclineKind, GatewayError
 from ..models import Payment
@@ -25,13 +26,37 @@ class ReconcileReport:
 
 
 def reconcile_unknown_payments(limit: int = 200) -> ReconcileReport:
+    """Settle every open payment whose outcome we do not know, ``limit`` at a time.
+
+    All of them, not the first ``limit``: renewal claims no license while one of its
+    payments is open (terms are charged in their order, R-REN-2), so a payment left for a
+    later run holds its license's next term back, and its decline reaches dunning late.
+    Batches go in id order, so a payment that stays unknown is not read twice in a run.
+    """
     state = get_state()
-    session = state.session
     stale = state.now() - timedelta(seconds=state.settings.claim_lease_seconds)
+    report = ReconcileReport()
+    after = 0
+    while candidates := _open_after(after, stale, limit):
+        for payment_id, key, status in candidates:
+            outcome = _settle(payment_id, key, status)
+            if outcome:
+                report.settled += 1
+            else:
+                report.still_unknown += 1
+        after = candidates[-1].id
+    return report
+
+
+def _open_after(after: int, stale: datetime, limit: int) -> Sequence[Row[int, str, str]]:
+    """The next ``limit`` payments to settle after id ``after``: unknown or waiting for the
+    card holder, or pending past the claim lease (their process died)."""
+    session = get_state().session
     candidates = session.execute(
         select(Payment.id, Payment.idempotency_key, Payment.status)
         .where(
             Payment.purpose == "charge",
+            Payment.id > after,
             or_(
                 Payment.status.in_(("unknown", "requires_action")),
                 (Payment.status == "pending") & (Payment.updated_at < stale),
@@ -41,14 +66,7 @@ def reconcile_unknown_payments(limit: int = 200) -> ReconcileReport:
         .limit(limit)
     ).all()
     session.commit()
-    report = ReconcileReport()
-    for payment_id, key, status in candidates:
-        outcome = _settle(payment_id, key, status)
-        if outcome:
-            report.settled += 1
-        else:
-            report.still_unknown += 1
-    return report
+    return candidates
 
 
 def reconcile_payment(payment_id: int) -> bool:
@@ -84,7 +102,11 @@ def _settle(payment_id: int, key: str, status: str, *, missing_is_failure: bool 
 def _charge_again(payment_id: int) -> bool:
     """The gateway never saw this pending charge: send it now, with the same key, if the
     invoice's kind wants that. A second worker doing the same is answered by the gateway's
-    record of the key, so the money still moves once."""
+    record of the key, so the money still moves once.
+
+    True also when another worker settled it first (its charge landed after our lookup):
+    the pipeline records an answer once, so this run neither fails (every worker runs the
+    job at once, R-REN-2) nor records "not charged" over an outcome that is already there."""
     reserved = reserved_payment(payment_id)
     if reserved is None or not get_state().outcomes[reserved.kind].charge_when_never_sent:
         get_state().session.commit()

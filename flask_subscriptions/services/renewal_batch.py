@@ -20,7 +20,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, exists, insert, select, update
 
 from ..core.proration import Holding, Price, QuoteLine, Target
 from ..core.quotes import CouponTerms, Quote, next_holding, quote_renewal
@@ -29,6 +29,8 @@ from ..models import (
     AddOn,
     BillingProfile,
     Coupon,
+    Invoice,
+    Payment,
     PaymentMethod,
     Plan,
     Subscription,
@@ -106,6 +108,15 @@ def open_batch(token: str, size: int) -> Batch | None:
         size,
         Subscription.state == "active",
         Subscription.current_term_end <= state.today(),
+        # Terms are charged in their order: not while an earlier term's charge may still
+        # take money unseen (a crashed run's pending payment, an unknown outcome):
+        # reconciliation settles it first. (One waiting for 3-D Secure has put the license
+        # in dunning, whose later invoices wait for the dunning job, in order.)
+        ~exists().where(
+            Invoice.subscription_id == Subscription.id,
+            Payment.invoice_id == Invoice.id,
+            Payment.status.in_(("pending", "unknown")),
+        ),
         order_by=[Subscription.current_term_end],
     )
     if not subs:
@@ -130,8 +141,13 @@ def open_batch(token: str, size: int) -> Batch | None:
 
 
 def expire(subscription: Subscription) -> None:
-    """A Disabled license ends at its term end; the account is back on Free (R-LIC-3)."""
+    """A Disabled license ends at its term end; the account is back on Free (R-LIC-3).
+
+    Its claim ends with it, in the same transaction: no job claims an ended license again,
+    so a claim left for the batch to release would outlive a worker killed before that.
+    """
     subscription.state = "ended"
+    subscription.claimed_by = subscription.claim_expires_at = None
     subscription.live_account_id = None
     subscription.ended_on = subscription.current_term_end
     subscription.end_reason = "disabled" if not subscription.auto_renew else "renewed_as_free"
