@@ -9,15 +9,15 @@ from werkzeug.local import LocalProxy
 from .accounts import BillingAccount, BillingAccountMixin
 from .clock import Clock, FrozenClock, OffsetClock, SystemClock
 from .config import ConfigurationError
-from .entitlements import (
+from .errors import BillingError
+from .extension import Subscriptions
+from .features import (
     Entitlement,
     Entitlements,
     get_entitlements,
     has_feature,
     requires_feature,
 )
-from .errors import BillingError
-from .extension import Subscriptions
 from .models import metadata
 from .state import State, get_state
 

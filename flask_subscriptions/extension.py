@@ -23,7 +23,7 @@ from .blueprints import register_blueprints
 from .cli import subscriptions_cli
 from .clock import Clock, SystemClock
 from .config import ConfigurationError, apply_defaults, load_settings
-from .entitlements import forget_entitlements
+from .features import forget_entitlements
 from .jobs import register_jobs
 from .services.gateway_events import apply_gateway_event
 from .services.outcomes import OUTCOMES

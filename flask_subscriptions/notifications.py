@@ -23,7 +23,7 @@ from sqlalchemy import Table, insert, or_, select, update
 
 from .accounts import BillingAccount
 from .models import OutboxMessage
-from .services.accounts import billing_recipients, find_profile
+from .services.profiles import billing_recipients, find_profile
 from .state import get_state
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, current_app, has_request_context
 
 from .core.money import format_money
-from .entitlements import register_template_helpers as register_entitlement_helpers
+from .features import register_template_helpers as register_entitlement_helpers
 from .links import app_url
 
 if TYPE_CHECKING:

@@ -174,7 +174,7 @@ def test_team_purchase_email_goes_to_every_owner_once_R_NOTE_2(
     team_app: Flask, acme: Team, catalog: None
 ) -> None:
     """R-NOTE-2: the billing address and every owner, each once; never a plain member."""
-    from flask_subscriptions.services.accounts import set_billing_email
+    from flask_subscriptions.services.profiles import set_billing_email
 
     client = team_app.test_client()
     olivia = next(m for m in acme.members if m.name == "olivia")

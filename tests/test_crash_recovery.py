@@ -29,10 +29,10 @@ from flask_subscriptions.models import (
     Subscription,
 )
 from flask_subscriptions.models import metadata as billing_metadata
-from flask_subscriptions.services.accounts import gateway_customer
 from flask_subscriptions.services.claims import claim
 from flask_subscriptions.services.dunning import DunningReport, _handle
 from flask_subscriptions.services.licenses import update_license
+from flask_subscriptions.services.profiles import gateway_customer
 from flask_subscriptions.services.renewal_batch import open_batch
 
 from .conftest import Outbox

@@ -31,7 +31,7 @@ from flask_subscriptions.models import (
     Subscription,
 )
 from flask_subscriptions.notifications import RETRY_DELAYS, deliver_due, enqueue
-from flask_subscriptions.services.accounts import (
+from flask_subscriptions.services.profiles import (
     InvalidEmail,
     billing_recipients,
     ensure_profile,

@@ -28,6 +28,7 @@ from flask_subscriptions.models import (
 from flask_subscriptions.services import pipeline
 from flask_subscriptions.services.balance import append_entry, current_balance
 from flask_subscriptions.services.checkout import _reserve
+from flask_subscriptions.services.pipeline import recording
 from flask_subscriptions.services.reconciliation import reconcile_unknown_payments
 
 from .conftest import Outbox, sign_in, snapshot
@@ -398,7 +399,7 @@ def test_crash_after_the_service_charged_is_completed_after_the_lease_R_BUY_6(
     def crash(answers: Any) -> Any:
         raise SystemExit("the worker died")
 
-    monkeypatch.setattr(pipeline, "record", crash)
+    monkeypatch.setattr(recording, "record", crash)
     reserved = pipeline.reserved_payment(crashed.id)
     assert reserved is not None
     with pytest.raises(SystemExit):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from ..services.accounts import profile_currency as lookup
 from ..services.plans import available_currencies, list_offers
+from ..services.profiles import profile_currency as lookup
 from ..state import get_state
 from ._access import current_account
 

@@ -12,9 +12,9 @@ from ..errors import AlreadySubscribed, BillingError, NotFound, QuoteChanged
 from ..forms import INTERVALS, ActionForm, ChooseCardForm, CouponForm, OrderForm, PlaceOrderForm
 from ..models import Order
 from ..services import checkout as service
-from ..services.accounts import profile_currency
 from ..services.payment_methods import default_method_id, start_registration, usable_methods
 from ..services.plans import list_offers
+from ..services.profiles import profile_currency
 from ._access import current_account, owner_required
 from ._errors import fail, message, refuse, status_of
 

@@ -10,7 +10,7 @@ from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import ActionForm, BillingEmailForm
 from ..services import payment_methods as service
-from ..services.accounts import find_profile, set_billing_email
+from ..services.profiles import find_profile, set_billing_email
 from ..state import get_state
 from ._access import owner_required, safe_next
 from ._errors import fail, message, refuse

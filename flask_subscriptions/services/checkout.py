@@ -49,10 +49,10 @@ from ..signals import subscription_purchased
 from ..state import get_state
 from . import _tx
 from ._sql import updated
-from .accounts import ensure_profile
 from .balance import current_balance
 from .coupons import check_coupon
 from .invoices import invoice_lines, invoice_quote, void_and_return_balance
+from .licenses import start_subscription
 from .payment_methods import usable_methods
 from .pipeline import (
     Draft,
@@ -65,8 +65,8 @@ from .pipeline import (
     reserve,
 )
 from .pricing import coupon_terms, current_prices
+from .profiles import ensure_profile
 from .reconciliation import reconcile_payment
-from .subscriptions import start_subscription
 
 
 @dataclass(frozen=True)

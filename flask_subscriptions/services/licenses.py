@@ -1,4 +1,5 @@
-"""Licenses as people see them (R-LIC-1, R-LIC-2): a subscription, its plan and its status."""
+"""Licenses (R-LIC): how one starts from a paid purchase, and how people see and manage it —
+a subscription, its plan and its status."""
 
 from __future__ import annotations
 
@@ -8,8 +9,19 @@ from functools import cached_property
 from sqlalchemy import select
 
 from ..accounts import BillingAccount
+from ..core.proration import Holding
 from ..errors import ChangeNotPossible, NotFound, PlanNotAnOption
-from ..models import AddOn, Invoice, Payment, Plan, Subscription, SubscriptionItem
+from ..models import (
+    AddOn,
+    Coupon,
+    Invoice,
+    Order,
+    Payment,
+    Plan,
+    Subscription,
+    SubscriptionItem,
+    Term,
+)
 from ..notifications import enqueue
 from ..state import get_state
 from . import _tx
@@ -186,3 +198,63 @@ def dunning_notice(subscription: Subscription) -> DunningNotice | None:
         contact_support=needs_support(subscription),
         waiting_payment_id=last.id if last and last.status == "requires_action" else None,
     )
+
+
+# --- a license starts -------------------------------------------------------------------
+
+
+def start_subscription(
+    order: Order, plan: Plan, holding: Holding, coupon: Coupon | None, invoice: Invoice
+) -> Subscription:
+    """Add the license bought by ``order`` (flushed; the caller's transaction commits)."""
+    state = get_state()
+    session = state.session
+    term = holding.term
+    account_id = order.account_id or ""
+    subscription = Subscription(
+        account_id=account_id,
+        live_account_id=account_id,
+        plan_id=plan.id,
+        interval=order.interval,
+        currency=order.currency,
+        state="active",
+        auto_renew=True,
+        anchor_date=term.start,
+        current_term_start=term.start,
+        current_term_end=term.end,
+        coupon_id=coupon.id if coupon and coupon.duration != "once" else None,
+        coupon_terms_used=1 if coupon else 0,
+        payment_method_id=order.payment_method_id,
+        created_at=state.now(),
+    )
+    session.add(subscription)
+    session.flush()
+    addon_ids = dict(
+        session.execute(select(AddOn.code, AddOn.id).where(AddOn.code.in_(order.addon_codes))).all()
+    )
+    for item in holding.items:
+        session.add(
+            SubscriptionItem(
+                subscription_id=subscription.id,
+                kind=item.item_kind,
+                plan_id=plan.id if item.item_kind == "plan" else None,
+                addon_id=addon_ids.get(item.item_code) if item.item_kind == "addon" else None,
+                price_id=item.price_id,
+                paid_amount=item.paid,
+                list_amount=item.list_amount,
+                period_start=item.period.start,
+                period_end=item.period.end,
+            )
+        )
+    row = Term(
+        subscription_id=subscription.id,
+        start=term.start,
+        end=term.end,
+        plan_id=plan.id,
+        interval=order.interval,
+        created_at=state.now(),
+    )
+    session.add(row)
+    session.flush()
+    invoice.term_id = row.id
+    return subscription

@@ -22,7 +22,7 @@ from ..models import BillingProfile, PaymentMethod, Subscription
 from ..state import get_state
 from . import _tx
 from ._sql import updated
-from .accounts import billing_recipients, ensure_profile
+from .profiles import billing_recipients, ensure_profile
 
 
 def is_expired(method: PaymentMethod, today: date) -> bool:

@@ -40,11 +40,11 @@ from ..models import Invoice, Payment, Subscription
 from ..notifications import Mailing, enqueue_rendered, render_many
 from ..state import get_state
 from . import _tx
-from .accounts import recipients_for
 from .claims import release
 from .dunning import clear_dunning, hand_to_dunning
 from .notices import mail_about
 from .pipeline import Outcomes, Recorded, Reserved, charge, one_by_one, record
+from .profiles import recipients_for
 from .reconciliation import reconcile_unknown_payments
 from .renewal_batch import Batch, Renewed, Snapshot, open_batch
 

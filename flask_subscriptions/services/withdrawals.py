@@ -18,8 +18,8 @@ from ..models import Withdrawal
 from ..notifications import enqueue
 from ..state import get_state
 from . import _tx
-from .accounts import gateway_customer
 from .balance import append_entry, current_balance
+from .profiles import gateway_customer
 
 
 @dataclass(frozen=True)

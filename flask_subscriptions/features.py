@@ -44,7 +44,7 @@ from werkzeug.routing import BuildError
 from .access import current_account
 from .accounts import BillingAccount
 from .core.entitlements import ADD_ON, SETTLE, Entitlement, Entitlements, Fix
-from .services.usage import account_entitlements
+from .services.entitlements import account_entitlements
 from .state import get_state
 
 __all__ = [
