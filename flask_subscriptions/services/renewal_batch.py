@@ -400,42 +400,12 @@ class TermWriter:
         self, renewing: list[tuple[CoreRow, Plan]], quotes: list[tuple[Quote, Holding]]
     ) -> None:
         """Move each license to its new term: plan, items with what was paid, coupon count."""
-        session = get_state().session
-        kept, added, removed, moved = [], [], [], []
-        plan_changed = []
+        items = _ItemRows()
+        moved = []
         for (sub, plan), (quote, holding) in zip(renewing, quotes, strict=True):
             term = quote.new_term
             assert term is not None
-            items = self.facts.items[sub.id]
-            held = {(item.kind, self._code(item)): item for item in items}
-            keep = set()
-            for new in holding.items:
-                values = {
-                    "price_id": new.price_id,
-                    "paid_amount": new.paid,
-                    "list_amount": new.list_amount,
-                    "period_start": new.period.start,
-                    "period_end": new.period.end,
-                }
-                row = held.get((new.item_kind, new.item_code))
-                if row is not None:
-                    keep.add(row.id)
-                    kept.append({"b_id": row.id, **values})
-                else:
-                    added.append(
-                        {
-                            "subscription_id": sub.id,
-                            "kind": new.item_kind,
-                            "plan_id": plan.id if new.item_kind == "plan" else None,
-                            "addon_id": self.facts.addon_id(new.item_code)
-                            if new.item_kind == "addon"
-                            else None,
-                            **values,
-                        }
-                    )
-            removed += [
-                {"b_id": item.id, "b_removed": term.start} for item in items if item.id not in keep
-            ]
+            self._hold(items, sub, plan, holding, term)
             discounted = any(line.kind.value == "discount" for line in quote.lines)
             not_due = term.end > self.today  # its claim goes back now
             moved.append(
@@ -451,42 +421,53 @@ class TermWriter:
             )
             if not_due:
                 self.batch.released.add(sub.id)
-            if sub.plan_id != plan.id:
-                plan_changed.append(sub.account_id)
-        s = SUBSCRIPTIONS.c
-        by_id = ITEMS.c.id == bindparam("b_id")
-        if kept:
-            columns = [name for name in kept[0] if name != "b_id"]
-            session.execute(
-                update(ITEMS).where(by_id).values({c: bindparam(c) for c in columns}), kept
+        items.write()
+        _move_subscriptions(moved)
+        # A scheduled plan may cross a usage limit (R-USE-2).
+        self._sync_limits({sub.account_id for sub, plan in renewing if sub.plan_id != plan.id})
+
+    def _hold(
+        self, items: _ItemRows, sub: CoreRow, plan: Plan, holding: Holding, term: Term
+    ) -> None:
+        """The license's items for the new term: kept ones updated with what was paid, new
+        ones added, dropped ones removed from the term's start."""
+        held = {(item.kind, self._code(item)): item for item in self.facts.items[sub.id]}
+        keep = set()
+        for new in holding.items:
+            values = {
+                "price_id": new.price_id,
+                "paid_amount": new.paid,
+                "list_amount": new.list_amount,
+                "period_start": new.period.start,
+                "period_end": new.period.end,
+            }
+            row = held.get((new.item_kind, new.item_code))
+            if row is not None:
+                keep.add(row.id)
+                items.kept.append({"b_id": row.id, **values})
+                continue
+            items.added.append(
+                {
+                    "subscription_id": sub.id,
+                    "kind": new.item_kind,
+                    "plan_id": plan.id if new.item_kind == "plan" else None,
+                    "addon_id": self.facts.addon_id(new.item_code)
+                    if new.item_kind == "addon"
+                    else None,
+                    **values,
+                }
             )
-        if added:
-            session.execute(insert(ITEMS), added)
-        if removed:
-            session.execute(
-                update(ITEMS).where(by_id).values(removed_on=bindparam("b_removed")), removed
-            )
-        session.execute(
-            update(SUBSCRIPTIONS)
-            .where(s.id == bindparam("b_id"))
-            .values(
-                plan_id=bindparam("b_plan"),
-                next_plan_id=None,
-                current_term_start=bindparam("b_start"),
-                current_term_end=bindparam("b_end"),
-                coupon_terms_used=bindparam("b_used"),
-                claimed_by=bindparam("b_claimed_by"),
-                claim_expires_at=bindparam("b_claim_expires_at"),
-                version=s.version + 1,
-            ),
-            moved,
-        )
-        if plan_changed:  # a scheduled plan may cross a usage limit (R-USE-2)
-            state = get_state()
-            for account_id in plan_changed:
-                account = state.load_account(account_id)
-                if account is not None:
-                    sync_limit_state(account)
+        items.removed += [
+            {"b_id": row.id, "b_removed": term.start} for row in held.values() if row.id not in keep
+        ]
+
+    @staticmethod
+    def _sync_limits(account_ids: set[str]) -> None:
+        state = get_state()
+        for account_id in sorted(account_ids):
+            account = state.load_account(account_id)
+            if account is not None:
+                sync_limit_state(account)
 
     def _code(self, item: CoreRow) -> str:
         if item.kind == "plan":
@@ -520,3 +501,47 @@ class TermWriter:
         )
         row = self.facts.methods.get(method_id) if method_id else None
         return row if can_pay(row, self.today) else None
+
+
+@dataclass
+class _ItemRows:
+    """The batch's item rows, each kind written in one statement."""
+
+    kept: list[dict[str, Any]] = field(default_factory=list)
+    added: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[dict[str, Any]] = field(default_factory=list)
+
+    def write(self) -> None:
+        session = get_state().session
+        by_id = ITEMS.c.id == bindparam("b_id")
+        if self.kept:
+            columns = [name for name in self.kept[0] if name != "b_id"]
+            session.execute(
+                update(ITEMS).where(by_id).values({c: bindparam(c) for c in columns}), self.kept
+            )
+        if self.added:
+            session.execute(insert(ITEMS), self.added)
+        if self.removed:
+            session.execute(
+                update(ITEMS).where(by_id).values(removed_on=bindparam("b_removed")), self.removed
+            )
+
+
+def _move_subscriptions(moved: list[dict[str, Any]]) -> None:
+    """Each license to its new term, in one executemany."""
+    s = SUBSCRIPTIONS.c
+    get_state().session.execute(
+        update(SUBSCRIPTIONS)
+        .where(s.id == bindparam("b_id"))
+        .values(
+            plan_id=bindparam("b_plan"),
+            next_plan_id=None,
+            current_term_start=bindparam("b_start"),
+            current_term_end=bindparam("b_end"),
+            coupon_terms_used=bindparam("b_used"),
+            claimed_by=bindparam("b_claimed_by"),
+            claim_expires_at=bindparam("b_claim_expires_at"),
+            version=s.version + 1,
+        ),
+        moved,
+    )
