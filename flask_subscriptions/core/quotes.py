@@ -428,3 +428,24 @@ def next_holding(quote: Quote, target: Target, previous: Holding | None = None) 
         else:
             raise ValueError(f"{price.item_code} is neither charged by the quote nor held")
     return Holding(target.plan_rank, target.interval, term, tuple(items))
+
+
+@lru_cache(maxsize=1024)
+def renewal_and_holding(
+    prices: tuple[Price, ...],
+    term: Term,
+    balance: int,
+    coupon: CouponTerms | None,
+    used: int,
+    rank: int,
+    interval: Interval,
+) -> tuple[Quote, Holding]:
+    """The next term's quote (R-REN-1), and what the license holds once it is paid.
+
+    Remembered: a batch asks the same question for every license renewing on the same day
+    at the same price, balance and coupon; every argument and answer is a frozen value.
+    """
+    quote = quote_renewal(prices, term, balance, coupon, used)
+    holding = next_holding(quote, Target(rank, interval, prices))
+    assert holding is not None  # a renewal that charges has prices
+    return quote, holding

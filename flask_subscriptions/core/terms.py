@@ -15,6 +15,7 @@ import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 
 __all__ = [
     "Interval",
@@ -146,3 +147,11 @@ def days_from(term: Term, day: date) -> int:
     """Days from ``day`` itself to the term's end: what a new charge covers (R-PRO-2)."""
     _inside(term, day)
     return (term.end - day).days
+
+
+@lru_cache(maxsize=1024)
+def term_after(anchor: date, interval: Interval, start: date, end: date) -> Term:
+    """The term after ``[start, end)``, computed from the anchor (R-TIME-2), never chained
+    from ``end``. Remembered: a renewal batch asks it for many licenses anchored alike."""
+    index, _ = term_containing(anchor, interval, start)
+    return Term(end, add_interval(anchor, interval, index + 2))

@@ -15,16 +15,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
-from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, exists, insert, select, update
 
-from ..core.proration import Holding, Price, QuoteLine, Target
-from ..core.quotes import CouponTerms, Quote, next_holding, quote_renewal
-from ..core.terms import Interval, Term, add_interval, term_containing
+from ..core.proration import Holding, Price, QuoteLine
+from ..core.quotes import Quote, renewal_and_holding
+from ..core.terms import Interval, Term, term_after
 from ..models import (
     AddOn,
     BillingProfile,
@@ -246,42 +244,6 @@ class BatchFacts:
         raise LookupError(f"plan {plan.code} has no {interval} price in {currency}")
 
 
-# --- the core's answers, remembered ---------------------------------------------------------
-# They are pure, and a batch asks the same questions many times: subscriptions renewing on
-# the same day, anchored alike, at the same price, balance and coupon get the same term,
-# quote and holding. Every argument and answer is a frozen value, so sharing them is safe.
-
-
-def following_term(sub: Any) -> Term:
-    """The term after the current one, computed from the anchor (R-TIME-2), never chained."""
-    return _term_after(
-        sub.anchor_date, Interval(sub.interval), sub.current_term_start, sub.current_term_end
-    )
-
-
-@lru_cache(maxsize=1024)
-def _term_after(anchor: date, interval: Interval, start: date, end: date) -> Term:
-    index, _ = term_containing(anchor, interval, start)
-    return Term(end, add_interval(anchor, interval, index + 2))
-
-
-@lru_cache(maxsize=1024)
-def next_term(
-    prices: tuple[Price, ...],
-    term: Term,
-    balance: int,
-    coupon: CouponTerms | None,
-    used: int,
-    rank: int,
-    interval: Interval,
-) -> tuple[Quote, Holding]:
-    """The next term's quote (R-REN-1), and what the license holds once it is paid."""
-    quote = quote_renewal(prices, term, balance, coupon, used)
-    holding = next_holding(quote, Target(rank, interval, prices))
-    assert holding is not None  # a renewal that charges has prices
-    return quote, holding
-
-
 # --- writing the terms -------------------------------------------------------------------
 
 
@@ -368,14 +330,16 @@ class TermWriter:
         balance = self.facts.balances.get(sub.account_id, Balance(0, None, 0))
         usable = balance.amount if balance.currency in (None, sub.currency) else 0
         coupon = self.facts.coupons.get(sub.coupon_id) if sub.coupon_id else None
-        return next_term(
+        interval = Interval(sub.interval)
+        term = term_after(sub.anchor_date, interval, sub.current_term_start, sub.current_term_end)
+        return renewal_and_holding(
             tuple(prices),
-            following_term(sub),
+            term,
             usable,
             coupon_terms(coupon),
             sub.coupon_terms_used,
             plan.rank,
-            Interval(sub.interval),
+            interval,
         )
 
     def _prices(self, sub: CoreRow, plan: Plan) -> list[Price]:
