@@ -52,6 +52,8 @@ def register_template_helpers(app: Flask, state: State) -> None:
     def absolute_url(endpoint: str, **values: Any) -> str:
         """A link for an e-mail: absolute when the app knows its address (a request, or
         ``SERVER_NAME`` for jobs), else the path, rather than failing to send the mail."""
+        if endpoint not in app.view_functions:
+            return ""  # a host that mounts its own views has no such page of ours
         if has_request_context() or any(app.url_default_functions.values()):
             return app_url(endpoint, **values)  # url_defaults callbacks may add values
         config = current_app.config
