@@ -1,30 +1,40 @@
 # The two commands of the README: `make demo` and `make test`.
 PYTHON ?= python3
+PORT   ?= 5000
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# The demo needs only the package and its runtime dependencies; the development tools
+# (pytest, mypy, playwright, localstripe, database drivers, …) are `make test`'s, on top.
+DEMO_STAMP := $(VENV)/.demo-installed
+DEV_STAMP  := $(VENV)/.dev-installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
+
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q -e .
+	touch $(DEMO_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[postgres,mysql]' --group dev
-	touch $(STAMP)
+	touch $(DEV_STAMP) $(DEMO_STAMP)
 
-## Serve the example app on SQLite at http://127.0.0.1:5000
-demo: $(STAMP)
-	$(BIN)/flask --app example_app run --host 127.0.0.1 --port 5000
+## Serve the example app (from this checkout) on SQLite at http://127.0.0.1:$(PORT)
+demo: $(DEMO_STAMP)
+	$(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
 
 ## Lint, type-check and run the whole suite (SQLite, then PostgreSQL when reachable; both in CI)
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python tools/run_tests.py
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/renewals.py --db both --n 1000
 
 clean:

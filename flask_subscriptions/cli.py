@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from .core.catalog import CatalogError, load_catalog_file
 from .core.money import format_money
@@ -17,7 +17,15 @@ from .services.renewals import count_due, renew_due
 from .services.usage import import_usage, read_csv
 from .state import get_state
 
-subscriptions_cli = AppGroup("subscriptions", help="Subscription billing.")
+
+@click.group("subscriptions", cls=AppGroup, help="Subscription billing.")
+@with_appcontext
+def subscriptions_cli() -> None:
+    """Before any command runs: a host set up with ``Subscriptions(app)`` registers its
+    loaders after ``init_app``, so this is where a missing one is refused (R-OPS-5)."""
+    get_state().require_loaders()
+
+
 db_cli = AppGroup("db", help="The billing tables, for hosts without migrations.")
 catalog_cli = AppGroup("catalog", help="Plans, add-ons, prices and coupons.")
 subscriptions_cli.add_command(db_cli)

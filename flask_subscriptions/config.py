@@ -7,11 +7,13 @@ a typo in billing configuration must never fall back silently to a default.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale, UnknownLocaleError
 
 PREFIX = "SUBSCRIPTIONS_"
 
@@ -44,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
     "SELLER_NAME": None,
     "SELLER_ADDRESS": None,
     "SELLER_TAX_ID": None,
+    "REQUIRE_MAIL": False,
 }
 
 #: The grace each dunning policy gets when GRACE_DAYS is not set (R-DUN-1, R-DUN-2).
@@ -70,6 +73,18 @@ def _percent(value: Any) -> bool:
     return isinstance(value, int | Fraction) and not isinstance(value, bool) and 0 <= value < 100
 
 
+def _locale(value: Any) -> bool:
+    """A locale Babel has CLDR data for: money is formatted with it on every page (R-MON-4),
+    so an unknown one must stop the app at start, not make every billing page a 500."""
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        Locale.parse(value)
+    except (UnknownLocaleError, ValueError, TypeError):
+        return False
+    return True
+
+
 def _timezone(value: Any) -> bool:
     try:
         ZoneInfo(value)
@@ -82,7 +97,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "URL_PREFIX": (lambda v: isinstance(v, str) and v.startswith("/"), "a path like '/billing'"),
     "BASE_TEMPLATE": (lambda v: isinstance(v, str) and bool(v), "a template name"),
     "TIMEZONE": (_timezone, "an IANA time zone name like 'UTC' or 'Asia/Tokyo'"),
-    "LOCALE": (lambda v: isinstance(v, str) and bool(v), "a locale like 'en_US'"),
+    "LOCALE": (_locale, "a locale Babel knows, like 'en_US', 'ja_JP' or 'ko_KR'"),
     "DEFAULT_CURRENCY": (
         lambda v: isinstance(v, str) and len(v) == 3 and v.isupper(),
         "an ISO 4217 code like 'USD'",
@@ -115,6 +130,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "SELLER_NAME": (_optional_str, "None or the seller's name as receipts print it"),
     "SELLER_ADDRESS": (_optional_str, "None or the seller's address (one line per line)"),
     "SELLER_TAX_ID": (_optional_str, "None or the seller's tax id (VAT, GST, 登録番号)"),
+    "REQUIRE_MAIL": (lambda v: isinstance(v, bool), "True or False"),
 }
 
 
@@ -150,6 +166,8 @@ class Settings:
     seller_name: str | None
     seller_address: str | None
     seller_tax_id: str | None
+    #: Refuse to start without a mail server or MAIL_SUPPRESS_SEND (else only a warning).
+    require_mail: bool
 
 
 def apply_defaults(config: dict[str, Any]) -> None:
@@ -158,13 +176,17 @@ def apply_defaults(config: dict[str, Any]) -> None:
         config.setdefault(PREFIX + key, value)
 
 
-def load_settings(config: Mapping[str, Any]) -> Settings:
-    """Validate the app's ``SUBSCRIPTIONS_*`` keys and freeze them."""
-    unknown = sorted(k for k in config if k.startswith(PREFIX) and k[len(PREFIX) :] not in DEFAULTS)
-    # Keys that belong to optional gateways live under their own prefix.
-    unknown = [k for k in unknown if not k.startswith(PREFIX + "STRIPE_")]
+def load_settings(config: Mapping[str, Any], gateway_keys: Collection[str] = ()) -> Settings:
+    """Validate the app's ``SUBSCRIPTIONS_*`` keys and freeze them.
+
+    ``gateway_keys`` are the full names of the settings the gateway in use reads (its
+    ``settings_keys``, e.g. ``SUBSCRIPTIONS_STRIPE_SECRET_KEY``); any other key under our
+    prefix is a typo, whatever gateway it looks like it is meant for.
+    """
+    allowed = {PREFIX + k for k in DEFAULTS} | set(gateway_keys)
+    unknown = sorted(k for k in config if k.startswith(PREFIX) and k not in allowed)
     if unknown:
-        known = ", ".join(PREFIX + k for k in DEFAULTS)
+        known = ", ".join(sorted(allowed))
         raise ConfigurationError(f"Unknown setting {unknown[0]}: the settings are {known}.")
     values: dict[str, Any] = {}
     for key, default in DEFAULTS.items():

@@ -20,16 +20,18 @@ from .accounts import (
     CurrentAccountLoader,
 )
 from .blueprints import register_blueprints
+from .checks import check_base_template, check_mail
 from .cli import subscriptions_cli
 from .clock import Clock, SystemClock
 from .config import ConfigurationError, apply_defaults, load_settings
 from .features import forget_entitlements
 from .jobs import register_jobs
+from .messages import setup_sentence
 from .services.gateway_events import apply_gateway_event
 from .services.outcomes import OUTCOMES
 from .services.usage import report_usage
 from .state import EXTENSION_KEY, State
-from .templating import register_template_helpers
+from .templating import register_assets, register_template_helpers
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -64,7 +66,9 @@ class Subscriptions:
         self._current_account_loader: CurrentAccountLoader | None = None
         self._accounts_loader: AccountsLoader | None = None
         if app is not None:
-            self.init_app(app)
+            # ``Subscriptions(app)``: the loaders' decorators can only run after this line,
+            # so the loader check waits for the first request, CLI command or job.
+            self._init(app, loaders_follow=True)
 
     # --- host hooks ----------------------------------------------------------------------
 
@@ -117,21 +121,43 @@ class Subscriptions:
         clock: Clock | None = None,
         scheduler: Any = None,
     ) -> None:
-        """Validate the settings and register everything billing needs on ``app``."""
+        """Validate the settings and the host's set-up, then register everything billing
+        needs on ``app``. A misconfigured host stops here, naming what to set (R-OPS-5):
+        register the loaders before calling it (decorators on a module-level
+        ``Subscriptions()`` run at import, before an app factory calls this)."""
+        self._init(
+            app, db=db, gateway=gateway, clock=clock, scheduler=scheduler, loaders_follow=False
+        )
+
+    def _init(
+        self,
+        app: Flask,
+        *,
+        db: SQLAlchemy | None = None,
+        gateway: Gateway | None = None,
+        clock: Clock | None = None,
+        scheduler: Any = None,
+        loaders_follow: bool,
+    ) -> None:
         if EXTENSION_KEY in app.extensions:
             raise RuntimeError("flask-subscriptions is already registered on this app.")
+        gateway = self._resolve_gateway(gateway or self._gateway)
         apply_defaults(app.config)
-        settings = load_settings(app.config)
+        settings = load_settings(app.config, getattr(gateway, "settings_keys", ()))
         state = State(
             settings=settings,
             db=self._resolve_db(app, db or self._db),
-            gateway=gateway or self._gateway,
+            gateway=gateway,
             clock=clock or self._clock or SystemClock(),
             extension=self,
             apply_gateway_event=apply_gateway_event,
             scheduler=scheduler or self._scheduler,
             outcomes=OUTCOMES,
         )
+        self._check_loaders(app, state, loaders_follow)
+        self._register_assets(app, state)
+        self._check_base_template(app, state)
+        self._check_mail(app, state)
         app.extensions[EXTENSION_KEY] = state
         self._configure_sqlite(app, state)
         self._init_gateway(app, state)
@@ -141,6 +167,42 @@ class Subscriptions:
             self._register_blueprints(app, state)
         self._register_cli(app)
         self._register_jobs(app, state)
+
+    @staticmethod
+    def _resolve_gateway(gateway: Gateway | None) -> Gateway:
+        """No gateway, no way to take a payment: say so now, not at the first order."""
+        if gateway is None:
+            raise ConfigurationError(setup_sentence("no_gateway"))
+        return gateway
+
+    @staticmethod
+    def _check_loaders(app: Flask, state: State, loaders_follow: bool) -> None:
+        """The account loader is required: without it a payment could be taken and never
+        recorded. Checked now, or (``Subscriptions(app)``) before the first request; the
+        CLI group, the jobs and every gateway call check it too (``State.require_loaders``)."""
+        if not loaders_follow:
+            state.require_loaders()
+            return
+        checked = False
+
+        @app.before_request
+        def _require_loaders() -> None:
+            nonlocal checked
+            if not checked:
+                state.require_loaders()
+                checked = True
+
+    @staticmethod
+    def _register_assets(app: Flask, state: State) -> None:
+        register_assets(app, state.settings.url_prefix)
+
+    @staticmethod
+    def _check_base_template(app: Flask, state: State) -> None:
+        check_base_template(app, state.settings.base_template)
+
+    @staticmethod
+    def _check_mail(app: Flask, state: State) -> None:
+        check_mail(app, state.settings.require_mail)
 
     @staticmethod
     def _resolve_db(app: Flask, db: SQLAlchemy | None) -> SQLAlchemy:

@@ -19,6 +19,7 @@ from .notifications import deliver_due
 from .services.dunning import run_dunning
 from .services.reconciliation import reconcile_unknown_payments
 from .services.renewals import renew_due
+from .state import get_state
 
 if TYPE_CHECKING:
     from .state import State
@@ -60,12 +61,14 @@ def all_jobs() -> tuple[Job, ...]:
 
 def run_due_jobs() -> dict[str, Any]:
     """Run every job once, in order, inside the current app context."""
+    get_state().require_loaders()
     return {job.id: job.run() for job in all_jobs()}
 
 
 def _run_in_app(app: Flask, job_id: str) -> None:
     job = next(j for j in all_jobs() if j.id == job_id)
     with app.app_context():
+        get_state().require_loaders()  # R-OPS-5: a job never runs for a host it cannot serve
         job.run()
 
 

@@ -88,6 +88,9 @@ MESSAGES: Final[Mapping[str, str]] = {
     # usage reports (R-USE-1, R-SEC-4)
     "usage_invalid": "That usage report is not valid; nothing was recorded.",
     "usage_account_unknown": "No account has the id {account_id!r}.",
+    "usage_account_loader_failed": (
+        "No account has the id {account_id!r} (your account loader refused it: {reason})."
+    ),
     "usage_account_id_malformed": (
         "An account id is 1 to 64 printable characters (got {account_id!r})."
     ),
@@ -167,3 +170,38 @@ class _Placeholder:
 
     def __repr__(self) -> str:
         return "{" + self.name + "}"
+
+
+#: What a developer reads when ``init_app`` refuses the app's set-up (R-OPS-5): each names
+#: the setting or the call that fixes it. Kept apart from :data:`MESSAGES`, which end users
+#: read in their language; these are read in a terminal or a log, in English.
+SETUP_MESSAGES: Final[Mapping[str, str]] = {
+    "no_gateway": (
+        "No payment gateway: pass gateway=SandboxGateway() (development) or "
+        "gateway=StripeGateway() to Subscriptions() or init_app()."
+    ),
+    "no_account_loader": (
+        "Register an account loader before the app serves anything: "
+        "@subscriptions.account_loader def load_account(account_id): "
+        "return db.session.get(User, int(account_id)) if account_id.isdigit() else None. "
+        "Jobs, e-mails and every payment record need it; without it no payment is taken."
+    ),
+    "base_template_missing": (
+        "SUBSCRIPTIONS_BASE_TEMPLATE is {name!r}, and no template of that name exists: "
+        "put it in your app's templates/ folder, or leave the setting out to use ours."
+    ),
+    "base_template_blocks": (
+        "SUBSCRIPTIONS_BASE_TEMPLATE {name!r} lacks the block(s) {missing}: the billing "
+        "pages fill {{% block title %}} and {{% block content %}}; add them to your layout."
+    ),
+    "mail_not_configured": (
+        "No mail server: set MAIL_SERVER (and MAIL_PORT, MAIL_USERNAME, MAIL_PASSWORD, "
+        "MAIL_DEFAULT_SENDER), or MAIL_SUPPRESS_SEND = True to keep billing e-mails in the "
+        "outbox only (development). Until then every billing e-mail waits in the outbox."
+    ),
+}
+
+
+def setup_sentence(code: str, **values: object) -> str:
+    """The English sentence of a set-up refusal."""
+    return SETUP_MESSAGES[code].format(**values)

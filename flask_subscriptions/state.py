@@ -19,6 +19,7 @@ from flask import Flask, current_app
 from .accounts import BillingAccount, default_current_account
 from .clock import Clock, today, utcnow_naive
 from .config import ConfigurationError, Settings
+from .messages import setup_sentence
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -63,19 +64,25 @@ class State:
         return utcnow_naive(self.clock)
 
     def require_gateway(self) -> Gateway:
+        """The gateway, for a call that may move money: refused before the call when the
+        host could not record its outcome (no account loader), so no path takes a payment
+        it cannot then record (R-OPS-5)."""
+        self.require_loaders()
         if self.gateway is None:
-            raise ConfigurationError(
-                "No payment gateway: pass gateway=... to Subscriptions() or init_app()."
-            )
+            raise ConfigurationError(setup_sentence("no_gateway"))
         return self.gateway
 
+    def require_loaders(self) -> None:
+        """Refuse to go on without the host's account loader. ``init_app`` calls it, or,
+        for ``Subscriptions(app)`` (whose loaders are registered just after it), the
+        first request, CLI command and job do, before anything else runs."""
+        if self.extension._account_loader is None:
+            raise ConfigurationError(setup_sentence("no_account_loader"))
+
     def load_account(self, account_id: str) -> BillingAccount | None:
+        self.require_loaders()
         loader = self.extension._account_loader
-        if loader is None:
-            raise ConfigurationError(
-                "Register an account loader: @subscriptions.account_loader "
-                "def load(account_id): return Team.query.get(account_id)"
-            )
+        assert loader is not None
         return loader(account_id)
 
     def load_accounts(self, account_ids: Collection[str]) -> dict[str, BillingAccount]:

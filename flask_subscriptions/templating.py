@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, has_request_context
+from flask import Blueprint, Flask, current_app, has_request_context
 
 from .core.money import format_money
 from .features import register_template_helpers as register_entitlement_helpers
@@ -14,6 +15,29 @@ from .links import app_url
 
 if TYPE_CHECKING:
     from .state import State
+
+
+PACKAGE = Path(__file__).parent
+
+#: The endpoint of our static files: ``url_for(ASSETS + ".static", filename=...)``.
+ASSETS = "subscriptions_assets"
+
+
+def register_assets(app: Flask, url_prefix: str) -> None:
+    """Our templates and static files, registered whatever else is: e-mails, the
+    feature-refused page and the banner render the same with or without our views
+    (``SUBSCRIPTIONS_REGISTER_BLUEPRINTS = False``) and whatever the gateway. Registered
+    after the host's own blueprints' templates only by order of calls, never before the
+    app's ``templates/`` folder, so a host's file of the same name still wins."""
+    assets = Blueprint(
+        ASSETS,
+        __name__,
+        template_folder=str(PACKAGE / "templates"),
+        static_folder=str(PACKAGE / "static"),
+        static_url_path="/static",
+    )
+    prefix = "" if url_prefix == "/" else url_prefix
+    app.register_blueprint(assets, url_prefix=prefix)
 
 
 def register_template_helpers(app: Flask, state: State) -> None:
@@ -28,6 +52,8 @@ def register_template_helpers(app: Flask, state: State) -> None:
     def absolute_url(endpoint: str, **values: Any) -> str:
         """A link for an e-mail: absolute when the app knows its address (a request, or
         ``SERVER_NAME`` for jobs), else the path, rather than failing to send the mail."""
+        if endpoint not in app.view_functions:
+            return ""  # a host that mounts its own views has no such page of ours
         if has_request_context() or any(app.url_default_functions.values()):
             return app_url(endpoint, **values)  # url_defaults callbacks may add values
         config = current_app.config

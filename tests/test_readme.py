@@ -30,15 +30,14 @@ def test_the_host_example_serves_the_plans_page(tmp_path: Path) -> None:
     """The README's "Plugging it into an app" example, as a module of its own."""
     import importlib.util
 
-    text = README.read_text().split("## Plugging it into an app\n", 1)[1]
-    code = re.findall(r"```python\n(.*?)```", text, re.S)[0]
+    code = re.findall(r'```python title="yourapp.py"\n(.*?)```', README.read_text(), re.S)[0]
     module_path = tmp_path / "yourapp.py"
     module_path.write_text(code)
     spec = importlib.util.spec_from_file_location("yourapp", module_path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    app = module.create_app()
+    app = module.create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'app.sqlite'}")
     from flask_subscriptions.core.catalog import load_catalog_file
     from flask_subscriptions.models import metadata
     from flask_subscriptions.services.catalog import load_catalog

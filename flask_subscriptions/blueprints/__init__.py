@@ -22,13 +22,9 @@ from . import (
 
 
 def create_blueprint() -> Blueprint:
-    parent = Blueprint(
-        "subscriptions",
-        __name__,
-        template_folder="../templates",
-        static_folder="../static",
-        static_url_path="/static",
-    )
+    # Templates and static files are registered apart (``templating.register_assets``),
+    # so they work when a host mounts its own views instead of these.
+    parent = Blueprint("subscriptions", __name__)
     children = (
         authentication.bp,
         balance.bp,

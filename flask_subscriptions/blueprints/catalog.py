@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from ..services.plans import available_currencies, list_offers
-from ..services.profiles import profile_currency as lookup
-from ..state import get_state
+from ..services.plans import choose_currency, list_offers
 from ._access import current_account
 
 bp = Blueprint("catalog", __name__)
@@ -14,17 +12,11 @@ bp = Blueprint("catalog", __name__)
 
 @bp.get("/plans")
 def plans() -> str:
-    state = get_state()
-    currencies = available_currencies()
     account = current_account()
-    profile_currency = None
-    if account is not None:
-        profile_currency = lookup(account.billing_id)
-    wanted = profile_currency or request.args.get("currency") or state.settings.default_currency
-    currency = wanted if wanted in currencies else (currencies[0] if currencies else wanted)
+    choice = choose_currency(account.billing_id if account else None, request.args.get("currency"))
     return render_template(
         "subscriptions/plans.html",
-        offers=list_offers(currency),
-        currency=currency,
-        currencies=[] if profile_currency else currencies,
+        offers=list_offers(choice.currency),
+        currency=choice.currency,
+        currencies=list(choice.switchable),
     )

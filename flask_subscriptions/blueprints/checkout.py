@@ -13,8 +13,7 @@ from ..forms import INTERVALS, ActionForm, ChooseCardForm, CouponForm, OrderForm
 from ..models import Order
 from ..services import checkout as service
 from ..services.payment_methods import default_method_id, start_registration, usable_methods
-from ..services.plans import list_offers
-from ..services.profiles import profile_currency
+from ..services.plans import choose_currency, list_offers
 from ._access import current_account, owner_required
 from ._errors import fail, message, refuse, status_of
 
@@ -27,9 +26,9 @@ _SESSION_KEY = "subs_orders"
 def order(plan_code: str) -> str | Response | tuple[str, int]:
     """Step 1: confirm the order; **To Payment Methods** records it and goes on (R-BUY-2)."""
     account = current_account() if current_user.is_authenticated else None
-    currency = (account and profile_currency(account.billing_id)) or request.values.get(
-        "currency", "USD"
-    )
+    currency = choose_currency(
+        account.billing_id if account else None, request.values.get("currency")
+    ).currency
     offer = next(
         (o for o in list_offers(currency) if o.plan.code == plan_code and o.purchasable), None
     )

@@ -22,7 +22,10 @@ The shape follows what Stripe needs, so an adapter fits without changing it:
   durable rows, so retrying after a crash or a timeout never moves money twice.
 
 A gateway may also define ``init_app(app)`` (the sandbox does, to mount its
-pages and bind its storage); ``Subscriptions.init_app`` calls it when present. A
+pages and bind its storage); ``Subscriptions.init_app`` calls it when present, and the
+gateway's ``init_app`` is where missing or malformed settings stop the app. A gateway that
+reads ``SUBSCRIPTIONS_*`` settings of its own lists their full names in ``settings_keys``:
+every other key under that prefix is refused as a typo. A
 service that takes many charges in one call may implement :class:`BulkCharges`;
 the renewal job then hands it a batch at once instead of one call per charge.
 

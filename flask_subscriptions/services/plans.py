@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from ..models import AddOn, Plan, PlanChangeOption, Price
 from ..state import get_state
+from .profiles import profile_currency
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,30 @@ class Offer:
 def available_currencies() -> list[str]:
     session = get_state().session
     return sorted(set(session.scalars(select(Price.currency).where(Price.active).distinct())))
+
+
+@dataclass(frozen=True)
+class CurrencyChoice:
+    """The currency a page prices in, and the others it may offer to switch to."""
+
+    currency: str
+    #: Empty once the account's currency is fixed by its first purchase (R-MON-3).
+    switchable: tuple[str, ...]
+
+
+def choose_currency(account_id: str | None, requested: str | None) -> CurrencyChoice:
+    """One rule for every page that shows a price: the account's own currency once it has
+    bought (R-MON-3); else the one asked for, if the catalog sells in it; else
+    ``SUBSCRIPTIONS_DEFAULT_CURRENCY`` if sold; else the catalog's first currency."""
+    fixed = profile_currency(account_id) if account_id is not None else None
+    if fixed is not None:
+        return CurrencyChoice(fixed, ())
+    sold = available_currencies()
+    default = get_state().settings.default_currency
+    for wanted in (requested, default):
+        if wanted and wanted in sold:
+            return CurrencyChoice(wanted, tuple(sold))
+    return CurrencyChoice(sold[0] if sold else default, tuple(sold))
 
 
 def list_offers(currency: str) -> list[Offer]:

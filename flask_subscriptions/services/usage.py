@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..accounts import BillingAccount
+from ..config import ConfigurationError
 from ..core.entitlements import (
     Entitlements,
 )
@@ -101,7 +102,18 @@ def import_usage(rows: Iterable[Sequence[str]]) -> ImportSummary:
     accounts: dict[str, BillingAccount] = {}
     for line, row in checked:
         if row.account_id not in accounts:
-            found = state.load_account(row.account_id)
+            try:
+                found = state.load_account(row.account_id)
+            except ConfigurationError:
+                raise
+            except Exception as exc:  # the host's loader choked on an id it does not use
+                failed = UsageInvalid(
+                    code="usage_account_loader_failed",
+                    account_id=row.account_id,
+                    reason=f"{type(exc).__name__}: {exc}",
+                )
+                errors.append((line, failed))
+                continue
             if found is None:
                 unknown = UsageInvalid(code="usage_account_unknown", account_id=row.account_id)
                 errors.append((line, unknown))

@@ -38,7 +38,7 @@ from . import links
 from .context import EXTENSION_KEY, StripeContext
 from .mapping import card_error_result, charge_result, decline, error_of, transport
 from .refunds import RefundDesk
-from .settings import StripeSettings, load_stripe_settings
+from .settings import SETTINGS_KEYS, StripeSettings, load_stripe_settings
 from .storage import Ledger, Sent, metadata
 from .views import mount
 
@@ -57,6 +57,8 @@ class StripeGateway:
     """
 
     name = "stripe"
+    #: The ``SUBSCRIPTIONS_STRIPE_*`` settings it reads; any other is refused at start.
+    settings_keys = SETTINGS_KEYS
 
     def __init__(
         self,

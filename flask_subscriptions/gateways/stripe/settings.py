@@ -1,7 +1,8 @@
 """The Stripe settings: ``SUBSCRIPTIONS_STRIPE_*``, read and checked once by ``init_app``.
 
-``config.py`` lets every ``SUBSCRIPTIONS_STRIPE_*`` key through, so this module is where a
-typo or a missing key stops the app at start, with a message that says what to set.
+``config.py`` accepts exactly the keys the gateway in use declares (``StripeGateway.
+settings_keys``, from :data:`SETTINGS_KEYS`), so a typo stops the app whatever gateway it
+runs; this module is where a missing or malformed value stops it, saying what to set.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from ...config import ConfigurationError
 
-__all__ = ["STRIPE_JS_URL", "StripeSettings", "load_stripe_settings"]
+__all__ = ["SETTINGS_KEYS", "STRIPE_JS_URL", "StripeSettings", "load_stripe_settings"]
 
 PREFIX = "SUBSCRIPTIONS_STRIPE_"
 STRIPE_JS_URL = "https://js.stripe.com/v3/"
@@ -25,6 +26,9 @@ KEYS: dict[str, tuple[bool, str]] = {
     "API_BASE": (False, "None, or the base URL of a Stripe-compatible API (tests)"),
     "JS_URL": (False, "None, or the URL of Stripe.js (default: Stripe's, or API_BASE's)"),
 }
+
+#: The full names ``config.py`` lets through while Stripe is the gateway.
+SETTINGS_KEYS: tuple[str, ...] = tuple(PREFIX + key for key in KEYS)
 
 _KEY_PREFIXES = {
     "SECRET_KEY": ("sk_", "rk_"),
