@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
+
+from blinker import NamedSignal
+from flask import current_app
 
 from ..state import get_state
 
@@ -26,3 +30,13 @@ def rollback() -> None:
     session = get_state().session
     session.info.pop(_KEY, None)
     session.rollback()
+
+
+def send_after_commit(signal: NamedSignal, **kwargs: Any) -> None:
+    """Send ``signal`` from the app with ``kwargs`` once this transaction has committed."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def send() -> None:
+        signal.send(app, **kwargs)
+
+    after_commit(send)

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import BalanceChanged, InsufficientBalance
 from ..models import BalanceEntry
+from ..signals import balance_credited
 from ..state import get_state
+from ._tx import send_after_commit
 
 LEDGER = cast(Table, BalanceEntry.__table__)
 
@@ -103,7 +105,7 @@ def append_entries(entries: Sequence[NewEntry], known: Mapping[str, Balance] | N
         else latest_balances(accounts)
     )
     now = state.now()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in entries:
         last = balances.get(entry.account_id, Balance(0, None, 0))
         if entry.expected_seq is not None and last.seq != entry.expected_seq:
@@ -133,6 +135,16 @@ def append_entries(entries: Sequence[NewEntry], known: Mapping[str, Balance] | N
         session.execute(insert(LEDGER), rows)
     except IntegrityError:
         raise BalanceChanged() from None
+    for row in rows:
+        if row["amount"] > 0 and row["kind"] in ("credit", "restore"):
+            send_after_commit(
+                balance_credited,
+                account_id=row["account_id"],
+                amount=row["amount"],
+                currency=row["currency"],
+                kind=row["kind"],
+                balance=row["balance_after"],
+            )
 
 
 def append_entry(

@@ -41,9 +41,11 @@ from ..models import (
 )
 from ..models import Price as PriceRow
 from ..models import Term as TermRow
+from ..signals import plan_change_applied
 from ..state import get_state
 from . import _tx
 from ._sql import updated
+from ._tx import send_after_commit
 from .balance import NewEntry, append_entries, current_balance
 from .invoices import invoice_lines, invoice_quote, mark_void
 from .licenses import License, find_license
@@ -462,6 +464,14 @@ def _summary(shown: ChangeQuote) -> str:
 
 
 def _mail(kind: str, change: PlanChange, subscription: Subscription, invoice: Invoice) -> None:
+    if kind == "plan_change_applied":
+        send_after_commit(
+            plan_change_applied,
+            account_id=change.account_id,
+            subscription_id=subscription.id,
+            plan=change.target["plan"],
+            plan_change_id=change.id,
+        )
     mail_about(
         kind,
         subscription,

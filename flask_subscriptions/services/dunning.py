@@ -18,8 +18,10 @@ from sqlalchemy import Select, func, select
 
 from ..core.dunning import Action, Facts, decide, support_needed
 from ..models import Invoice, Payment, Subscription
+from ..signals import moved_to_free, restriction_lifted, subscription_restricted
 from ..state import get_state
 from . import _tx
+from ._tx import send_after_commit
 from .claims import claim, release
 from .invoices import void_and_return_balance
 from .notices import mail_about
@@ -233,6 +235,12 @@ def _open_renewal(subscription_id: int) -> Select[Invoice]:
 def _restrict(subscription: Subscription) -> None:
     """R-DUN-1: the grace ended unpaid: paid features stop, billing goes on."""
     subscription.restricted_on = get_state().today()
+    send_after_commit(
+        subscription_restricted,
+        account_id=subscription.account_id,
+        subscription_id=subscription.id,
+        since=subscription.restricted_on,
+    )
     mail_about(
         "restricted",
         subscription,
@@ -259,6 +267,9 @@ def _move_to_free(subscription: Subscription) -> None:
     mail_about(
         "moved_to_free", subscription, None, None, dedupe_key=f"moved_to_free:{subscription.id}"
     )
+    send_after_commit(
+        moved_to_free, account_id=subscription.account_id, subscription_id=subscription.id
+    )
 
 
 def clear_dunning(subscription: Subscription) -> bool:
@@ -269,6 +280,12 @@ def clear_dunning(subscription: Subscription) -> bool:
     subscription.payment_failed_on = subscription.grace_ends_on = None
     subscription.restricted_on = subscription.grace_warned_on = None
     subscription.payment_method_updated_at = None
+    if was_restricted:
+        send_after_commit(
+            restriction_lifted,
+            account_id=subscription.account_id,
+            subscription_id=subscription.id,
+        )
     return was_restricted
 
 

@@ -23,8 +23,10 @@ from ..models import (
     Term,
 )
 from ..notifications import enqueue
+from ..signals import plan_change_scheduled
 from ..state import get_state
 from . import _tx
+from ._tx import send_after_commit
 from .dunning import needs_support
 from .plans import change_options
 
@@ -144,6 +146,14 @@ def update_license(
     subscription.auto_renew = auto_renew
     subscription.version += 1
     _notify(account, license_, was_enabled, was_next)
+    if subscription.next_plan_id != was_next:
+        scheduled = get_state().session.get(Plan, subscription.next_plan_id or 0)
+        send_after_commit(
+            plan_change_scheduled,
+            account_id=subscription.account_id,
+            subscription_id=subscription.id,
+            plan=scheduled.code if scheduled else None,
+        )
     _tx.commit()
     return find_license(account.billing_id, subscription_id)
 

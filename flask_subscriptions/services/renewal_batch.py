@@ -36,9 +36,11 @@ from ..models import (
 )
 from ..models import Price as PriceRow
 from ..models import Term as TermRow
+from ..signals import plan_change_applied, subscription_expired
 from ..state import get_state
 from . import _tx
 from ._sql import insert_rows
+from ._tx import send_after_commit
 from .balance import Balance, latest_balances
 from .claims import claim_rows
 from .dunning import failed_without_charge
@@ -152,6 +154,13 @@ def expire(subscription: Subscription) -> None:
     subscription.next_plan_id = None
     mail_about(
         "license_expired", subscription, None, None, dedupe_key=f"license_expired:{subscription.id}"
+    )
+    send_after_commit(
+        subscription_expired,
+        account_id=subscription.account_id,
+        subscription_id=subscription.id,
+        ended_on=subscription.ended_on,
+        reason=subscription.end_reason,
     )
 
 
@@ -387,8 +396,17 @@ class TermWriter:
                 self.batch.released.add(sub.id)
         items.write()
         _move_subscriptions(moved)
+        changed = [(sub, plan) for sub, plan in renewing if sub.plan_id != plan.id]
+        for sub, plan in changed:  # a scheduled plan took effect
+            send_after_commit(
+                plan_change_applied,
+                account_id=sub.account_id,
+                subscription_id=sub.id,
+                plan=plan.code,
+                plan_change_id=None,
+            )
         # A scheduled plan may cross a usage limit (R-USE-2).
-        self._sync_limits({sub.account_id for sub, plan in renewing if sub.plan_id != plan.id})
+        self._sync_limits({sub.account_id for sub, _plan in changed})
 
     def _hold(
         self, items: _ItemRows, sub: CoreRow, plan: Plan, holding: Holding, term: Term

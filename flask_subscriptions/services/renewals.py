@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -38,8 +39,10 @@ from ..errors import BalanceChanged
 from ..gateways.base import ChargeResult
 from ..models import Invoice, Payment, Subscription
 from ..notifications import Mailing, enqueue_rendered, render_many
+from ..signals import subscription_renewed
 from ..state import get_state
 from . import _tx
+from ._tx import send_after_commit
 from .claims import release
 from .dunning import clear_dunning, hand_to_dunning
 from .notices import mail_about
@@ -145,6 +148,9 @@ def _paid(reserved: Sequence[Reserved]) -> None:
     on its own (a retry that paid the last open renewal) also ends its dunning (R-DUN-1)."""
     from_batch = [r for r in reserved if isinstance(r.context, Renewed)]
     write_receipts(from_batch)
+    for one in from_batch:
+        term = one.invoice or {}
+        _renewed(one.account_id, one.context.subscription.id, one.invoice_id, term)
     one_by_one(_paid_alone)([r for r in reserved if not isinstance(r.context, Renewed)])
 
 
@@ -159,6 +165,23 @@ def _paid_alone(invoice: Invoice, payment: Payment | None) -> None:
     )
     if subscription.payment_failed_on is not None:
         clear_dunning(subscription)
+    _renewed(
+        invoice.account_id,
+        subscription.id,
+        invoice.id,
+        {"period_start": invoice.period_start, "period_end": invoice.period_end},
+    )
+
+
+def _renewed(account_id: str, subscription_id: int, invoice_id: int, term: dict[str, Any]) -> None:
+    send_after_commit(
+        subscription_renewed,
+        account_id=account_id,
+        subscription_id=subscription_id,
+        invoice_id=invoice_id,
+        term_start=term.get("period_start"),
+        term_end=term.get("period_end"),
+    )
 
 
 def _failed(invoice: Invoice, payment: Payment | None) -> None:

@@ -25,8 +25,10 @@ from ..core.entitlements import (
 from ..errors import UsageImportError, UsageInvalid
 from ..models import BillingProfile, UsageReport
 from ..notifications import enqueue
+from ..signals import usage_back_within_limit, usage_over_limit
 from ..state import get_state
 from . import _tx
+from ._tx import send_after_commit
 from .entitlements import account_entitlements, account_standing
 from .profiles import ensure_profile
 
@@ -290,10 +292,13 @@ def sync_limit_state(account: BillingAccount) -> LimitChange | None:
     if entitlements.over_limit and since is None:
         profile.over_limit_since = state.now()
         _mail("usage_over_limit", account, entitlements)
+        overages = tuple((o.metric, o.usage, o.limit) for o in entitlements.overages)
+        send_after_commit(usage_over_limit, account_id=account_id, overages=overages)
         return LimitChange(account_id, True, entitlements)
     if not entitlements.over_limit and since is not None:
         profile.over_limit_since = None
         _mail("usage_back_within_limit", account, entitlements)
+        send_after_commit(usage_back_within_limit, account_id=account_id)
         return LimitChange(account_id, False, entitlements)
     return None
 

@@ -16,8 +16,10 @@ from ..errors import BalanceChanged, NothingToWithdraw, WithdrawalFailed
 from ..gateways.base import GatewayTimeout, GatewayUnavailable, PayoutResult
 from ..models import Withdrawal
 from ..notifications import enqueue
+from ..signals import balance_withdrawn
 from ..state import get_state
 from . import _tx
+from ._tx import send_after_commit
 from .balance import append_entry, current_balance
 from .profiles import gateway_customer
 
@@ -122,6 +124,15 @@ def _record(withdrawal_id: int, result: PayoutResult | None, account: BillingAcc
             account,
             {"withdrawal": row, "today": state.today()},
             dedupe_key=f"withdrawal_paid:{row.id}",
+        )
+        send_after_commit(
+            balance_withdrawn,
+            account_id=row.account_id,
+            withdrawal_id=row.id,
+            amount=row.amount,
+            fee=row.fee,
+            net=row.net,
+            currency=row.currency,
         )
     else:
         row.status, row.message, row.completed_at = "failed", result.message, state.now()
