@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[postgres,mysql]' --group dev
 	touch $(STAMP)
 
-## Serve the example app on SQLite at http://127.0.0.1:5000
+## Serve the example app on SQLite at http://127.0.0.1:5000 (its tables made and seeded first)
 demo: $(STAMP)
+	$(BIN)/flask --app example_app setup
 	$(BIN)/flask --app example_app run --host 127.0.0.1 --port 5000
 
 ## Lint, type-check and run the whole suite (SQLite, then PostgreSQL when reachable; both in CI)

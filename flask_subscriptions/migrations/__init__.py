@@ -65,6 +65,8 @@ class History:
 
     versions: str
     branch: str
+    #: What every table of this history is named like (to tell a ``db create`` database).
+    table_prefix: str
     version_table: str = "alembic_version"
 
     def script(self) -> ScriptDirectory:
@@ -75,7 +77,7 @@ class History:
         return ScriptDirectory.from_config(config)
 
 
-BILLING = History(VERSIONS, BRANCH)
+BILLING = History(VERSIONS, BRANCH, "subs_")
 
 
 def upgrade(engine: sa.Engine, history: History = BILLING, target: str | None = None) -> str:
@@ -137,7 +139,18 @@ def _refuse_foreign_revisions(
     """The version table names a revision we do not ship: the host's own migrations run
     ours too (their version location lists ours), so ours must move with theirs."""
     context = MigrationContext.configure(connection, opts={"version_table": history.version_table})
-    foreign = sorted(set(context.get_current_heads()) - _revisions(script))
+    heads = set(context.get_current_heads())
+    foreign = sorted(heads - _revisions(script))
+    if not heads:
+        tables = sa.inspect(connection).get_table_names()
+        made = sorted(t for t in tables if t.startswith(history.table_prefix))
+        if made:
+            raise MigrationsError(
+                f"Table {made[0]} exists but {history.version_table} records no revision: "
+                "the tables were made by `db create`, which is for development. Start from "
+                "an empty database, or, if they match the latest release exactly, record it "
+                f"with `alembic stamp {history.branch}@head`."
+            )
     if foreign:
         raise MigrationsError(
             f"{history.version_table} holds revision {foreign[0]}, which is not ours: this "

@@ -18,5 +18,6 @@ __all__ = ["SANDBOX"]
 SANDBOX = History(
     versions=str(Path(__file__).with_name("versions")),
     branch="sandbox_pay",
+    table_prefix="sandbox_",
     version_table="sandbox_alembic_version",
 )
