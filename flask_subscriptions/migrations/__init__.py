@@ -23,7 +23,6 @@ host's chain. This module runs either with Alembic's API directly, so neither ne
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,8 +123,10 @@ def add_version_location(config: Config) -> Config:
     ]
     if VERSIONS not in locations and VERSIONS_RESOURCE not in locations:
         locations = [*locations, VERSIONS]
-    config.set_main_option("path_separator", "os")
-    config.set_main_option("version_locations", os.pathsep.join(locations))
+    # One location a line: a host's own list may hold ``package:path`` resources, which
+    # the POSIX "os" separator (":") would cut in two.
+    config.set_main_option("path_separator", "newline")
+    config.set_main_option("version_locations", "\n".join(locations))
     return config
 
 
