@@ -22,8 +22,10 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q -e '.[postgres,mysql]' --group dev
 	touch $(DEV_STAMP) $(DEMO_STAMP)
 
-## Serve the example app (from this checkout) on SQLite at http://127.0.0.1:$(PORT)
+## Serve the example app (from this checkout) on SQLite at http://127.0.0.1:$(PORT), its
+## tables made and seeded first
 demo: $(DEMO_STAMP)
+	$(BIN)/flask --app example_app setup
 	$(BIN)/flask --app example_app run --host 127.0.0.1 --port $(PORT)
 
 ## Lint, type-check and run the whole suite (SQLite, then PostgreSQL when reachable; both in CI)

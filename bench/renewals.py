@@ -220,6 +220,7 @@ def build(case: Case, url: str, sandbox_url: str) -> float:
     with _host(url, sandbox_url) as host:
         db.metadata.create_all(db.engine)
         billing_metadata.create_all(db.engine)
+        sandbox_metadata.create_all(host.gateway.engine())  # no table is made at app start
         load_catalog(load_catalog_file(CATALOG_FILE))
         user = new_user("bench")
         subscribe(user)

@@ -1,10 +1,11 @@
 """The example app: a small SaaS host with billing plugged in (R-EX-1..3).
 
-``make demo`` serves it on SQLite in its instance folder, created and seeded on first start,
-with the sandbox payment service and a test clock that moves time forward. With
-``SUBSCRIPTIONS_STRIPE_SECRET_KEY`` (and the publishable key and webhook secret) in the
-environment it takes payments through Stripe instead (test-mode keys, or localstripe with
-``SUBSCRIPTIONS_STRIPE_API_BASE``).
+``make demo`` serves it on SQLite in its instance folder, after ``flask --app example_app
+setup`` made its tables (no table is created when an app starts: four workers starting at
+once raced on that) and seeded them, with the sandbox payment service and a test clock
+that moves time forward. With ``SUBSCRIPTIONS_STRIPE_SECRET_KEY`` (and the publishable key
+and webhook secret) in the environment it takes payments through Stripe instead (test-mode
+keys, or localstripe with ``SUBSCRIPTIONS_STRIPE_API_BASE``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+import click
 from flask import Flask
+from flask.cli import with_appcontext
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
 from flask_subscriptions import OffsetClock, Subscriptions
+from flask_subscriptions.core.catalog import load_catalog_file
 from flask_subscriptions.gateways.sandbox import SandboxGateway
+from flask_subscriptions.migrations import upgrade
+from flask_subscriptions.services.catalog import load_catalog
 from flask_subscriptions.state import get_state
 
 from .models import User, db, load_account, seed_demo_people
@@ -76,9 +82,30 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
     from .views import bp
 
     app.register_blueprint(bp)
-    with app.app_context():
-        _create_and_seed()
+    app.cli.add_command(setup_command)
     return app
+
+
+@click.command("setup")
+@with_appcontext
+def setup_command() -> None:
+    """Make the demo's tables and seed them (``make demo`` runs it first); safe to rerun."""
+    prepare()
+    click.echo("The demo is ready: demo people, the sample catalog, Sandbox Pay.")
+
+
+def prepare() -> None:
+    """The demo's tables, made explicitly, and its data: the example's own table (a host's
+    business), billing's and the gateway's migrations (what ``flask subscriptions db
+    upgrade`` runs), the demo people and the sample catalog. Idempotent."""
+    db.create_all()
+    upgrade(db.engine)
+    gateway = get_state().gateway
+    upgrade_storage = getattr(gateway, "upgrade_storage", None)
+    if callable(upgrade_storage):
+        upgrade_storage()
+    seed_demo_people()
+    load_catalog(load_catalog_file(CATALOG))
 
 
 STRIPE_SETTINGS = (
@@ -108,14 +135,3 @@ def _current_account() -> Any:
 
 
 subscriptions.account_loader(load_account)
-
-
-def _create_and_seed() -> None:
-    from flask_subscriptions.core.catalog import load_catalog_file
-    from flask_subscriptions.models import metadata
-    from flask_subscriptions.services.catalog import load_catalog
-
-    db.create_all()
-    metadata.create_all(db.engine)
-    seed_demo_people()
-    load_catalog(load_catalog_file(CATALOG))

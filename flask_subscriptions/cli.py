@@ -10,6 +10,7 @@ from .core.money import format_money
 from .errors import UsageInvalid
 from .jobs import run_due_jobs
 from .messages import sentence
+from .migrations import MigrationsError, upgrade
 from .models import metadata
 from .services.catalog import load_catalog
 from .services.dunning import run_dunning
@@ -26,17 +27,43 @@ def subscriptions_cli() -> None:
     get_state().require_loaders()
 
 
-db_cli = AppGroup("db", help="The billing tables, for hosts without migrations.")
+db_cli = AppGroup(
+    "db", help="The billing tables: `upgrade` runs our migrations; `create` is for development."
+)
 catalog_cli = AppGroup("catalog", help="Plans, add-ons, prices and coupons.")
 subscriptions_cli.add_command(db_cli)
 subscriptions_cli.add_command(catalog_cli)
 
 
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the billing tables (and the gateway's own storage) to the latest revision.
+
+    Run it on every deploy, before the web workers start: they create no table. A host whose
+    own Alembic / Flask-Migrate lists our version location runs `flask db upgrade heads`
+    instead, and this command says so.
+    """
+    state = get_state()
+    try:
+        revision = upgrade(state.db.engine)
+    except MigrationsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Billing tables at revision {revision}.")
+    gateway_upgrade = getattr(state.gateway, "upgrade_storage", None)
+    if callable(gateway_upgrade):
+        at = gateway_upgrade()
+        click.echo(f"{type(state.gateway).__name__} storage ready" + (f" ({at})." if at else "."))
+
+
 @db_cli.command("create")
 def db_create() -> None:
-    """Create the subs_* tables that do not exist yet (existing ones are left alone)."""
+    """Create the tables that do not exist yet, without migrations: for development only
+    (nothing records a revision, so a later `db upgrade` cannot tell what is there)."""
     state = get_state()
     metadata.create_all(state.db.engine)
+    gateway_create = getattr(state.gateway, "create_storage", None)
+    if callable(gateway_create):
+        gateway_create()
     click.echo(f"Billing tables ready ({len(metadata.tables)} tables).")
 
 

@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "REGISTER_BLUEPRINTS": True,
     "SQLITE_BEGIN": "IMMEDIATE",
     "SCHEDULER_ENABLED": True,
+    "SCHEDULER_LEASE_SECONDS": 180,
     "DUNNING_POLICY": "restrict",
     "GRACE_DAYS": None,
     "GRACE_WARNING_DAYS": 2,
@@ -108,6 +109,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
         "'IMMEDIATE', 'DEFERRED', 'EXCLUSIVE' or None",
     ),
     "SCHEDULER_ENABLED": (lambda v: isinstance(v, bool), "True or False"),
+    "SCHEDULER_LEASE_SECONDS": (_positive_int, "a whole number of seconds"),
     "DUNNING_POLICY": (lambda v: v in POLICY_GRACE_DAYS, "'restrict' or 'free'"),
     "GRACE_DAYS": (lambda v: v is None or _positive_int(v), "None or a whole number of days"),
     "GRACE_WARNING_DAYS": (_non_negative_int, "a whole number of days"),
@@ -146,6 +148,8 @@ class Settings:
     register_blueprints: bool
     sqlite_begin: str | None
     scheduler_enabled: bool
+    #: How long the process running the in-app jobs keeps that role without a tick.
+    scheduler_lease_seconds: int
     dunning_policy: str
     grace_days: int
     grace_warning_days: int

@@ -1,20 +1,33 @@
 """Background jobs (R-REN-4): on flask-apscheduler inside the host app by default, and the
 same functions behind ``flask subscriptions run-jobs`` for cron or any external worker.
 
-Exactly-once lives in the database (claims, unique keys), never in the scheduler, so every
-worker process may run every job: at worst they find nothing left to do.
+Where they run (R-OPS-4). Every process that loads the app and serves a request hosts a
+scheduler (four gunicorn workers: four), but only one process per database *runs* the
+jobs: at each tick a scheduler renews its lease in ``subs_job_leases`` or, when the lease
+has expired, takes it over (one conditional UPDATE); the others skip the tick. So a dead
+leader is replaced within ``SUBSCRIPTIONS_SCHEDULER_LEASE_SECONDS`` plus a tick, and
+adding web workers adds no duplicate scans. Exactly-once still lives in the database
+(claims, unique keys), never in the lease: cron running ``run-jobs`` (which takes no
+lease) beside the in-app scheduler finds, at worst, nothing left to do.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import secrets
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from flask import Flask
 from flask_apscheduler import APScheduler
 
+from .models import JobLease
 from .notifications import deliver_due
 from .services.dunning import run_dunning
 from .services.reconciliation import reconcile_unknown_payments
@@ -23,6 +36,16 @@ from .state import get_state
 
 if TYPE_CHECKING:
     from .state import State
+
+log = logging.getLogger(__name__)
+
+#: The lease every in-app scheduler of one database competes for.
+SCHEDULER_LEASE = "scheduler"
+#: Tells apart two processes that a fork gave the same pid namespace and host name.
+_BOOT = secrets.token_hex(4)
+_leases = sa.table(
+    JobLease.__tablename__, sa.column("name"), sa.column("holder"), sa.column("expires_at")
+)
 
 
 @dataclass(frozen=True)
@@ -65,10 +88,51 @@ def run_due_jobs() -> dict[str, Any]:
     return {job.id: job.run() for job in all_jobs()}
 
 
+def this_process() -> str:
+    """The lease holder's name: computed per call, so workers forked from a preloading
+    master (which registered the jobs) are each themselves."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_BOOT}"
+
+
+def hold_lease(
+    holder: str, seconds: int, *, name: str = SCHEDULER_LEASE, now: datetime | None = None
+) -> bool:
+    """Renew ``holder``'s lease, or take it if it expired (or never existed); whether
+    ``holder`` holds it now. Its own short transactions, on the wall clock: a lease is
+    about processes being alive, not about the billing date a test clock may move."""
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    values = {"holder": holder, "expires_at": now + timedelta(seconds=seconds)}
+    engine = get_state().db.engine
+    with engine.begin() as conn:
+        taken = conn.execute(
+            _leases.update()
+            .where(
+                _leases.c.name == name,
+                sa.or_(_leases.c.holder == holder, _leases.c.expires_at < now),
+            )
+            .values(values)
+        )
+        if taken.rowcount == 1:
+            return True
+        if conn.execute(sa.select(_leases.c.name).where(_leases.c.name == name)).first():
+            return False
+    try:
+        with engine.begin() as conn:
+            conn.execute(_leases.insert().values(name=name, **values))
+    except sa.exc.IntegrityError:  # another process made the row first: it leads
+        return False
+    return True
+
+
 def _run_in_app(app: Flask, job_id: str) -> None:
+    """What the scheduler calls: the job, if this process holds the lease."""
     job = next(j for j in all_jobs() if j.id == job_id)
     with app.app_context():
         get_state().require_loaders()  # R-OPS-5: a job never runs for a host it cannot serve
+        seconds = get_state().settings.scheduler_lease_seconds
+        if not hold_lease(this_process(), seconds):
+            log.debug("%s skipped: another process holds the scheduler lease", job_id)
+            return
         job.run()
 
 
@@ -76,7 +140,8 @@ def register_jobs(app: Flask, state: State) -> None:
     """Put every job on the app's flask-apscheduler, with stable ids.
 
     Without a scheduler from the host we create one and start it with the first request, so
-    CLI commands (which also load the app) never start background threads.
+    CLI commands (which also load the app) never start background threads. Each tick runs
+    only in the process holding the lease (:func:`hold_lease`).
     """
     if not state.settings.scheduler_enabled:
         return

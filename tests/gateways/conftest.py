@@ -47,6 +47,8 @@ def make_app(gateway: SandboxGateway, database_url: str | None = None, **config:
         return request.args.to_dict()
 
     gateway.init_app(app)
+    with app.app_context():
+        gateway.create_storage()  # init_app creates no table; a host runs `db upgrade`
     return app
 
 

@@ -776,8 +776,9 @@ def test_relative_sqlite_path_lives_in_the_instance_folder(tmp_path: Path) -> No
     app.config["SECRET_KEY"] = "x"
     os.makedirs(app.instance_path)
     gateway.init_app(app)
-    assert (tmp_path / "instance" / "pay.db").exists()
     with app.app_context():
+        gateway.create_storage()
+        assert (tmp_path / "instance" / "pay.db").exists()
         gateway.dispose()
 
 

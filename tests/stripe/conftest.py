@@ -97,8 +97,16 @@ def app_config(localstripe: str) -> dict[str, Any]:
     return stripe_config(localstripe)
 
 
+@pytest.fixture(scope="session")
+def _stripe_table(database_url: str) -> None:
+    """The adapter creates no table when the app starts: the tests make it, once."""
+    engine = sa.create_engine(database_url)
+    stripe_metadata.create_all(engine)
+    engine.dispose()
+
+
 @pytest.fixture
-def gateway(database_url: str) -> Iterator[LocalStripeGateway]:
+def gateway(database_url: str, _stripe_table: None) -> Iterator[LocalStripeGateway]:
     """The Stripe adapter on the billing database (the root fixtures' ``gateway``)."""
     yield LocalStripeGateway()
     _empty_requests(database_url)

@@ -109,6 +109,7 @@ def pay(request: pytest.FixtureRequest, db_url: str, localstripe: str) -> Iterat
         driver = StripeDriver(app, gateway)
     gateway.init_app(app)
     with app.app_context():
+        gateway.create_storage()  # init_app creates no table
         yield driver
         _empty(gateway)
         gateway.dispose()

@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from example_app import create_app
+from example_app import create_app, prepare
 from example_app.models import db
 from flask_subscriptions.gateways.stripe import EXTENSION_KEY, StripeGateway
 from flask_subscriptions.models import Payment, PaymentMethod, Subscription
@@ -45,6 +45,8 @@ def stripe_example(
         },
         instance_path=str(tmp_path / "instance"),
     )
+    with app.app_context():
+        prepare()  # what `flask --app example_app setup` (make demo) does
     yield app
     with app.app_context():
         db.session.remove()

@@ -208,6 +208,8 @@ def _app(api_base: str, tmp_path: Path, timeout: float = 0.3) -> tuple[Flask, St
     app.config.update(stripe_config(api_base), SECRET_KEY="s")
     gateway = StripeGateway(database_url=f"sqlite:///{tmp_path}/s.db", timeout=timeout)
     gateway.init_app(app)
+    with app.app_context():
+        gateway.create_storage()  # init_app creates no table
     return app, gateway
 
 
@@ -239,6 +241,7 @@ def stripe_app(localstripe: str, tmp_path: Path) -> Iterator[tuple[Flask, LocalS
     gateway = LocalStripeGateway(database_url=f"sqlite:///{tmp_path}/s.db")
     gateway.init_app(app)
     with app.app_context():
+        gateway.create_storage()  # init_app creates no table
         yield app, gateway
         gateway.dispose()
 

@@ -28,6 +28,7 @@ from flask import Flask, current_app, has_request_context, request
 from sqlalchemy.pool import StaticPool
 
 from ...links import app_url
+from ...migrations import upgrade
 from ..base import (
     ACTION_REQUIRED_MESSAGE,
     CardSetup,
@@ -48,6 +49,7 @@ from ..base import (
 )
 from .cards import DECLINES, Behaviour, card_for, charge_outcome
 from .hosting import EXTENSION_KEY, is_safe_return_url
+from .migrations import SANDBOX
 from .storage import (
     SandboxCharge,
     SetupSession,
@@ -113,14 +115,17 @@ class SandboxGateway:
     # -- mounting -------------------------------------------------------------
 
     def init_app(self, app: Flask) -> None:
-        """Bind storage and mount the pages; calling it again for this app is a no-op."""
+        """Bind storage and mount the pages; calling it again for this app is a no-op.
+
+        It creates no table: workers starting together on an empty database raced on
+        CREATE TABLE. ``flask subscriptions db upgrade`` (or ``db create``) makes them.
+        """
         state = app.extensions.get(EXTENSION_KEY)
         if state is not None:
             if state.gateway is self:
                 return
             raise RuntimeError("another SandboxGateway is already registered on this app")
         engine = make_engine(self._database_url(app), app.instance_path)
-        create_tables(engine)
         if not isinstance(engine.pool, StaticPool):  # in-memory SQLite lives in its connection
             engine.dispose()  # no pooled connection may survive a fork of a preloading server
         app.extensions[EXTENSION_KEY] = _State(self, engine)
@@ -141,6 +146,15 @@ class SandboxGateway:
         if state is None or state.gateway is not self:
             raise RuntimeError("call SandboxGateway.init_app(app) for this app first")
         return state.engine
+
+    def upgrade_storage(self) -> str:
+        """Migrate the current app's Sandbox Pay storage to its head (its own branch and
+        version table, on its own database); the revision it is at."""
+        return upgrade(self.engine(), SANDBOX)
+
+    def create_storage(self) -> None:
+        """Create the tables that are missing, without migrations (development)."""
+        create_tables(self.engine())
 
     def dispose(self) -> None:
         """Close the current app's pooled connections."""

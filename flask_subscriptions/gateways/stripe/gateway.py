@@ -78,7 +78,10 @@ class StripeGateway:
     # -- mounting -------------------------------------------------------------------------
 
     def init_app(self, app: Flask) -> None:
-        """Check the settings, bind the table, mount the pages; again for this app: no-op."""
+        """Check the settings, bind the table, mount the pages; again for this app: no-op.
+
+        The table is not created here (workers starting at once raced on it): it is in
+        our migrations' ``subscriptions`` branch, or ``db create`` makes it."""
         state = app.extensions.get(EXTENSION_KEY)
         if state is not None:
             if state.gateway is self:
@@ -86,7 +89,6 @@ class StripeGateway:
             raise RuntimeError("another StripeGateway is already registered on this app")
         settings = load_stripe_settings(app.config)
         engine, owns_engine = self._bind_engine(app)
-        _create_table(engine)
         app.extensions[EXTENSION_KEY] = StripeContext(
             self, settings, self._client(settings), Ledger(engine), owns_engine
         )
@@ -354,6 +356,21 @@ class StripeGateway:
         done = self._desk().payout(idempotency_key, customer, amount, currency)
         return PayoutResult(status=done.status, payout_id=done.refund_id, message=done.message)
 
+    # -- storage (``flask subscriptions db create`` / ``db upgrade``) -------------------------
+
+    def create_storage(self) -> None:
+        """``db create``: the ledger table where the ledger lives, if it is missing."""
+        metadata.create_all(self._state().ledger.engine)
+
+    def upgrade_storage(self) -> str | None:
+        """``db upgrade``: on the billing database the table is revision ``subs_0001`` of
+        our ``subscriptions`` branch, already applied. A ledger given a database of its own
+        (``database_url``) holds that one table alone, so it is created there if missing."""
+        state = self._state()
+        if state.owns_engine:
+            metadata.create_all(state.ledger.engine)
+        return None
+
     def _desk(self) -> RefundDesk:
         state = self._state()
         return RefundDesk(state.client, state.ledger, self.claim_lease)
@@ -367,15 +384,6 @@ class StripeGateway:
     def intent_of_action(self, token: str) -> dict[str, Any] | None:
         """The PaymentIntent an action link names, if the link is ours."""
         return links.intent_of_action(self.client, token)
-
-
-def _create_table(engine: sa.Engine) -> None:
-    """Create our table if it is missing; workers starting together may race to do it."""
-    try:
-        metadata.create_all(engine)
-    except sa.exc.DatabaseError:
-        if not sa.inspect(engine).has_table("subs_stripe_requests"):
-            raise
 
 
 def _charge_fingerprint(request: ChargeRequest) -> str:

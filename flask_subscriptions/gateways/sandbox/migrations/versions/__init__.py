@@ -1,0 +1,1 @@
+"""The ``sandbox_pay`` branch's revision files (Alembic skips this ``__init__``)."""

@@ -1,0 +1,1 @@
+"""The ``subscriptions`` branch's revision files (Alembic skips this ``__init__``)."""

@@ -1,0 +1,116 @@
+"""Four gunicorn workers cold-start on an empty, migrated PostgreSQL database (R-OPS-3).
+
+Tables used to be created when the app started: four workers doing it at once failed two
+starts in three (``UniqueViolation pg_type_typname_nsp_index``). Now `db upgrade` makes
+them before the server starts, and a worker only binds its engines. Five starts in a row,
+each on a new database just migrated, each worker booting once and the billing page
+answering 200.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from flask_subscriptions.gateways.sandbox.migrations import SANDBOX
+from flask_subscriptions.migrations import upgrade
+
+from .test_migrations import new_database
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
+ROOT = Path(__file__).resolve().parents[1]
+WORKERS = 4
+STARTS = 5
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _migrate(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        upgrade(engine)
+        upgrade(engine, SANDBOX)  # the process host's Sandbox Pay shares the database
+    finally:
+        engine.dispose()
+
+
+def _get(port: int, path: str) -> int:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Host": "host.test"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return int(answer.status)
+
+
+#: gunicorn's config file. The master imports the host's module (not ``--preload``: each
+#: worker still calls ``create_app()`` itself, all four at once, as in production), so a
+#: start costs one import of the package instead of four on a busy machine.
+HOOKS = """
+import tests.process_host
+
+
+def post_worker_init(worker):
+    print(f"worker ready {worker.pid}", flush=True)
+"""
+
+
+def _serve_once(url: str, hooks: Path) -> str:
+    """Start gunicorn, wait until every worker has loaded the app, get the billing page,
+    stop it; its log."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "TEST_DATABASE_URL": url,
+        "TEST_SANDBOX_URL": url,
+        "TEST_NOW": "2026-03-17T12:00:00",
+        "PYTHONPATH": str(ROOT),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--config", str(hooks),
+         "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5",
+         "tests.process_host:create_app()"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        assert server.stdout is not None
+        deadline = time.monotonic() + 45
+        while sum("worker ready" in line for line in lines) < WORKERS:
+            line = server.stdout.readline()
+            assert line and time.monotonic() < deadline, "".join(lines)
+            lines.append(line)
+        assert _get(port, "/billing/plans") == 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        rest, _ = server.communicate(timeout=30)
+    return "".join(lines) + rest
+
+
+def test_four_workers_cold_start_five_times_in_a_row(database_url: str, tmp_path: Path) -> None:
+    hooks = tmp_path / "gunicorn_hooks.py"
+    hooks.write_text(HOOKS)
+    for start in range(STARTS):
+        url, drop = new_database(database_url)
+        try:
+            _migrate(url)
+            log = _serve_once(url, hooks)
+        finally:
+            drop()
+        booted = re.findall(r"Booting worker with pid", log)
+        assert len(booted) == WORKERS, f"start {start + 1}:\n{log}"  # none booted twice
+        for failure in ("Traceback", "Worker failed to boot", "UniqueViolation", "ERROR"):
+            assert failure not in log, f"start {start + 1}:\n{log}"
