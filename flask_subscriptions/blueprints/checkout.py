@@ -26,13 +26,14 @@ _SESSION_KEY = "subs_orders"
 def order(plan_code: str) -> str | Response | tuple[str, int]:
     """Step 1: confirm the order; **To Payment Methods** records it and goes on (R-BUY-2)."""
     account = current_account() if current_user.is_authenticated else None
-    currency = choose_currency(
-        account.billing_id if account else None, request.values.get("currency")
-    ).currency
+    requested = request.values.get("currency")
+    choice = choose_currency(account.billing_id if account else None, requested)
+    currency = choice.currency
     offer = next(
         (o for o in list_offers(currency) if o.plan.code == plan_code and o.purchasable), None
     )
-    if offer is None:
+    unsold = requested is not None and requested != currency and requested not in choice.switchable
+    if offer is None or (request.method == "POST" and unsold):
         return refuse(NotFound(code="plan_not_for_sale"))
     form = OrderForm(interval=request.args.get("interval", "month"), currency=currency)
     already = None
