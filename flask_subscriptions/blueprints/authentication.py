@@ -21,7 +21,7 @@ from ._errors import refuse
 bp = Blueprint("authentication", __name__, url_prefix="/payments")
 
 
-@bp.get("/<int:payment_id>/authenticate")
+@bp.get("/<subs_id:payment_id>/authenticate")
 @owner_required
 def show(account: BillingAccount, payment_id: int) -> str | tuple[str, int]:
     try:

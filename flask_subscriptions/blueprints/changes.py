@@ -18,7 +18,7 @@ from ._errors import message, refuse, status_of
 bp = Blueprint("changes", __name__, url_prefix="/licenses")
 
 
-@bp.get("/<int:subscription_id>/change")
+@bp.get("/<subs_id:subscription_id>/change")
 @owner_required
 def choose(account: BillingAccount, subscription_id: int) -> str | tuple[str, int]:
     """The choice, from the query string, and the quote for it."""
@@ -37,7 +37,7 @@ def choose(account: BillingAccount, subscription_id: int) -> str | tuple[str, in
     return _render(account, license_, choice)
 
 
-@bp.post("/<int:subscription_id>/change")
+@bp.post("/<subs_id:subscription_id>/change")
 @owner_required
 def confirm(account: BillingAccount, subscription_id: int) -> str | Response | tuple[str, int]:
     form = ChangeForm()

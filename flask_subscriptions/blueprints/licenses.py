@@ -24,7 +24,7 @@ def index(account: BillingAccount) -> str:
     )
 
 
-@bp.route("/<int:subscription_id>", methods=["GET", "POST"])
+@bp.route("/<subs_id:subscription_id>", methods=["GET", "POST"])
 @owner_required
 def detail(account: BillingAccount, subscription_id: int) -> str | Response | tuple[str, int]:
     try:

@@ -69,7 +69,7 @@ def finish(account: BillingAccount) -> Response:
     return redirect(_with_card(next_url, method.id))
 
 
-@bp.post("/<int:method_id>/default")
+@bp.post("/<subs_id:method_id>/default")
 @owner_required
 def make_default(account: BillingAccount, method_id: int) -> Response | tuple[str, int]:
     if not ActionForm().validate_on_submit():
@@ -82,7 +82,7 @@ def make_default(account: BillingAccount, method_id: int) -> Response | tuple[st
     return redirect(url_for(".index"))
 
 
-@bp.post("/<int:method_id>/remove")
+@bp.post("/<subs_id:method_id>/remove")
 @owner_required
 def remove(account: BillingAccount, method_id: int) -> Response | tuple[str, int]:
     if not ActionForm().validate_on_submit():
