@@ -6,6 +6,6 @@ them too); import them from there.
 
 from __future__ import annotations
 
-from ..access import current_account, owner_required, safe_next
+from ..access import current_account, is_owner, owner_required, safe_next
 
-__all__ = ["current_account", "owner_required", "safe_next"]
+__all__ = ["current_account", "is_owner", "owner_required", "safe_next"]

@@ -8,14 +8,14 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..accounts import BillingAccount
-from ..errors import AlreadySubscribed, BillingError, NotFound, QuoteChanged
+from ..errors import AlreadySubscribed, BillingError, NotAnOwner, NotFound, QuoteChanged
 from ..forms import INTERVALS, ActionForm, ChooseCardForm, CouponForm, OrderForm, PlaceOrderForm
 from ..models import Order
 from ..services import checkout as service
 from ..services.accounts import profile_currency
 from ..services.payment_methods import default_method_id, start_registration, usable_methods
 from ..services.plans import list_offers
-from ._access import current_account, owner_required
+from ._access import current_account, is_owner, owner_required
 from ._errors import fail, message, refuse, status_of
 
 bp = Blueprint("checkout", __name__)
@@ -25,8 +25,14 @@ _SESSION_KEY = "subs_orders"
 
 @bp.route("/checkout/<plan_code>", methods=["GET", "POST"])
 def order(plan_code: str) -> str | Response | tuple[str, int]:
-    """Step 1: confirm the order; **To Payment Methods** records it and goes on (R-BUY-2)."""
+    """Step 1: confirm the order; **To Payment Methods** records it and goes on (R-BUY-2).
+
+    A visitor may start an order (they sign in at step 2); a signed-in person who is not an
+    owner of the account they act for is refused here, before anything is written (R-SEC-2).
+    """
     account = current_account() if current_user.is_authenticated else None
+    if current_user.is_authenticated and not is_owner(account):
+        return refuse(NotAnOwner())
     currency = (account and profile_currency(account.billing_id)) or request.values.get(
         "currency", "USD"
     )
