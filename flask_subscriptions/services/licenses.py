@@ -99,6 +99,15 @@ def list_licenses(account_id: str) -> list[License]:
     ]
 
 
+def live_license(account_id: str) -> License | None:
+    """The account's one valid license (R-BUY-8), if it holds one: the plans page offers
+    a change of it instead of a purchase that step 1 would refuse."""
+    return next(
+        (lic for lic in list_licenses(account_id) if lic.subscription.live_account_id),
+        None,
+    )
+
+
 def find_license(account_id: str, subscription_id: int) -> License:
     """The account's license, or NotFound: another account's id shows nothing (R-SEC-2)."""
     for license_ in list_licenses(account_id):
