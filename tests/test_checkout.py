@@ -77,7 +77,7 @@ def test_plans_page_lists_plans_with_formatted_prices_and_buy_now_R_BUY_1_R_MON_
         assert name in page.text and price in page.text
     assert "$1,080.00" in page.text  # Small annual: 12 × 100 at 90 %
     assert "MAU: 1,000" in page.text
-    assert page.text.count("Buy now") == 4  # not on Free (R-CAT-3)
+    assert page.text.count(">Buy now</button>") == 4  # not on Free (R-CAT-3)
 
 
 def test_step_1_confirms_plan_interval_price_and_auto_renewal_R_BUY_2(
@@ -190,8 +190,10 @@ def test_member_cannot_buy_for_the_team_R_SEC_2(team_app: Flask, acme: Team, cat
     client = team_app.test_client()
     mike = next(m for m in acme.members if m.name == "mike")
     sign_in(client, mike)
-    key = start_order(client, "small")
-    assert client.get(f"/billing/orders/{key}/payment").status_code == 403
+    url = "/billing/checkout/small?interval=month&currency=USD"
+    refused = post_form(client, url, url, {"interval": "month", "currency": "USD"})
+    assert refused.status_code == 403  # before any order is written (issue #17 item 17)
+    assert db.session.scalar(select(Order.id)) is None
 
 
 def test_coupon_apply_and_remove_R_CPN_1(client: FlaskClient, alice: User, catalog: None) -> None:

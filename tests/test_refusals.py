@@ -102,8 +102,12 @@ def owner_get_urls(app: Flask, license_id: int, method_id: int) -> list[str]:
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("subscriptions.") or "GET" not in (rule.methods or ()):
             continue
-        if rule.endpoint in ("subscriptions.static", "subscriptions.catalog.plans"):
-            continue  # public: the stylesheet, and the plans page (R-BUY-1)
+        if rule.endpoint in (
+            "subscriptions.static",
+            "subscriptions.catalog.plans",
+            "subscriptions.checkout.order",
+        ):
+            continue  # public: the stylesheet, the plans page and step 1 (R-BUY-1, R-BUY-3)
         urls.append(adapter.build(rule.endpoint, {k: values[k] for k in rule.arguments}))
     return urls
 
@@ -119,9 +123,13 @@ def test_a_member_is_refused_in_the_host_layout_on_every_billing_page_R_SEC_2(
     method_id = db.session.scalar(select(PaymentMethod.id))
     assert license_id is not None and method_id is not None
     urls = owner_get_urls(host_team_app, license_id, method_id)
-    assert "/billing/licenses" in urls and "/billing/checkout/medium" in urls
+    assert "/billing/licenses" in urls and "/billing/history" in urls
     for url in urls:
         in_layout(mike.get(url), 403, ASK_AN_OWNER)
+    # Step 1 is public, and tells him why he cannot go on: no To Payment Methods.
+    step_1 = mike.get("/billing/checkout/medium")
+    assert step_1.status_code == 200 and ASK_AN_OWNER in text_of(step_1.text)
+    assert "To Payment Methods" not in step_1.text
 
 
 @pytest.mark.parametrize(

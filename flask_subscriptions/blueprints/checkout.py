@@ -28,10 +28,12 @@ def order(plan_code: str) -> str | Response | tuple[str, int]:
     """Step 1: confirm the order; **To Payment Methods** records it and goes on (R-BUY-2).
 
     A visitor may start an order (they sign in at step 2); a signed-in person who is not an
-    owner of the account they act for is refused here, before anything is written (R-SEC-2).
+    owner of the account they act for sees why they cannot, and their post is refused
+    before anything is written (R-SEC-2).
     """
     account = current_account() if current_user.is_authenticated else None
-    if current_user.is_authenticated and not is_owner(account):
+    member = current_user.is_authenticated and not is_owner(account)
+    if member and request.method == "POST":
         return refuse(NotAnOwner())
     currency = (account and profile_currency(account.billing_id)) or request.values.get(
         "currency", "USD"
@@ -61,7 +63,9 @@ def order(plan_code: str) -> str | Response | tuple[str, int]:
             return redirect(url_for(".payment", key=new.key))
     elif request.method == "POST":
         return fail("Choose a billing interval the plan is sold for.", 400)
-    if already is None and account is not None:
+    if member:
+        already = message(NotAnOwner())
+    elif already is None and account is not None:
         already = _already_subscribed(account, currency)
     intervals = [(i, label) for i, label in INTERVALS.items() if i in offer.prices]
     return render_template(
