@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from ..services.accounts import profile_currency as lookup
-from ..services.licenses import live_license
+from ..services.licenses import held_plan
 from ..services.plans import available_currencies, list_offers
 from ..state import get_state
 from ._access import current_account, is_owner
@@ -25,12 +25,11 @@ def plans() -> str:
         profile_currency = lookup(account.billing_id)
     wanted = profile_currency or request.args.get("currency") or state.settings.default_currency
     currency = wanted if wanted in currencies else (currencies[0] if currencies else wanted)
-    held = live_license(account.billing_id) if account is not None and is_owner(account) else None
+    held = held_plan(account.billing_id) if account is not None and is_owner(account) else None
     return render_template(
         "subscriptions/plans.html",
         offers=list_offers(currency),
         currency=currency,
         currencies=[] if profile_currency else currencies,
         held=held,
-        options={plan.code for plan in held.renewal_options} if held else set(),
     )
