@@ -201,15 +201,25 @@ def usage() -> tuple[str, int] | Response:
 
 
 @bp.get("/mail")
+@login_required
 def mail() -> str:
-    """Every e-mail recorded, sent or not yet, newest first (R-EX-3)."""
-    messages = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc())).all()
+    """The e-mails of the accounts the signed-in person belongs to, sent or not yet, newest
+    first (R-EX-3): they hold invoice numbers, amounts and card digits, so nobody else's."""
+    mine = OutboxMessage.account_id.in_(_accounts_of(current_user))
+    messages = db.session.scalars(
+        select(OutboxMessage).where(mine).order_by(OutboxMessage.id.desc())
+    ).all()
     counts = dict(
         db.session.execute(
-            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+            select(OutboxMessage.status, func.count()).where(mine).group_by(OutboxMessage.status)
         ).all()
     )
     return render_template("example/mail.html", messages=messages, counts=counts)
+
+
+def _accounts_of(user: User) -> list[str]:
+    """The person's own account and, for a team member, the team's."""
+    return [user.billing_id, *([user.team.billing_id] if user.team is not None else [])]
 
 
 # -- test clock ----------------------------------------------------------------------------
@@ -223,6 +233,7 @@ def _test_clock() -> OffsetClock:
 
 
 @bp.route("/test-clock", methods=["GET", "POST"])
+@login_required
 def test_clock() -> tuple[str, int] | Response:
     """Move the billing date forward N days, running the due jobs on each day (R-EX-2)."""
     clock = _test_clock()
@@ -271,6 +282,7 @@ def test_clock() -> tuple[str, int] | Response:
 
 
 @bp.post("/test-clock/reset")
+@login_required
 def reset_test_clock() -> Response:
     """Back to real time. What the jobs did in the future stays done."""
     clock = _test_clock()

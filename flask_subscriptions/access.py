@@ -18,7 +18,7 @@ from flask_login import current_user
 from .accounts import BillingAccount
 from .state import get_state
 
-__all__ = ["current_account", "owner_required", "safe_next"]
+__all__ = ["current_account", "is_owner", "owner_required", "safe_next"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +30,12 @@ def current_account() -> BillingAccount | None:
     return g.subs_account  # type: ignore[no-any-return]
 
 
+def is_owner(account: BillingAccount | None) -> bool:
+    """Whether the signed-in person may manage ``account``'s billing (R-SEC-2)."""
+    user = current_user._get_current_object()
+    return account is not None and account.is_billing_owner(user)
+
+
 def owner_required(view: F) -> F:
     """Sign-in first (back to the same page afterwards), then owners only."""
 
@@ -38,8 +44,7 @@ def owner_required(view: F) -> F:
         if not current_user.is_authenticated:
             return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
         account = current_account()
-        user = current_user._get_current_object()
-        if account is None or not account.is_billing_owner(user):
+        if not is_owner(account):
             abort(403)
         return view(account, *args, **kwargs)
 

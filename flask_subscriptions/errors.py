@@ -57,6 +57,12 @@ class NotAnOwner(BillingError):
     default_code = "not_an_owner"
 
 
+class RequestRefused(BillingError):
+    """A request no page of ours accepts, whatever it asks for (R-SEC-1, R-SEC-4)."""
+
+    default_code = "request_refused"
+
+
 class PlanNotAnOption(BillingError):
     """The plan, add-on or price asked for is not among the license's options (R-CAT-2)."""
 

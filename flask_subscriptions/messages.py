@@ -26,11 +26,18 @@ MESSAGES: Final[Mapping[str, str]] = {
     "billing_error": "That could not be done; nothing was changed.",
     # not found, not allowed (R-SEC-2)
     "not_found": "That does not exist, or is not yours.",
-    "not_an_owner": "Only the account's owners can manage its billing.",
+    "not_an_owner": "Only the account's owners manage billing; ask an owner.",
     "plan_not_for_sale": "That plan is not for sale.",
     "addon_not_offered": "That add-on is not offered with this plan.",
     "payment_not_found": "That payment was not found.",
     "invoice_not_found": "That invoice was not found.",
+    # refusals that come as an HTTP status (blueprints/_errors.py HTTP_CODES)
+    "request_refused": "The form expired or was changed; please go back, reload it and try again.",
+    "sign_in_required": "Please sign in first.",
+    "method_not_allowed": "That page cannot be used this way; please go back and try again.",
+    "conflict": "That changed while you were looking at it; please look at it again.",
+    "card_fields_posted": "Card details are entered only on the payment service's form.",
+    "character_not_allowed": "The request contains a character that is not allowed.",
     # catalog and purchase (R-CAT, R-BUY, R-MON-3)
     "plan_not_an_option": "You cannot change to a plan that is not an option.",
     "price_not_offered": "{item} is not sold per {interval} in {currency}.",

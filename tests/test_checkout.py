@@ -190,8 +190,10 @@ def test_member_cannot_buy_for_the_team_R_SEC_2(team_app: Flask, acme: Team, cat
     client = team_app.test_client()
     mike = next(m for m in acme.members if m.name == "mike")
     sign_in(client, mike)
-    key = start_order(client, "small")
-    assert client.get(f"/billing/orders/{key}/payment").status_code == 403
+    url = "/billing/checkout/small?interval=month&currency=USD"
+    refused = post_form(client, url, url, {"interval": "month", "currency": "USD"})
+    assert refused.status_code == 403  # before any order is written (issue #17 item 17)
+    assert db.session.scalar(select(Order.id)) is None
 
 
 def test_coupon_apply_and_remove_R_CPN_1(client: FlaskClient, alice: User, catalog: None) -> None:

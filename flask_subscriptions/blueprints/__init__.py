@@ -6,8 +6,10 @@ sets ``SUBSCRIPTIONS_REGISTER_BLUEPRINTS = False`` and mounts what it likes.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, request
+from flask import Blueprint, Flask, request
+from werkzeug.exceptions import HTTPException
 
+from ..errors import BillingError, RequestRefused
 from . import (
     authentication,
     balance,
@@ -19,6 +21,8 @@ from . import (
     licenses,
     payment_methods,
 )
+from ._errors import http_error, refuse
+from ._routing import register_converter, register_prefix_errors
 
 
 def create_blueprint() -> Blueprint:
@@ -36,10 +40,15 @@ def create_blueprint() -> Blueprint:
         licenses.bp,
         payment_methods.bp,
     )
+    parent.record_once(lambda setup: register_converter(setup.app))  # before the children
     for child in children:
         parent.register_blueprint(child)
     parent.before_request(refuse_card_fields)
     parent.before_request(refuse_nul_bytes)
+    # A refusal raised anywhere in our views (an access check's abort, a missing CSRF token,
+    # a domain error) is our page inside the host's layout, never Werkzeug's bare one.
+    parent.register_error_handler(HTTPException, http_error)
+    parent.register_error_handler(BillingError, refuse)
     return parent
 
 
@@ -69,7 +78,7 @@ def refuse_card_fields() -> None:
     if request.method == "POST" and any(
         name.lower() in CARD_FIELDS for name in (*request.form.keys(), *request.args.keys())
     ):
-        abort(400, description="Card details are entered only on the payment service's form.")
+        raise RequestRefused(code="card_fields_posted")
 
 
 def refuse_nul_bytes() -> None:
@@ -81,8 +90,9 @@ def refuse_nul_bytes() -> None:
         *(str(value) for value in (request.view_args or {}).values()),
     ]
     if any("\x00" in value for value in values):
-        abort(400, description="The request contains a character that is not allowed.")
+        raise RequestRefused(code="character_not_allowed")
 
 
 def register_blueprints(app: Flask, url_prefix: str) -> None:
     app.register_blueprint(create_blueprint(), url_prefix=url_prefix)
+    register_prefix_errors(app, url_prefix)

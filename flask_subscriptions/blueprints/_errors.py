@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from typing import Final
 
 from flask import render_template
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from ..errors import (
     BillingError,
@@ -24,6 +26,7 @@ from ..errors import (
     PaymentServiceUnavailable,
     PurchaseInProgress,
     QuoteChanged,
+    RequestRefused,
     SettlementDeclined,
     WithdrawalFailed,
 )
@@ -44,6 +47,17 @@ STATUS: Final[Mapping[type[BillingError], int]] = {
     PaymentServiceUnavailable: 503,
 }
 DEFAULT_STATUS: Final = 400
+
+#: A refusal that comes as an HTTP status (an ``abort`` in an access check, a missing CSRF
+#: token, a URL that matches no route), told as the domain error it amounts to.
+HTTP_REFUSALS: Final[Mapping[int, BillingError]] = {
+    400: RequestRefused(),
+    401: NotAnOwner(code="sign_in_required"),
+    403: NotAnOwner(),  # owner_required: only the account's owners see billing (R-SEC-2)
+    404: NotFound(),
+    405: RequestRefused(code="method_not_allowed"),
+    409: QuoteChanged(code="conflict"),
+}
 
 
 def status_of(error: BillingError) -> int:
@@ -66,3 +80,16 @@ def fail(text: str, status: int) -> tuple[str, int]:
 def refuse(error: BillingError) -> tuple[str, int]:
     """The error page for a refused action: its sentence, with its status."""
     return fail(message(error), status_of(error))
+
+
+def http_error(error: HTTPException) -> ResponseReturnValue:
+    """A 4xx raised rather than returned (``abort`` in an access check, CSRF, routing) as
+    our error page inside the host's layout; anything else is left as it is."""
+    status = error.code or 500
+    if not 400 <= status < 500:
+        return error
+    page, _ = fail(message(HTTP_REFUSALS.get(status) or BillingError()), status)
+    response = error.get_response()
+    response.set_data(page)
+    response.mimetype = "text/html"
+    return response

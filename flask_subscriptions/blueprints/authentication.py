@@ -12,16 +12,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, render_template, url_for
 
+from ..access import owner_required
 from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..services import three_d_secure as service
-from ._access import owner_required
 from ._errors import refuse
 
 bp = Blueprint("authentication", __name__, url_prefix="/payments")
 
 
-@bp.get("/<int:payment_id>/authenticate")
+@bp.get("/<subs_id:payment_id>/authenticate")
 @owner_required
 def show(account: BillingAccount, payment_id: int) -> str | tuple[str, int]:
     try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
+from ..access import owner_required
 from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import WithdrawForm
 from ..services.balance import current_balance, history
 from ..services.withdrawals import withdraw, withdrawal_quote
 from ..state import get_state
-from ._access import owner_required
 from ._errors import fail, message
 
 bp = Blueprint("balance", __name__, url_prefix="/balance")

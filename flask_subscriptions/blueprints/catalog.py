@@ -1,11 +1,14 @@
-"""The plans page (R-BUY-1): every plan with its details and a Buy now button."""
+"""The plans page (R-BUY-1): every plan with its details and a Buy now button; for an
+owner whose account already holds a valid license, its plan marked and **Change plan**
+instead (R-BUY-8), since step 1 would refuse a second purchase."""
 
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
+from ..access import current_account, is_owner
+from ..services.licenses import held_plan
 from ..services.plans import choose_currency, list_offers
-from ._access import current_account
 
 bp = Blueprint("catalog", __name__)
 
@@ -14,9 +17,11 @@ bp = Blueprint("catalog", __name__)
 def plans() -> str:
     account = current_account()
     choice = choose_currency(account.billing_id if account else None, request.args.get("currency"))
+    held = held_plan(account.billing_id) if account is not None and is_owner(account) else None
     return render_template(
         "subscriptions/plans.html",
         offers=list_offers(choice.currency),
         currency=choice.currency,
         currencies=list(choice.switchable),
+        held=held,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..access import owner_required
 from ..accounts import BillingAccount
 from ..core.quotes import NothingToChange
 from ..errors import BillingError, QuoteChanged
@@ -12,13 +13,12 @@ from ..forms import INTERVALS, ChangeForm
 from ..services import changes as service
 from ..services.licenses import License, find_license
 from ..services.payment_methods import default_method_id, usable_methods
-from ._access import owner_required
 from ._errors import message, refuse, status_of
 
 bp = Blueprint("changes", __name__, url_prefix="/licenses")
 
 
-@bp.get("/<int:subscription_id>/change")
+@bp.get("/<subs_id:subscription_id>/change")
 @owner_required
 def choose(account: BillingAccount, subscription_id: int) -> str | tuple[str, int]:
     """The choice, from the query string, and the quote for it."""
@@ -37,7 +37,7 @@ def choose(account: BillingAccount, subscription_id: int) -> str | tuple[str, in
     return _render(account, license_, choice)
 
 
-@bp.post("/<int:subscription_id>/change")
+@bp.post("/<subs_id:subscription_id>/change")
 @owner_required
 def confirm(account: BillingAccount, subscription_id: int) -> str | Response | tuple[str, int]:
     form = ChangeForm()

@@ -7,14 +7,14 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from ..access import current_account, is_owner, owner_required
 from ..accounts import BillingAccount
-from ..errors import AlreadySubscribed, BillingError, NotFound, QuoteChanged
+from ..errors import AlreadySubscribed, BillingError, NotAnOwner, NotFound, QuoteChanged
 from ..forms import INTERVALS, ActionForm, ChooseCardForm, CouponForm, OrderForm, PlaceOrderForm
 from ..models import Order
 from ..services import checkout as service
 from ..services.payment_methods import default_method_id, start_registration, usable_methods
 from ..services.plans import choose_currency, list_offers
-from ._access import current_account, owner_required
 from ._errors import fail, message, refuse, status_of
 
 bp = Blueprint("checkout", __name__)
@@ -24,8 +24,16 @@ _SESSION_KEY = "subs_orders"
 
 @bp.route("/checkout/<plan_code>", methods=["GET", "POST"])
 def order(plan_code: str) -> str | Response | tuple[str, int]:
-    """Step 1: confirm the order; **To Payment Methods** records it and goes on (R-BUY-2)."""
+    """Step 1: confirm the order; **To Payment Methods** records it and goes on (R-BUY-2).
+
+    A visitor may start an order (they sign in at step 2); a signed-in person who is not an
+    owner of the account they act for sees why they cannot, and their post is refused
+    before anything is written (R-SEC-2).
+    """
     account = current_account() if current_user.is_authenticated else None
+    member = current_user.is_authenticated and not is_owner(account)
+    if member and request.method == "POST":
+        return refuse(NotAnOwner())
     requested = request.values.get("currency")
     choice = choose_currency(account.billing_id if account else None, requested)
     currency = choice.currency
@@ -55,7 +63,9 @@ def order(plan_code: str) -> str | Response | tuple[str, int]:
             return redirect(url_for(".payment", key=new.key))
     elif request.method == "POST":
         return fail("Choose a billing interval the plan is sold for.", 400)
-    if already is None and account is not None:
+    if member:
+        already = message(NotAnOwner())
+    elif already is None and account is not None:
         already = _already_subscribed(account, currency)
     intervals = [(i, label) for i, label in INTERVALS.items() if i in offer.prices]
     return render_template(

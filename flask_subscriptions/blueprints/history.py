@@ -6,13 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..access import owner_required
 from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import SettleForm
 from ..services import settlement as service
 from ..services.invoice_details import history_rows
 from ..services.payment_methods import default_method_id, usable_methods
-from ._access import owner_required
 from ._errors import message, status_of
 
 bp = Blueprint("history", __name__, url_prefix="/history")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
+from ..access import owner_required
 from ..accounts import BillingAccount
 from ..errors import NotFound
 from ..receipt_content import receipt_filename, receipt_pdf
 from ..services.invoice_details import invoice_detail
-from ._access import owner_required
 from ._errors import refuse
 
 bp = Blueprint("invoices", __name__, url_prefix="/invoices")

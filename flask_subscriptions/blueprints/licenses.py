@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..access import owner_required
 from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import LicenseForm
 from ..services import licenses as service
 from ..state import get_state
-from ._access import owner_required
 from ._errors import message, refuse, status_of
 
 bp = Blueprint("licenses", __name__, url_prefix="/licenses")
@@ -24,7 +24,7 @@ def index(account: BillingAccount) -> str:
     )
 
 
-@bp.route("/<int:subscription_id>", methods=["GET", "POST"])
+@bp.route("/<subs_id:subscription_id>", methods=["GET", "POST"])
 @owner_required
 def detail(account: BillingAccount, subscription_id: int) -> str | Response | tuple[str, int]:
     try:

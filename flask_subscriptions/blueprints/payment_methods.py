@@ -6,13 +6,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from ..access import owner_required, safe_next
 from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import ActionForm, BillingEmailForm
 from ..services import payment_methods as service
 from ..services.profiles import find_profile, set_billing_email
 from ..state import get_state
-from ._access import owner_required, safe_next
 from ._errors import fail, message, refuse
 
 bp = Blueprint("payment_methods", __name__, url_prefix="/payment-methods")
@@ -69,7 +69,7 @@ def finish(account: BillingAccount) -> Response:
     return redirect(_with_card(next_url, method.id))
 
 
-@bp.post("/<int:method_id>/default")
+@bp.post("/<subs_id:method_id>/default")
 @owner_required
 def make_default(account: BillingAccount, method_id: int) -> Response | tuple[str, int]:
     if not ActionForm().validate_on_submit():
@@ -82,7 +82,7 @@ def make_default(account: BillingAccount, method_id: int) -> Response | tuple[st
     return redirect(url_for(".index"))
 
 
-@bp.post("/<int:method_id>/remove")
+@bp.post("/<subs_id:method_id>/remove")
 @owner_required
 def remove(account: BillingAccount, method_id: int) -> Response | tuple[str, int]:
     if not ActionForm().validate_on_submit():

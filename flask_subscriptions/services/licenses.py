@@ -113,6 +113,35 @@ def list_licenses(account_id: str) -> list[License]:
     ]
 
 
+@dataclass(frozen=True)
+class HeldPlan:
+    """The account's one valid license as the plans page needs it (R-BUY-8): which plan it
+    holds, and the codes of the plans it may change to (R-CAT-2)."""
+
+    subscription_id: int
+    plan: Plan
+    options: frozenset[str]
+
+
+def held_plan(account_id: str) -> HeldPlan | None:
+    """The plans page offers a change of this license instead of a purchase that step 1
+    would refuse; two queries, however long the account's history."""
+    row = (
+        get_state()
+        .session.execute(
+            select(Subscription.id, Plan)
+            .join(Plan, Plan.id == Subscription.plan_id)
+            .where(Subscription.live_account_id == account_id)
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    subscription_id, plan = row
+    options = frozenset({plan.code, *(p.code for p in change_options(plan.id))})
+    return HeldPlan(subscription_id, plan, options)
+
+
 def find_license(account_id: str, subscription_id: int) -> License:
     """The account's license, or NotFound: another account's id shows nothing (R-SEC-2)."""
     for license_ in list_licenses(account_id):

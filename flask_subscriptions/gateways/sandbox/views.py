@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -32,6 +32,10 @@ blueprint = Blueprint(
     "sandbox_pay", __name__, template_folder=str(Path(__file__).parents[2] / "templates")
 )
 
+#: What ``_new_id`` makes (``seti_…``, ``ch_…``): anything else names nothing, and is never
+#: sent to the storage (PostgreSQL refuses a NUL byte in a text comparison: a 500).
+_ID = re.compile(r"[A-Za-z0-9_]{1,64}")
+_NOT_FOUND = "This page does not exist, or has expired."
 _EXPIRY = re.compile(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*")
 _ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
                  "vnd", "vuv", "xaf", "xof", "xpf"}  # fmt: skip
@@ -104,9 +108,9 @@ def _hosted_page_headers(response: Response) -> Response:
 @blueprint.route("/setup/<session_id>", methods=["GET", "POST"])
 def setup(session_id: str) -> ResponseReturnValue:
     gateway = _gateway()
-    session = gateway.setup_session(session_id)
+    session = gateway.setup_session(session_id) if _ID.fullmatch(session_id) else None
     if session is None:
-        abort(404)
+        return _error(_NOT_FOUND, 404)
     if not is_safe_return_url(session.return_url, request.host):
         return _error("This card form cannot send you back to the address it was given.", 400)
     if session.card_token:
@@ -134,9 +138,9 @@ def setup(session_id: str) -> ResponseReturnValue:
 @blueprint.route("/authenticate/<charge_id>", methods=["GET", "POST"])
 def authenticate(charge_id: str) -> ResponseReturnValue:
     gateway = _gateway()
-    charge = gateway.charge_by_id(charge_id)
+    charge = gateway.charge_by_id(charge_id) if _ID.fullmatch(charge_id) else None
     if charge is None:
-        abort(404)
+        return _error(_NOT_FOUND, 404)
     form = AuthenticateForm()
     pending = charge.status == ChargeStatus.REQUIRES_ACTION.value
     # An off-session charge (a renewal) has no return URL of its own: the page that sent
