@@ -119,7 +119,7 @@ def dunning() -> None:
     click.echo(f"Dunning: {run_dunning()}.")
 
 
-usage_cli = AppGroup("usage", help="Usage reports (R-USE-1).")
+usage_cli = AppGroup("usage", help="Usage reports from your app: what each account uses.")
 subscriptions_cli.add_command(usage_cli)
 
 

@@ -212,3 +212,9 @@ SETUP_MESSAGES: Final[Mapping[str, str]] = {
 def setup_sentence(code: str, **values: object) -> str:
     """The English sentence of a set-up refusal."""
     return SETUP_MESSAGES[code].format(**values)
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """``1 plan``, ``5 plans``: a number with its noun (English plural; translated pages
+    will use ngettext)."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"

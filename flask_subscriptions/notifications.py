@@ -179,6 +179,9 @@ class DeliveryReport:
     retried: int = 0
     dead: int = 0
 
+    def __str__(self) -> str:
+        return f"sent {self.sent}, to retry {self.retried}, dead {self.dead}"
+
 
 def deliver_due(limit: int | None = None) -> DeliveryReport:
     """Send the messages that are due; safe when several workers run it at once.

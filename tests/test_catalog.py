@@ -41,7 +41,7 @@ def _snapshot() -> list[tuple]:
 def test_sample_catalog_loads_with_annual_discount_R_CAT_1_R_CAT_4(app: Flask) -> None:
     """R-CAT-1: the CLI loads the file; R-CAT-4: annual = 12 × monthly, paid 90 %."""
     output = _load(app, SAMPLE_CATALOG)
-    assert "5 plan created" in output
+    assert "5 plans created" in output and "2 add-ons created" in output
     small = db.session.scalar(select(Plan).where(Plan.code == "small"))
     prices = {
         p.interval: p for p in db.session.scalars(select(Price).where(Price.plan_id == small.id))

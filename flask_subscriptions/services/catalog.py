@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ..core.catalog import AddOnSpec, Catalog, CouponSpec, PlanSpec, PriceSpec
+from ..messages import count
 from ..models import AddOn, Coupon, Plan, PlanChangeOption, Price
 from ..state import get_state
 
@@ -35,7 +36,13 @@ class LoadSummary:
     def __str__(self) -> str:
         if not self.changed:
             return "Catalog unchanged."
-        return "; ".join(f"{n} {what}" for what, n in sorted(self.changes.items()))
+        return "; ".join(_counted(what, n) for what, n in sorted(self.changes.items())) + "."
+
+
+def _counted(what: str, n: int) -> str:
+    """``"plan created"``, 5 → ``"5 plans created"``; ``"plan options updated"`` stays."""
+    thing, verb = what.rsplit(" ", 1)
+    return f"{n} {thing} {verb}" if thing.endswith("s") else f"{count(n, thing)} {verb}"
 
 
 def load_catalog(catalog: Catalog) -> LoadSummary:

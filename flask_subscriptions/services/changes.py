@@ -458,7 +458,15 @@ def _sync_limits(account_id: str) -> None:
 
 
 def _summary(shown: ChangeQuote) -> str:
-    addons = "".join(f" + {code}" for code in shown.request.addon_codes)
+    """What the change leads to, as people read it: ``Small + Operation, monthly``."""
+    names = dict(
+        get_state()
+        .session.execute(
+            select(AddOn.code, AddOn.name).where(AddOn.code.in_(shown.request.addon_codes))
+        )
+        .all()
+    )
+    addons = "".join(f" + {names.get(code, code)}" for code in shown.request.addon_codes)
     interval = "annual" if shown.request.interval == "year" else "monthly"
     return f"{shown.target_plan.name}{addons}, {interval}"
 

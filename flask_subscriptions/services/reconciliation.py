@@ -24,6 +24,9 @@ class ReconcileReport:
     settled: int = 0
     still_unknown: int = 0
 
+    def __str__(self) -> str:
+        return f"settled {self.settled}, still unknown {self.still_unknown}"
+
 
 def reconcile_unknown_payments(limit: int = 200) -> ReconcileReport:
     """Settle every open payment whose outcome we do not know, ``limit`` at a time.

@@ -23,6 +23,7 @@ from ..core.entitlements import (
     Entitlements,
 )
 from ..errors import UsageImportError, UsageInvalid
+from ..messages import count
 from ..models import BillingProfile, UsageReport
 from ..notifications import enqueue
 from ..signals import usage_back_within_limit, usage_over_limit
@@ -67,7 +68,7 @@ class ImportSummary:
 
     def __str__(self) -> str:
         return (
-            f"Imported {self.rows} usage reports for {self.accounts} accounts "
+            f"Imported {count(self.rows, 'usage report')} for {count(self.accounts, 'account')} "
             f"({self.went_over} went over a limit, {self.came_back} came back within)."
         )
 
