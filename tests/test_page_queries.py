@@ -33,7 +33,7 @@ PAGES = {
     "/billing/licenses/{license}": 6,
     "/billing/licenses/{license}/change": 12,
     "/billing/history": 6,
-    "/billing/payment-methods": 4,
+    "/billing/payment-methods": 5,  # the default card is read on its own (R-DUN-5)
     "/billing/balance": 4,
 }
 

@@ -25,7 +25,7 @@ def index(account: BillingAccount) -> str:
     return render_template(
         "subscriptions/payment_methods.html",
         methods=service.list_methods(account.billing_id),
-        default_id=profile.default_payment_method_id if profile else None,
+        default_id=service.default_method_id(account.billing_id),
         today=get_state().today(),
         form=ActionForm(),
         email_form=BillingEmailForm(email=profile.billing_email if profile else None),

@@ -3,11 +3,12 @@ person types them into the payment service's own form; we keep its reference (R-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from .. import signals
 from ..accounts import BillingAccount
@@ -18,7 +19,7 @@ from ..errors import (
     PaymentServiceUnavailable,
 )
 from ..gateways.base import CardSetup, CardSetupFailed, GatewayError
-from ..models import BillingProfile, PaymentMethod, Subscription
+from ..models import BillingProfile, Payment, PaymentMethod, Subscription
 from ..state import get_state
 from . import _tx
 from ._sql import updated
@@ -46,16 +47,58 @@ def usable_methods(account_id: str) -> list[PaymentMethod]:
 
 
 def default_method_id(account_id: str) -> int | None:
-    return get_state().session.scalar(
-        select(BillingProfile.default_payment_method_id).where(
-            BillingProfile.account_id == account_id
-        )
+    """The default card (R-DUN-5): the one the owner last set as default on the payment
+    methods page; until they set one, the card that last paid. A card that was declined,
+    or only registered, is never the default by itself. One statement."""
+    chosen = (
+        select(BillingProfile.default_payment_method_id)
+        .where(BillingProfile.account_id == account_id)
+        .scalar_subquery()
     )
+    last_paid = (
+        select(Payment.payment_method_id)
+        .join(PaymentMethod, PaymentMethod.id == Payment.payment_method_id)
+        .where(
+            Payment.account_id == account_id,
+            Payment.purpose == "charge",
+            Payment.status == "succeeded",
+            PaymentMethod.removed_at.is_(None),
+        )
+        .order_by(Payment.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return get_state().session.scalar(select(func.coalesce(chosen, last_paid)))
 
 
-def renewal_method_id(default_id: int | None, license_method_id: int | None) -> int | None:
-    """Which card pays renewals: the account's default (R-BUY-10), else the license's own."""
-    return default_id or license_method_id
+def last_paid_methods(account_ids: Sequence[str]) -> dict[str, int]:
+    """Per account, the card (still registered) of its latest successful charge: a
+    purchase, a change, a settlement or a renewal. One statement for a batch of accounts."""
+    if not account_ids:
+        return {}
+    latest = (
+        select(func.max(Payment.id))
+        .join(PaymentMethod, PaymentMethod.id == Payment.payment_method_id)
+        .where(
+            Payment.account_id.in_(account_ids),
+            Payment.purpose == "charge",
+            Payment.status == "succeeded",
+            PaymentMethod.removed_at.is_(None),
+        )
+        .group_by(Payment.account_id)
+    )
+    rows = get_state().session.execute(
+        select(Payment.account_id, Payment.payment_method_id).where(Payment.id.in_(latest))
+    )
+    return {row.account_id: row.payment_method_id for row in rows if row.payment_method_id}
+
+
+def renewal_method_id(
+    chosen_id: int | None, last_paid_id: int | None, license_method_id: int | None
+) -> int | None:
+    """Which card pays renewals (R-DUN-5): the owner's chosen default, else the card that
+    last paid, else the license's own (the card it was bought with)."""
+    return chosen_id or last_paid_id or license_method_id
 
 
 def can_pay(method: Any, today: date) -> bool:
@@ -66,8 +109,15 @@ def can_pay(method: Any, today: date) -> bool:
 def renewal_method(subscription: Subscription) -> PaymentMethod | None:
     """The card that pays the license's renewals, if it can pay today."""
     state = get_state()
+    chosen = state.session.scalar(
+        select(BillingProfile.default_payment_method_id).where(
+            BillingProfile.account_id == subscription.account_id
+        )
+    )
     method_id = renewal_method_id(
-        default_method_id(subscription.account_id), subscription.payment_method_id
+        chosen,
+        last_paid_methods([subscription.account_id]).get(subscription.account_id),
+        subscription.payment_method_id,
     )
     method = state.session.get(PaymentMethod, method_id) if method_id else None
     return method if can_pay(method, state.today()) else None
@@ -83,7 +133,8 @@ def start_registration(account: BillingAccount, return_url: str) -> CardSetup:
 
 
 def finish_registration(account: BillingAccount, setup_reference: str) -> PaymentMethod:
-    """Keep the reference of the card the service registered; the first card is the default.
+    """Keep the reference of the card the service registered. It is not the default by
+    itself (R-DUN-5): it becomes the default when the owner sets it, or when it pays.
 
     Coming back to the same return URL twice registers the card once.
     """
@@ -122,9 +173,7 @@ def finish_registration(account: BillingAccount, setup_reference: str) -> Paymen
     )
     session.add(method)
     session.flush()
-    profile = ensure_profile(account.billing_id)
-    if profile.default_payment_method_id is None:
-        profile.default_payment_method_id = method.id
+    ensure_profile(account.billing_id)
     note_payment_method_update(account.billing_id)
     _tx.after_commit(lambda: _signal("payment_method_added", account.billing_id, method.id))
     _tx.commit()
@@ -175,8 +224,9 @@ def forget_detached(gateway: str, token: str) -> bool:
 
 
 def _forget(method_id: int, account_id: str) -> bool:
-    """Mark the card removed and, if it was the default, make another usable card the
-    default: the one rule for both ways a card goes (here, or at the service)."""
+    """Mark the card removed and, if the owner had chosen it as the default, forget that
+    choice: the card that last paid is the default again (R-DUN-5), never one the owner did
+    not choose. The one rule for both ways a card goes (here, or at the service)."""
     state = get_state()
     claimed = updated(
         update(PaymentMethod)
@@ -187,14 +237,13 @@ def _forget(method_id: int, account_id: str) -> bool:
     if claimed != 1:  # a concurrent removal (the owner, or the service's webhook) won
         _tx.rollback()
         return False
-    others = [m.id for m in usable_methods(account_id) if m.id != method_id]
     state.session.execute(
         update(BillingProfile)
         .where(
             BillingProfile.account_id == account_id,
             BillingProfile.default_payment_method_id == method_id,
         )
-        .values(default_payment_method_id=others[0] if others else None)
+        .values(default_payment_method_id=None)
         .execution_options(synchronize_session=False)
     )
     _tx.after_commit(lambda: _signal("payment_method_removed", account_id, method_id))

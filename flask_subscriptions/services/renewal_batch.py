@@ -45,7 +45,7 @@ from .balance import Balance, latest_balances
 from .claims import claim_rows
 from .dunning import failed_without_charge
 from .notices import mail_about
-from .payment_methods import can_pay, renewal_method_id
+from .payment_methods import can_pay, last_paid_methods, renewal_method_id
 from .pipeline import Card, Draft, Entry, Reserved, reserve
 from .pricing import core_price, coupon_terms
 from .usage import sync_limit_state
@@ -172,6 +172,8 @@ class BatchFacts:
     balances: dict[str, Balance]
     profiles: dict[str, CoreRow]
     methods: dict[int, CoreRow]
+    #: Per account, the card of its latest successful charge (R-DUN-5).
+    last_paid: dict[str, int]
     _core_prices: dict[tuple[int, str, str, str], Price] = field(default_factory=dict)
 
     @classmethod
@@ -207,8 +209,9 @@ class BatchFacts:
                 ).where(PROFILES.c.account_id.in_(accounts))
             )
         }
+        last_paid = last_paid_methods(accounts)
         method_ids = {p.default_payment_method_id for p in profiles.values()}
-        method_ids |= {s.payment_method_id for s in subs}
+        method_ids |= {s.payment_method_id for s in subs} | set(last_paid.values())
         method_ids.discard(None)
         methods = {
             m.id: m for m in session.execute(select(METHODS).where(METHODS.c.id.in_(method_ids)))
@@ -222,6 +225,7 @@ class BatchFacts:
             latest_balances(accounts),
             profiles,
             methods,
+            last_paid,
         )
 
     def addon_id(self, code: str) -> int | None:
@@ -516,6 +520,7 @@ class TermWriter:
         template reads as attributes)."""
         method_id = renewal_method_id(
             self._profile_value(sub.account_id, "default_payment_method_id"),
+            self.facts.last_paid.get(sub.account_id),
             sub.payment_method_id,
         )
         row = self.facts.methods.get(method_id) if method_id else None
