@@ -15,15 +15,17 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from flask_subscriptions.gateways.sandbox import SandboxGateway
-from flask_subscriptions.models import PaymentMethod, Subscription
+from flask_subscriptions.models import Invoice, PaymentMethod, Subscription
 from flask_subscriptions.services.renewals import renew_due
 
 from .conftest import Outbox, at_noon, sign_in
 from .factories import add_card
 from .flows import (
     DECLINES_EVERY_CHARGE,
+    THREE_D_SECURE,
     VISA,
     choose_card,
+    local_path,
     place,
     post_form,
     register_card,
@@ -184,3 +186,109 @@ def test_the_card_the_owner_sets_as_default_pays_renewals_R_DUN_5(
     at_noon(clock, date(2026, 4, 17))
     assert renew_due().renewed == 1
     assert _charged_cards(gateway)[-1][1] == _card("4444").token
+
+
+# --- R-DUN-6: a settlement that waits for the bank is never reported as paid ------------------
+
+
+def _restricted_with_a_3ds_card(alice: User, client: FlaskClient, clock: Any) -> FlaskClient:
+    """Small's April 17 renewal is never paid; restricted on April 24; the owner then
+    registers a card whose bank asks for 3-D Secure, and pays everything unpaid with it."""
+    _failing_license(alice, clock)
+    _days(clock, date(2026, 4, 17), 8)
+    sign_in(client, alice)
+    register_card(client, THREE_D_SECURE)
+    page = client.get("/billing/history")
+    assert "Pay all unpaid" in page.text
+    return client
+
+
+def _pay_all_unpaid(client: FlaskClient, last4: str) -> Any:
+    method = _card(last4)
+    page = client.get("/billing/history")
+    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([0-9a-f]+)"', page.text)
+    assert fingerprint
+    return post_form(
+        client,
+        "/billing/history",
+        "/billing/history/settle",
+        {"fingerprint": fingerprint[1], "payment_method": method.id},
+        follow_redirects=True,
+    )
+
+
+def _confirm_link(html: str) -> str:
+    match = re.search(r'href="(/billing/payments/(\d+)/authenticate)"', html)
+    assert match, text_of(html)
+    return match[1]
+
+
+def _bank(client: FlaskClient, our_page: str, *, approve: bool) -> str:
+    """Our confirmation page → the bank's page → the bank's answer; where it sends us."""
+    page = client.get(our_page)
+    button = re.search(r'href="([^"]*/sandbox-pay/authenticate/[^"]+)"', page.text)
+    assert button, text_of(page.text)
+    bank_page = local_path(button[1].replace("&amp;", "&"))
+    form = client.get(bank_page)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form.text)
+    assert token
+    choice = {"complete": "1"} if approve else {"fail": "1"}
+    sent = client.post(bank_page, data={"csrf_token": token[1], **choice})
+    assert sent.status_code == 302, sent.text
+    return local_path(sent.headers["Location"])
+
+
+def _renewal_statuses() -> list[str]:
+    db.session.expire_all()
+    return [
+        i.status
+        for i in db.session.scalars(
+            select(Invoice).where(Invoice.kind == "renewal").order_by(Invoice.id)
+        )
+    ]
+
+
+def test_a_3ds_settlement_says_it_waits_and_links_to_the_bank_R_DUN_6(
+    app: Flask, client: FlaskClient, alice: User, catalog: None, clock: Any, outbox: Outbox
+) -> None:
+    _restricted_with_a_3ds_card(alice, client, clock)
+    done = _pay_all_unpaid(client, "3184")
+    assert done.status_code == 200
+    seen = text_of(done.text)
+    assert "everything unpaid is settled" not in seen and "Thank you" not in seen
+    assert "Your bank asks you to confirm this payment" in seen
+    assert "Nothing has been charged yet" in seen
+    assert "settled" not in outbox.kinds()
+    assert _renewal_statuses() == ["open"]
+    assert _sub().restricted_on is not None
+    # opened again later, the page still says so
+    assert "Your bank asks you to confirm this payment" in text_of(
+        client.get("/billing/history").text
+    )
+
+    back = _bank(client, _confirm_link(done.text), approve=True)
+    finished = client.get(back)
+    assert "Thank you: the payment is complete." in finished.text
+    assert "Subscription History" in text_of(finished.text)
+    assert _renewal_statuses() == ["paid"]
+    assert _sub().restricted_on is None
+    assert outbox.kinds().count("settled") == 1
+    history = text_of(client.get("/billing/history").text)
+    assert "Pay all unpaid" not in history and "confirm this payment" not in history
+
+
+def test_a_3ds_settlement_the_bank_refuses_leaves_everything_payable_R_DUN_6(
+    app: Flask, client: FlaskClient, alice: User, catalog: None, clock: Any, outbox: Outbox
+) -> None:
+    _restricted_with_a_3ds_card(alice, client, clock)
+    done = _pay_all_unpaid(client, "3184")
+    back = _bank(client, _confirm_link(done.text), approve=False)
+    assert "The payment was not completed" in client.get(back).text
+    assert _renewal_statuses() == ["open"]
+    history = client.get("/billing/history")
+    assert "Pay all unpaid" in history.text and "confirm this payment" not in history.text
+    register_card(client, VISA)
+    paid = _pay_all_unpaid(client, "4242")
+    assert "Thank you: everything unpaid is settled" in text_of(paid.text)
+    assert _renewal_statuses() == ["paid"]
+    assert outbox.kinds().count("settled") == 1

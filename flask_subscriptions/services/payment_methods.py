@@ -68,7 +68,8 @@ def default_method_id(account_id: str) -> int | None:
         .limit(1)
         .scalar_subquery()
     )
-    return get_state().session.scalar(select(func.coalesce(chosen, last_paid)))
+    found: int | None = get_state().session.scalar(select(func.coalesce(chosen, last_paid)))
+    return found
 
 
 def last_paid_methods(account_ids: Sequence[str]) -> dict[str, int]:
