@@ -16,10 +16,11 @@ from sqlalchemy import select
 
 from flask_subscriptions.gateways.sandbox import SandboxGateway
 from flask_subscriptions.models import Invoice, PaymentMethod, Subscription
+from flask_subscriptions.services.changes import ChangeRequest, apply_change, quote_for
 from flask_subscriptions.services.renewals import renew_due
 
 from .conftest import Outbox, at_noon, sign_in
-from .factories import add_card
+from .factories import add_card, subscribe
 from .flows import (
     DECLINES_EVERY_CHARGE,
     THREE_D_SECURE,
@@ -292,3 +293,88 @@ def test_a_3ds_settlement_the_bank_refuses_leaves_everything_payable_R_DUN_6(
     assert "Thank you: everything unpaid is settled" in text_of(paid.text)
     assert _renewal_statuses() == ["paid"]
     assert outbox.kinds().count("settled") == 1
+
+
+# --- R-INV-1: History shows one row per payment that took money ---------------------------------
+
+
+def _history_rows(client: FlaskClient) -> dict[str, str]:
+    """Subscription History's rows: invoice number → the row as a person reads it."""
+    page = client.get("/billing/history")
+    assert page.status_code == 200, page.text
+    rows = re.findall(r'<tr [^>]*data-invoice="([^"]+)"[^>]*>(.*?)</tr>', page.text, re.S)
+    return {number: text_of(body) for number, body in rows}
+
+
+def _numbers(kind: str, status: str | None = None) -> list[str]:
+    db.session.expire_all()
+    query = select(Invoice.number).where(Invoice.kind == kind).order_by(Invoice.id)
+    if status:
+        query = query.where(Invoice.status == status)
+    return [n for n in db.session.scalars(query) if n]
+
+
+def test_history_shows_one_settlement_row_for_one_payment_and_folds_declined_ones_R_INV_1(
+    app: Flask, client: FlaskClient, alice: User, catalog: None, clock: Any
+) -> None:
+    """The April 17 renewal is declined; a settlement with a card that declines fails; one
+    with a Visa pays $100: History shows the purchase and one $100 settlement, which names
+    the renewal it paid and the declined attempt; no "Renewal $100 Paid", no Void row."""
+    _failing_license(alice, clock)
+    sign_in(client, alice)
+    register_card(client, DECLINES_EVERY_CHARGE)
+    _pay_all_unpaid(client, "0341")
+    register_card(client, VISA)
+    paid = _pay_all_unpaid(client, "4242")
+    assert "Thank you: everything unpaid is settled" in text_of(paid.text)
+    [renewal] = _numbers("renewal")
+    [declined] = _numbers("settlement", "void")
+    [settlement] = _numbers("settlement", "paid")
+    [purchase] = _numbers("purchase")
+    rows = _history_rows(client)
+    assert list(rows) == [settlement, purchase]
+    row = rows[settlement]
+    assert "Settlement" in row and renewal in row and "Paid" in row
+    assert row.count("$100.00") == 1  # what the card paid, once
+    assert f"1 declined attempt: {declined}" in row
+    assert "Void" not in " ".join(rows.values())
+    page = client.get("/billing/history").text
+    assert f'href="/billing/invoices/{renewal}"' in page
+    assert f'href="/billing/invoices/{declined}"' in page
+
+
+def test_history_folds_a_declined_purchase_into_the_purchase_that_paid_R_INV_1(
+    app: Flask, client: FlaskClient, alice: User, catalog: None
+) -> None:
+    sign_in(client, alice)
+    register_card(client, DECLINES_EVERY_CHARGE)
+    key = start_order(client, "small")
+    choose_card(client, key, _card("0341").id)
+    place(client, key)
+    register_card(client, VISA)
+    choose_card(client, key, _card("4242").id)
+    place(client, key)
+    [declined] = _numbers("purchase", "void")
+    [purchase] = _numbers("purchase", "paid")
+    rows = _history_rows(client)
+    assert list(rows) == [purchase]
+    assert f"1 declined attempt: {declined}" in rows[purchase]
+    assert "Purchase" in rows[purchase] and rows[purchase].count("$100.00") == 1
+
+
+def test_history_shows_what_the_card_paid_for_a_change_and_its_period_R_INV_1(
+    app: Flask, client: FlaskClient, alice: User, catalog: None, clock: Any
+) -> None:
+    """E3: a change of $35.48 paid $16.13 from the balance and $19.35 by card: the row says
+    those two, not a gross amount, and the period the change covers."""
+    subscription = subscribe(alice, "x_small", addons=("operation", "marketing"))
+    at_noon(clock, date(2026, 4, 6))
+    request = ChangeRequest("small", "month", ("operation", "marketing"))
+    shown = quote_for(alice, subscription.id, request)
+    card = db.session.scalar(select(PaymentMethod.id))
+    apply_change(alice, subscription.id, request, shown.quote.fingerprint, card)
+    sign_in(client, alice)
+    [change] = _numbers("change")
+    row = _history_rows(client)[change]
+    assert "$19.35" in row and "$16.13" in row and "$35.48" not in row
+    assert "April 6, 2026 to April 16, 2026" in row
