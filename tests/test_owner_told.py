@@ -378,3 +378,65 @@ def test_history_shows_what_the_card_paid_for_a_change_and_its_period_R_INV_1(
     row = _history_rows(client)[change]
     assert "$19.35" in row and "$16.13" in row and "$35.48" not in row
     assert "April 6, 2026 to April 16, 2026" in row
+
+
+# --- R-LIC-5, R-PRO-7: an immediate change says it cancels the change scheduled for renewal ----
+
+
+def test_an_immediate_change_says_it_cancels_the_scheduled_change_R_LIC_5_R_PRO_7(
+    app: Flask, client: FlaskClient, alice: User, catalog: None, clock: Any, outbox: Outbox
+) -> None:
+    """Small, scheduled to renew as Medium on April 17; on April 6 the owner upgrades to Large
+    now. The quote says the Medium renewal is cancelled before confirming, the e-mail says
+    it happened, and the license renews as Large."""
+    subscription = subscribe(alice, "small")
+    sign_in(client, alice)
+    detail = f"/billing/licenses/{subscription.id}"
+    saved = post_form(client, detail, detail, {"auto_renewal": "enabled", "renew_with": "medium"})
+    assert saved.status_code == 302, saved.text
+    at_noon(clock, date(2026, 4, 6))
+    url = f"/billing/licenses/{subscription.id}/change?plan=large&interval=month"
+    page = client.get(url)
+    quote = text_of(page.text)
+    assert (
+        "Your license is scheduled to change to Medium at the next renewal on April 17, 2026."
+        " This change cancels that: it will renew as Large." in quote
+    )
+    fingerprint = re.search(r'name="fingerprint" type="hidden" value="([0-9a-f]+)"', page.text)
+    assert fingerprint
+    done = post_form(
+        client,
+        url,
+        f"/billing/licenses/{subscription.id}/change",
+        {
+            "plan": "large",
+            "interval": "month",
+            "fingerprint": fingerprint[1],
+            "payment_method": _card("4242").id,
+        },
+    )
+    assert done.status_code == 302, done.text
+    [mail] = outbox.of_kind("plan_change_applied")
+    assert (
+        "Your license was scheduled to change to Medium at the next renewal; this change"
+        " cancelled that, and it renews as Large." in " ".join(mail.text_body.split())
+    )
+    assert _sub().next_plan_id is None
+    at_noon(clock, date(2026, 4, 17))
+    assert renew_due().renewed == 1
+    renewal = db.session.scalars(
+        select(Invoice).where(Invoice.kind == "renewal").order_by(Invoice.id.desc())
+    ).first()
+    assert renewal is not None
+    assert "Large" in text_of(client.get(f"/billing/invoices/{renewal.number}").text)
+
+
+def test_a_change_to_the_scheduled_plan_cancels_nothing_R_LIC_5(
+    app: Flask, client: FlaskClient, alice: User, catalog: None, clock: Any
+) -> None:
+    subscription = subscribe(alice, "small")
+    sign_in(client, alice)
+    detail = f"/billing/licenses/{subscription.id}"
+    post_form(client, detail, detail, {"auto_renewal": "enabled", "renew_with": "medium"})
+    page = client.get(f"/billing/licenses/{subscription.id}/change?plan=medium&interval=month")
+    assert "cancels that" not in text_of(page.text)
