@@ -440,3 +440,62 @@ def test_a_change_to_the_scheduled_plan_cancels_nothing_R_LIC_5(
     post_form(client, detail, detail, {"auto_renewal": "enabled", "renew_with": "medium"})
     page = client.get(f"/billing/licenses/{subscription.id}/change?plan=medium&interval=month")
     assert "cancels that" not in text_of(page.text)
+
+
+# --- item 8: removing the card renewals need warns first, and the license page says so ---------
+
+
+def _remove(client: FlaskClient, last4: str, **extra: str) -> Any:
+    method = _card(last4)
+    return post_form(
+        client,
+        "/billing/payment-methods",
+        f"/billing/payment-methods/{method.id}/remove",
+        extra,
+    )
+
+
+def test_removing_the_last_card_of_an_auto_renewing_license_warns_first_R_DUN_5(
+    app: Flask, client: FlaskClient, alice: User, catalog: None, gateway: SandboxGateway
+) -> None:
+    subscription = subscribe(alice, "small")
+    sign_in(client, alice)
+    asked = _remove(client, "4242")
+    assert asked.status_code == 200, asked.text
+    warning = text_of(asked.text)
+    assert (
+        "Without Visa •••• 4242 no card can pay the renewal of your Small license on"
+        " April 17, 2026: that renewal will fail." in warning
+    )
+    assert _card("4242").removed_at is None  # nothing removed yet
+    assert "Remove anyway" in warning and "Keep the card" in warning
+    license_page = text_of(client.get(f"/billing/licenses/{subscription.id}").text)
+    assert "no card can pay" not in license_page
+
+    done = _remove(client, "4242", confirm="1")
+    assert done.status_code == 302
+    assert _card("4242").removed_at is not None
+    license_page = text_of(client.get(f"/billing/licenses/{subscription.id}").text)
+    assert (
+        "No card can pay the renewal on April 17, 2026: it will fail unless you register a card."
+        in license_page
+    )
+
+
+def test_removing_a_card_renewals_do_not_need_asks_nothing_R_DUN_5(
+    app: Flask, client: FlaskClient, alice: User, catalog: None
+) -> None:
+    subscribe(alice, "small")
+    sign_in(client, alice)
+    register_card(client, "5555 5555 5555 4444")
+    done = _remove(client, "4444")
+    assert done.status_code == 302 and _card("4444").removed_at is not None
+    register_card(client, "5555 5555 5555 4444")  # a second card the owner sets as default
+    newer = db.session.scalars(
+        select(PaymentMethod).where(
+            PaymentMethod.last4 == "4444", PaymentMethod.removed_at.is_(None)
+        )
+    ).one()
+    post_form(client, "/billing/payment-methods", f"/billing/payment-methods/{newer.id}/default")
+    done = _remove(client, "4242")  # the card that paid: the default card still pays
+    assert done.status_code == 302

@@ -30,7 +30,7 @@ from .hosts import User, db
 PAGES = {
     "/billing/plans": 7,
     "/billing/licenses": 5,
-    "/billing/licenses/{license}": 6,
+    "/billing/licenses/{license}": 7,  # which card pays the next renewal, if any
     "/billing/licenses/{license}/change": 12,
     "/billing/history": 6,
     "/billing/payment-methods": 5,  # the default card is read on its own (R-DUN-5)

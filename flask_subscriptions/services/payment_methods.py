@@ -4,11 +4,12 @@ person types them into the payment service's own form; we keep its reference (R-
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from .. import signals
 from ..accounts import BillingAccount
@@ -19,7 +20,7 @@ from ..errors import (
     PaymentServiceUnavailable,
 )
 from ..gateways.base import CardSetup, CardSetupFailed, GatewayError
-from ..models import BillingProfile, Payment, PaymentMethod, Subscription
+from ..models import BillingProfile, Payment, PaymentMethod, Plan, Subscription
 from ..state import get_state
 from . import _tx
 from ._sql import updated
@@ -50,6 +51,12 @@ def default_method_id(account_id: str) -> int | None:
     """The default card (R-DUN-5): the one the owner last set as default on the payment
     methods page; until they set one, the card that last paid. A card that was declined,
     or only registered, is never the default by itself. One statement."""
+    found: int | None = get_state().session.scalar(select(_default_id(account_id)))
+    return found
+
+
+def _default_id(account_id: str) -> ColumnElement[Any]:
+    """SQL: the default card's id (see :func:`default_method_id`), to read or to join."""
     chosen = (
         select(BillingProfile.default_payment_method_id)
         .where(BillingProfile.account_id == account_id)
@@ -68,13 +75,13 @@ def default_method_id(account_id: str) -> int | None:
         .limit(1)
         .scalar_subquery()
     )
-    found: int | None = get_state().session.scalar(select(func.coalesce(chosen, last_paid)))
-    return found
+    return func.coalesce(chosen, last_paid)
 
 
-def last_paid_methods(account_ids: Sequence[str]) -> dict[str, int]:
-    """Per account, the card (still registered) of its latest successful charge: a
-    purchase, a change, a settlement or a renewal. One statement for a batch of accounts."""
+def last_paid_methods(account_ids: Sequence[str], excluding: int | None = None) -> dict[str, int]:
+    """Per account, the card (still registered, and not ``excluding``) of its latest
+    successful charge: a purchase, a change, a settlement or a renewal. One statement for a
+    batch of accounts."""
     if not account_ids:
         return {}
     latest = (
@@ -85,6 +92,7 @@ def last_paid_methods(account_ids: Sequence[str]) -> dict[str, int]:
             Payment.purpose == "charge",
             Payment.status == "succeeded",
             PaymentMethod.removed_at.is_(None),
+            PaymentMethod.id != (excluding or 0),
         )
         .group_by(Payment.account_id)
     )
@@ -108,20 +116,73 @@ def can_pay(method: Any, today: date) -> bool:
 
 
 def renewal_method(subscription: Subscription) -> PaymentMethod | None:
-    """The card that pays the license's renewals, if it can pay today."""
+    """The card that pays the license's renewals (:func:`renewal_method_id`), if it can pay
+    today. One statement."""
     state = get_state()
-    chosen = state.session.scalar(
+    wanted = func.coalesce(_default_id(subscription.account_id), subscription.payment_method_id)
+    method = state.session.scalar(select(PaymentMethod).where(PaymentMethod.id == wanted))
+    return method if can_pay(method, state.today()) else None
+
+
+def renews_without_card(subscription: Subscription) -> bool:
+    """An auto-renewing license, not in dunning, whose next renewal no card can pay: its
+    page says so while there is still time to register one."""
+    return (
+        subscription.state == "active"
+        and subscription.auto_renew
+        and subscription.payment_failed_on is None
+        and renewal_method(subscription) is None
+    )
+
+
+@dataclass(frozen=True)
+class RenewalAtRisk:
+    """A license whose next renewal would fail if a card were removed."""
+
+    subscription: Subscription
+    plan: Plan
+
+
+def renewals_left_without_card(account_id: str, method_id: int) -> list[RenewalAtRisk]:
+    """The account's auto-renewing paid licenses that no card could renew once this card
+    is gone: the owner is warned before removing it."""
+    state = get_state()
+    session = state.session
+    licenses = session.execute(
+        select(Subscription, Plan)
+        .join(Plan, Plan.id == func.coalesce(Subscription.next_plan_id, Subscription.plan_id))
+        .where(
+            Subscription.account_id == account_id,
+            Subscription.state == "active",
+            Subscription.auto_renew.is_(True),
+            Plan.is_free.is_(False),
+        )
+    ).all()
+    if not licenses:
+        return []
+    chosen = session.scalar(
         select(BillingProfile.default_payment_method_id).where(
-            BillingProfile.account_id == subscription.account_id
+            BillingProfile.account_id == account_id
         )
     )
-    method_id = renewal_method_id(
-        chosen,
-        last_paid_methods([subscription.account_id]).get(subscription.account_id),
-        subscription.payment_method_id,
-    )
-    method = state.session.get(PaymentMethod, method_id) if method_id else None
-    return method if can_pay(method, state.today()) else None
+    last_paid = last_paid_methods([account_id], excluding=method_id).get(account_id)
+    at_risk = []
+    for subscription, plan in licenses:
+        own = subscription.payment_method_id
+        card_id = renewal_method_id(
+            chosen if chosen != method_id else None,
+            last_paid,
+            own if own != method_id else None,
+        )
+        card = session.get(PaymentMethod, card_id) if card_id else None
+        if not can_pay(card, state.today()):
+            at_risk.append(RenewalAtRisk(subscription, plan))
+    return at_risk
+
+
+def find_method(account: BillingAccount, method_id: int) -> PaymentMethod:
+    """The account's own registered card; anyone else's is "not found" (R-SEC-2)."""
+    return _owned(account, method_id)
 
 
 def start_registration(account: BillingAccount, return_url: str) -> CardSetup:
