@@ -186,7 +186,8 @@ def _attempts_made(invoice_id: int) -> int:
 
 
 def failed_without_charge(invoice_id: int, reason: str) -> None:
-    """A renewal that no card can pay: dunning starts, and the owners are told why."""
+    """A renewal that no card can pay: dunning starts, and the owners are told why
+    (``reason`` is a code; the e-mail template says it in words)."""
     hand_to_dunning(
         "payment_failed",
         get_state().session.get_one(Invoice, invoice_id),

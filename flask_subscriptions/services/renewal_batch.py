@@ -332,7 +332,7 @@ class TermWriter:
                 self.batch.renewed += 1  # paid by the balance, or invoiced to wait in dunning
             else:
                 self.batch.failed += 1
-                failed_without_charge(one.invoice_id, "No usable card is registered.")
+                failed_without_charge(one.invoice_id, "no_card")
 
     def _draft(self, sub: CoreRow, plan: Plan, quote: Quote, term_id: int) -> Draft:
         """The next term's invoice; the card pays unless the license is in dunning (its
