@@ -13,7 +13,7 @@ from ..forms import INTERVALS, ActionForm, ChooseCardForm, CouponForm, OrderForm
 from ..models import Order
 from ..services import checkout as service
 from ..services.accounts import profile_currency
-from ..services.payment_methods import default_method_id, start_registration, usable_methods
+from ..services.payment_methods import preselected_method_id, start_registration, usable_methods
 from ..services.plans import list_offers
 from ._access import current_account, owner_required
 from ._errors import fail, message, refuse, status_of
@@ -93,7 +93,7 @@ def payment(account: BillingAccount, key: str) -> str | Response | tuple[str, in
     chosen = (
         request.args.get("card", type=int)
         or found.payment_method_id
-        or default_method_id(account.billing_id)
+        or preselected_method_id(account.billing_id, methods)
     )
     page = render_template(
         "subscriptions/checkout/payment.html",

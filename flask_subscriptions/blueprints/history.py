@@ -11,7 +11,7 @@ from ..errors import BillingError
 from ..forms import SettleForm
 from ..services import settlement as service
 from ..services.invoice_details import history_rows
-from ..services.payment_methods import default_method_id, usable_methods
+from ..services.payment_methods import preselected_method_id, usable_methods
 from ._access import owner_required
 from ._errors import message, status_of
 
@@ -53,7 +53,7 @@ def _render(account: BillingAccount, status: int = 200) -> tuple[str, int] | str
         offer=offer,
         methods=methods,
         chosen=request.form.get("payment_method", type=int)
-        or default_method_id(account.billing_id),
+        or preselected_method_id(account.billing_id, methods),
         form=SettleForm(formdata=None, fingerprint=offer.quote.fingerprint if offer.quote else ""),
     )
     return (page, status) if status != 200 else page

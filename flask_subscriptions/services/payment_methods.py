@@ -55,6 +55,15 @@ def default_method_id(account_id: str) -> int | None:
     return found
 
 
+def preselected_method_id(account_id: str, offered: Sequence[PaymentMethod]) -> int | None:
+    """The card a payment form selects first: the default, else the newest card offered.
+    Only a convenience of the form: it does not make that card the default (R-DUN-5)."""
+    default = default_method_id(account_id)
+    if default is not None or not offered:
+        return default
+    return offered[-1].id
+
+
 def _default_id(account_id: str) -> ColumnElement[Any]:
     """SQL: the default card's id (see :func:`default_method_id`), to read or to join."""
     chosen = (
