@@ -266,6 +266,10 @@ def test_a_3ds_settlement_says_it_waits_and_links_to_the_bank_R_DUN_6(
     assert "Your bank asks you to confirm this payment" in text_of(
         client.get("/billing/history").text
     )
+    [renewal] = _numbers("renewal")
+    renewal_page = text_of(client.get(f"/billing/invoices/{renewal}").text)
+    assert "Paid" not in renewal_page.replace("Paid features", "")
+    assert "is waiting for its payment to be confirmed" in renewal_page
 
     back = _bank(client, _confirm_link(done.text), approve=True)
     finished = client.get(back)

@@ -162,7 +162,6 @@ class HistoryRow:
     period_start: date | None
     period_last_day: date | None
     card_paid: int
-    settled_by: InvoiceRef | None
     settles: tuple[InvoiceRef, ...]
     declined: tuple[InvoiceRef, ...] = ()
 
@@ -256,7 +255,6 @@ def history_rows(account_id: str) -> list[HistoryRow]:
                 period_start=start,
                 period_last_day=_last_day(end),
                 card_paid=_card_paid(invoice),
-                settled_by=None,
                 settles=paid,
                 declined=tuple(declined.get(invoice.id, ())),
             )
