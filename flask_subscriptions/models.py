@@ -31,6 +31,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from .core.dunning import last_day_of_grace
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -298,6 +300,12 @@ class Subscription(Base):
     items: Mapped[list[SubscriptionItem]] = relationship(
         back_populates="subscription", lazy="raise", order_by="SubscriptionItem.id"
     )
+
+    @property
+    def grace_last_day(self) -> date | None:
+        """The last day of the grace, for e-mails and pages: ``grace_ends_on`` is the day
+        the restriction or the move to Free happens (R-DUN-4)."""
+        return last_day_of_grace(self.grace_ends_on) if self.grace_ends_on else None
 
 
 class SubscriptionItem(Base):

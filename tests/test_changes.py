@@ -278,8 +278,11 @@ def test_the_free_plan_needs_no_payment_method_R_CAT_3(
     subscription = subscribe(alice)
     sign_in(client, alice)
     card = db.session.scalar(select(PaymentMethod.id))
-    removed = post_form(
-        client, "/billing/payment-methods", f"/billing/payment-methods/{card}/remove"
+    removed = post_form(  # confirmed: the owner was told the renewal would fail
+        client,
+        "/billing/payment-methods",
+        f"/billing/payment-methods/{card}/remove",
+        {"confirm": "1"},
     )
     assert removed.status_code == 302
     assert "No card registered yet." in client.get("/billing/payment-methods").text

@@ -125,7 +125,7 @@ def test_daily_retries_succeed_on_day_3_R_DUN_1(
     subscription = _sub()
     assert (status_of(subscription), subscription.payment_failed_on) == ("Enabled", None)
     assert db.session.scalar(select(Invoice.status).where(Invoice.kind == "renewal")) == "paid"
-    assert outbox.kinds().count("payment_failed") == 2  # each failure is told (R-DUN-4)
+    assert outbox.kinds().count("payment_failed") == 1  # once per unpaid renewal (R-DUN-4)
     assert outbox.kinds()[-1] == "renewal_receipt"
 
 
@@ -216,21 +216,33 @@ def test_failed_settlement_changes_nothing_and_says_why_R_DUN_3(
 def test_soft_and_hard_declines_are_told_apart_R_DUN_4(
     app: Flask, alice: User, catalog: None, clock: object, outbox: Outbox, gateway: Any
 ) -> None:
-    """R-DUN-4: the failure e-mail says whether the card may work later or must be replaced."""
+    """R-DUN-4: the failure e-mail says whether the card may work later or must be replaced;
+    a retry that fails says nothing new, whatever its reason."""
     _failing_license(alice, clock)
     [hard] = outbox.of_kind("payment_failed")
     assert "The card cannot be charged" in hard.text_body
-    assert "once a day until April 24, 2026" in hard.text_body
+    assert "once a day through April 23, 2026" in hard.text_body
     with gateway.engine().begin() as connection:
         connection.execute(sa.update(sandbox_cards).values(behaviour="insufficient_funds"))
     _days(clock, date(2026, 4, 18), 1)
-    soft = outbox.of_kind("payment_failed")[-1]
-    assert "insufficient funds" in soft.text_body.lower()
-    assert "This looks temporary" in soft.text_body
+    assert outbox.of_kind("payment_failed") == [hard]
     db.session.expire_all()
     assert [p.decline_kind for p in db.session.scalars(select(Payment).order_by(Payment.id))][
         -2:
     ] == ["hard", "soft"]
+
+
+def test_a_soft_decline_is_told_as_temporary_R_DUN_4(
+    app: Flask, alice: User, catalog: None, clock: object, outbox: Outbox, gateway: Any
+) -> None:
+    subscribe(alice, card=FIRST_CHARGE_ONLY)
+    with gateway.engine().begin() as connection:
+        connection.execute(sa.update(sandbox_cards).values(behaviour="insufficient_funds"))
+    _at(clock, date(2026, 4, 17))
+    assert renew_due().failed == 1
+    [soft] = outbox.of_kind("payment_failed")
+    assert "insufficient funds" in soft.text_body.lower()
+    assert "This looks temporary" in soft.text_body
 
 
 def test_four_processes_never_retry_an_invoice_twice_a_day_R_DUN_1(

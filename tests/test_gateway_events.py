@@ -26,7 +26,7 @@ from flask_subscriptions.gateways.events import (
     RefundUpdated,
 )
 from flask_subscriptions.models import BillingProfile, Order, Payment, PaymentMethod, ProcessedEvent
-from flask_subscriptions.services import checkout
+from flask_subscriptions.services import checkout, payment_methods
 from flask_subscriptions.services.gateway_events import apply_gateway_event
 
 from .conftest import Outbox
@@ -259,19 +259,24 @@ def test_a_dispute_of_a_charge_not_ours_is_ignored(purchase: Payment, outbox: Ou
     assert outbox.of_kind("payment_disputed") == []
 
 
-def test_a_card_detached_at_the_service_is_removed_and_another_becomes_default_R_DUN_5(
-    app: Flask, alice: User, received: list[tuple[str, dict[str, Any]]]
+def test_a_card_detached_at_the_service_is_removed_and_the_card_that_paid_is_default_R_DUN_5(
+    app: Flask, alice: User, catalog: None, received: list[tuple[str, dict[str, Any]]]
 ) -> None:
-    """The same rule as removing it on the payment methods page (R-BUY-10)."""
-    first, second = add_card(alice), add_card(alice, "5555 5555 5555 4444")
-    first_id, second_id, token = first.id, second.id, first.token
+    """The same rule as removing it on the payment methods page: the owner's choice of
+    default is forgotten with the card, and the card that last paid is the default again."""
+    subscribe(alice, card="5555 5555 5555 4444")
+    second_id = db.session.scalar(select(PaymentMethod.id))
+    first = add_card(alice)
+    payment_methods.set_default(alice, first.id)
+    first_id, token = first.id, first.token
     db.session.commit()
     assert apply("n1", CardDetached(token)) == "card removed"
     assert apply("n2", CardDetached(token)) == "unchanged"
     assert apply("n3", CardDetached("tok_unknown")) == "unchanged"
     db.session.expire_all()
     assert db.session.get(PaymentMethod, first_id).removed_at is not None  # type: ignore[union-attr]
-    assert db.session.scalar(select(BillingProfile.default_payment_method_id)) == second_id
+    assert db.session.scalar(select(BillingProfile.default_payment_method_id)) is None
+    assert payment_methods.default_method_id(alice.billing_id) == second_id
     removed = [kw for kind, kw in received if kind == "payment_method_removed"]
     assert removed == [{"account_id": "1", "payment_method_id": first_id}]
 

@@ -30,10 +30,10 @@ from .hosts import User, db
 PAGES = {
     "/billing/plans": 9,  # + the held license and its options (Change plan, R-BUY-8)
     "/billing/licenses": 5,
-    "/billing/licenses/{license}": 6,
+    "/billing/licenses/{license}": 7,  # which card pays the next renewal, if any
     "/billing/licenses/{license}/change": 12,
     "/billing/history": 6,
-    "/billing/payment-methods": 4,
+    "/billing/payment-methods": 5,  # the default card is read on its own (R-DUN-5)
     "/billing/balance": 4,
 }
 

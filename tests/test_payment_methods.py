@@ -94,17 +94,18 @@ def test_register_set_default_and_remove_cards_R_BUY_10(
     assert page.status_code == 200 and page.request.path == PAGE
     assert "Visa •••• 4242 registered." in flashes(page.text)
     [visa] = methods()
-    assert card_rows(page.text) == {visa.id: "Visa •••• 4242 expires 12/2030 Default Remove"}
+    assert card_rows(page.text) == {visa.id: "Visa •••• 4242 expires 12/2030 Set as default Remove"}
     assert (visa.brand, visa.last4, visa.exp_month, visa.exp_year) == ("visa", "4242", 12, 2030)
-    assert profile_of(visa.account_id).default_payment_method_id == visa.id  # type: ignore[union-attr]
+    # R-DUN-5: a card registered in advance is not the default until set, or until it pays
+    assert profile_of(visa.account_id).default_payment_method_id is None  # type: ignore[union-attr]
 
     page = register_card(client, MASTERCARD, expiry="08/29")
     assert "Mastercard •••• 4444 registered." in flashes(page.text)
     visa, master = methods()
     assert card_rows(page.text) == {
-        visa.id: "Visa •••• 4242 expires 12/2030 Default Remove",
+        visa.id: "Visa •••• 4242 expires 12/2030 Set as default Remove",
         master.id: "Mastercard •••• 4444 expires 08/2029 Set as default Remove",
-    }, "the first card stays the default"
+    }, "no card is the default by itself (R-DUN-5)"
 
     done = action(client, f"{PAGE}/{master.id}/default")
     assert done.status_code == 302
@@ -177,13 +178,15 @@ def test_returning_to_the_same_setup_url_twice_registers_once_R_BUY_10(
     assert (
         card_rows(first.text)
         == card_rows(second.text)
-        == {visa.id: "Visa •••• 4242 expires 12/2030 Default Remove"}
+        == {visa.id: "Visa •••• 4242 expires 12/2030 Set as default Remove"}
     )
     # Back to the service's form and Save again: the same setup, still one card.
     resent = client.post(form_url, data={"number": MASTERCARD, "expiry": "08/29", "cvc": "123"})
     assert resent.status_code == 302 and urlsplit(resent.headers["Location"]).path == back.path
     third = client.get(f"{back.path}?{back.query}", follow_redirects=True)
-    assert card_rows(third.text) == {visa.id: "Visa •••• 4242 expires 12/2030 Default Remove"}
+    assert card_rows(third.text) == {
+        visa.id: "Visa •••• 4242 expires 12/2030 Set as default Remove"
+    }
     assert len(sandbox_card_rows(gateway)) == 1 and len(methods()) == 1
 
 
@@ -242,7 +245,7 @@ def test_payment_service_down_during_registration_is_a_clear_error_R_BUY_10(
 
     page = client.get(back, follow_redirects=True)  # back again once the service is up
     [visa] = methods()
-    assert card_rows(page.text) == {visa.id: "Visa •••• 4242 expires 12/2030 Default Remove"}
+    assert card_rows(page.text) == {visa.id: "Visa •••• 4242 expires 12/2030 Set as default Remove"}
 
     monkeypatch.setattr(gateway, "remove_payment_method", down)
     before = snapshot(gateway)
@@ -301,6 +304,8 @@ def test_card_that_expires_later_is_shown_expired_and_cannot_be_default_R_BUY_10
     register_card(client, VISA, expiry="12/30")
     page = register_card(client, MASTERCARD, expiry="03/26")  # this month: still valid
     visa, master = methods()
+    action(client, f"{PAGE}/{visa.id}/default")
+    page = client.get(PAGE)
     assert "Expired" not in card_rows(page.text)[master.id]
 
     clock.set(datetime(2026, 3, 31, 23, 59, tzinfo=UTC))
@@ -324,22 +329,24 @@ def test_card_that_expires_later_is_shown_expired_and_cannot_be_default_R_BUY_10
     assert "Visa •••• 4242" in step3 and "4444" not in step3
 
 
-def test_removing_the_default_card_makes_another_usable_card_default_R_BUY_10(
+def test_removing_the_default_card_forgets_the_choice_R_BUY_10_R_DUN_5(
     app: Flask, client: FlaskClient, alice: User, gateway: SandboxGateway, clock: Any
 ) -> None:
-    """R-BUY-10: the default moves to a card that can still pay, never to an expired one."""
+    """R-DUN-5: removing the card the owner chose forgets the choice; no other card becomes
+    the default by itself (the card that last paid would, and here none has paid)."""
     sign_in(client, alice)
     register_card(client, VISA, expiry="12/30")
     register_card(client, "4000 0000 0000 9995", expiry="03/26")
     register_card(client, MASTERCARD, expiry="08/29")
     visa, short, master = methods()
+    action(client, f"{PAGE}/{visa.id}/default")
     clock.set(datetime(2026, 4, 2, tzinfo=UTC))
     done = action(client, f"{PAGE}/{visa.id}/remove")
     assert done.status_code == 302
     rows = card_rows(client.get(PAGE).text)
     assert set(rows) == {short.id, master.id}
-    assert "Default" in rows[master.id] and "Default" not in rows[short.id]
-    assert profile_of(alice.billing_id).default_payment_method_id == master.id  # type: ignore[union-attr]
+    assert "Default" not in rows[master.id] and "Default" not in rows[short.id]
+    assert profile_of(alice.billing_id).default_payment_method_id is None  # type: ignore[union-attr]
 
 
 # --- R-NOTE-2: the payment-notification address ---------------------------------------------
@@ -446,7 +453,7 @@ def any_csrf_token(client: FlaskClient) -> str:
 
 @pytest.fixture
 def acme_card(team_app: Flask, acme: Team, team_client: FlaskClient) -> Iterator[PaymentMethod]:
-    """Olivia (an owner of Acme) registered a Visa; it is Acme's default card."""
+    """Olivia (an owner of Acme) registered a Visa (not the default until set or paid with)."""
     sign_in(team_client, member(acme, "olivia"))
     register_card(team_client, VISA)
     [visa] = methods()
@@ -462,7 +469,9 @@ def test_every_owner_manages_the_team_cards_R_SEC_2(
     sign_in(oscar, member(acme, "oscar"))
     page = oscar.get(PAGE)
     assert page.status_code == 200
-    assert card_rows(page.text) == {acme_card.id: "Visa •••• 4242 expires 12/2030 Default Remove"}
+    assert card_rows(page.text) == {
+        acme_card.id: "Visa •••• 4242 expires 12/2030 Set as default Remove"
+    }
 
 
 def test_a_member_gets_403_on_every_payment_methods_page_and_post_R_SEC_2(

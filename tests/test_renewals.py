@@ -498,7 +498,8 @@ def test_statements_per_renewal_batch_are_fixed_R_REN_2(
         counts.append(_statements(app, lambda: renew_due(concurrency=1)))
     # May to August renew all nine: three with 2 to 5 terms of history, six with 1 to 4.
     assert counts[0] == counts[1] == counts[2] == counts[3], counts
-    assert counts[0] <= 29, counts  # measured: 29 with SQLite's BEGINs, 25 on PostgreSQL
+    # measured: 30 with SQLite's BEGINs, 26 on PostgreSQL (one reads the cards that last paid)
+    assert counts[0] <= 30, counts
     assert db.session.scalar(select(func.count()).select_from(Payment)) == 9 + 3 + 9 * 4
     assert db.session.scalar(select(func.count()).select_from(BalanceEntry)) == 0
 

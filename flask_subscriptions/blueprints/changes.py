@@ -12,7 +12,7 @@ from ..errors import BillingError, QuoteChanged
 from ..forms import INTERVALS, ChangeForm
 from ..services import changes as service
 from ..services.licenses import License, find_license
-from ..services.payment_methods import default_method_id, usable_methods
+from ..services.payment_methods import preselected_method_id, usable_methods
 from ._errors import message, refuse, status_of
 
 bp = Blueprint("changes", __name__, url_prefix="/licenses")
@@ -83,6 +83,7 @@ def _render(
     except BillingError as exc:
         problem = message(exc)
         status = max(status, status_of(exc)) if status != 200 else status_of(exc)
+    methods = usable_methods(account.billing_id)
     page = render_template(
         "subscriptions/change.html",
         license=license_,
@@ -91,8 +92,8 @@ def _render(
         problem=problem,
         options=license_.renewal_options,
         intervals=INTERVALS,
-        methods=usable_methods(account.billing_id),
-        chosen=default_method_id(account.billing_id),
+        methods=methods,
+        chosen=preselected_method_id(account.billing_id, methods),
         form=ChangeForm(
             formdata=None,
             plan=choice.plan_code,

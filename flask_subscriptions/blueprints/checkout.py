@@ -13,7 +13,7 @@ from ..errors import AlreadySubscribed, BillingError, NotAnOwner, NotFound, Quot
 from ..forms import INTERVALS, ActionForm, ChooseCardForm, CouponForm, OrderForm, PlaceOrderForm
 from ..models import Order
 from ..services import checkout as service
-from ..services.payment_methods import default_method_id, start_registration, usable_methods
+from ..services.payment_methods import preselected_method_id, start_registration, usable_methods
 from ..services.plans import choose_currency, list_offers
 from ._errors import fail, message, refuse, status_of
 
@@ -103,7 +103,7 @@ def payment(account: BillingAccount, key: str) -> str | Response | tuple[str, in
     chosen = (
         request.args.get("card", type=int)
         or found.payment_method_id
-        or default_method_id(account.billing_id)
+        or preselected_method_id(account.billing_id, methods)
     )
     page = render_template(
         "subscriptions/checkout/payment.html",

@@ -12,7 +12,7 @@ from ..errors import BillingError
 from ..forms import SettleForm
 from ..services import settlement as service
 from ..services.invoice_details import history_rows
-from ..services.payment_methods import default_method_id, usable_methods
+from ..services.payment_methods import preselected_method_id, usable_methods
 from ._errors import message, status_of
 
 bp = Blueprint("history", __name__, url_prefix="/history")
@@ -36,20 +36,24 @@ def settle(account: BillingAccount) -> str | Response | tuple[str, int]:
     except BillingError as exc:
         flash(message(exc), "error")
         return _render(account, status_of(exc))
-    flash(f"Thank you: everything unpaid is settled ({settled.number}).", "success")
+    if settled.status == "paid":
+        flash(f"Thank you: everything unpaid is settled ({settled.number}).", "success")
+    # else it waits for the bank or the payment service: the page says so (R-DUN-6)
     return redirect(url_for(".index"))
 
 
 def _render(account: BillingAccount, status: int = 200) -> tuple[str, int] | str:
     offer = service.settlement_for(account.billing_id)
     methods = usable_methods(account.billing_id)
+    rows = history_rows(account.billing_id)
     page = render_template(
         "subscriptions/history.html",
-        rows=history_rows(account.billing_id),
+        rows=rows,
+        waiting=service.waiting_settlement(account.billing_id, [r.invoice for r in rows]),
         offer=offer,
         methods=methods,
         chosen=request.form.get("payment_method", type=int)
-        or default_method_id(account.billing_id),
+        or preselected_method_id(account.billing_id, methods),
         form=SettleForm(formdata=None, fingerprint=offer.quote.fingerprint if offer.quote else ""),
     )
     return (page, status) if status != 200 else page

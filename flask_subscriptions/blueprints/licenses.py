@@ -10,6 +10,7 @@ from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import LicenseForm
 from ..services import licenses as service
+from ..services.payment_methods import renews_without_card
 from ..state import get_state
 from ._errors import message, refuse, status_of
 
@@ -57,5 +58,6 @@ def detail(account: BillingAccount, subscription_id: int) -> str | Response | tu
         form=form,
         options=license_.renewal_options,
         dunning=service.dunning_notice(license_.subscription),
+        no_renewal_card=renews_without_card(license_.subscription),
         support_email=get_state().settings.support_email,
     ), status

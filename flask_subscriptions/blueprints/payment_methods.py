@@ -10,6 +10,7 @@ from ..access import owner_required, safe_next
 from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import ActionForm, BillingEmailForm
+from ..models import PaymentMethod
 from ..services import payment_methods as service
 from ..services.profiles import find_profile, set_billing_email
 from ..state import get_state
@@ -21,14 +22,24 @@ bp = Blueprint("payment_methods", __name__, url_prefix="/payment-methods")
 @bp.get("")
 @owner_required
 def index(account: BillingAccount) -> str:
+    return _render(account)
+
+
+def _render(
+    account: BillingAccount,
+    removing: PaymentMethod | None = None,
+    at_risk: list[service.RenewalAtRisk] | None = None,
+) -> str:
     profile = find_profile(account.billing_id)
     return render_template(
         "subscriptions/payment_methods.html",
         methods=service.list_methods(account.billing_id),
-        default_id=profile.default_payment_method_id if profile else None,
+        default_id=service.default_method_id(account.billing_id),
         today=get_state().today(),
         form=ActionForm(),
         email_form=BillingEmailForm(email=profile.billing_email if profile else None),
+        removing=removing,
+        at_risk=at_risk or [],
     )
 
 
@@ -85,9 +96,16 @@ def make_default(account: BillingAccount, method_id: int) -> Response | tuple[st
 @bp.post("/<subs_id:method_id>/remove")
 @owner_required
 def remove(account: BillingAccount, method_id: int) -> Response | tuple[str, int]:
+    """Remove a card; one that the next renewal of a license needs only once the owner,
+    warned that the renewal will then fail, confirms it."""
     if not ActionForm().validate_on_submit():
         return fail("The form expired; please try again.", 400)
     try:
+        if not request.form.get("confirm"):
+            method = service.find_method(account, method_id)
+            at_risk = service.renewals_left_without_card(account.billing_id, method_id)
+            if at_risk:  # asked first: the next renewal would fail without it
+                return _render(account, method, at_risk), 200
         service.remove(account, method_id)
     except BillingError as exc:
         return refuse(exc)

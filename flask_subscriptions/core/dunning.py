@@ -54,11 +54,18 @@ class Decision:
         return Action.RETRY in self.actions
 
 
+def last_day_of_grace(grace_ends_on: date) -> date:
+    """The last day paid features keep working and the card is tried: the day before
+    ``grace_ends_on``, the day :func:`decide` restricts or moves to Free. Every e-mail and
+    page names these two days, so they agree with what really happens (R-DUN-4)."""
+    return grace_ends_on - timedelta(days=1)
+
+
 def decide(facts: Facts) -> Decision:
     """The actions due today, in the order to take them."""
     if facts.restricted:
         return Decision((Action.WAIT,))  # only a settlement by the owner lifts it (R-DUN-3)
-    if facts.today >= facts.grace_ends_on:
+    if facts.today > last_day_of_grace(facts.grace_ends_on):
         end = Action.RESTRICT if facts.policy == "restrict" else Action.MOVE_TO_FREE
         return Decision((end,))
     actions: list[Action] = []

@@ -89,6 +89,19 @@ class ChangeQuote:
         term = self.quote.new_term
         return term.end if term else self.license.subscription.current_term_end
 
+    @property
+    def cancels_scheduled(self) -> Plan | None:
+        """The plan the license was scheduled to renew with, which this change cancels.
+
+        An immediate change replaces what the license holds, so a change scheduled against
+        the old plan no longer applies (it may not even be an option of the new one, R-CAT-2):
+        it is dropped, as billing services do, and the owner is told before confirming
+        (R-PRO-7) and in the e-mail. Changing now to the scheduled plan cancels nothing."""
+        subscription = self.license.subscription
+        if subscription.next_plan_id in (None, self.target_plan.id):
+            return None
+        return self.license.renews_with
+
 
 # --- quoting -----------------------------------------------------------------------------
 
@@ -355,10 +368,12 @@ def _apply(change: PlanChange, invoice: Invoice) -> None:
     new = next_holding(quote, target, holding)
     assert new is not None
     _replace_items(subscription, held, new, target_plan, change.change_day)
+    scheduled = subscription.next_plan_id
+    cancelled = session.get(Plan, scheduled) if scheduled not in (None, target_plan.id) else None
     subscription.plan_id, subscription.next_plan_id = target_plan.id, None
     if quote.new_term is not None:
         _switch_term(subscription, quote.new_term, target_plan, new.interval.value)
-    _mail("plan_change_applied", change, subscription, invoice)
+    _mail("plan_change_applied", change, subscription, invoice, cancelled_plan=cancelled)
     _sync_limits(change.account_id)
 
 
@@ -471,7 +486,13 @@ def _summary(shown: ChangeQuote) -> str:
     return f"{shown.target_plan.name}{addons}, {interval}"
 
 
-def _mail(kind: str, change: PlanChange, subscription: Subscription, invoice: Invoice) -> None:
+def _mail(
+    kind: str,
+    change: PlanChange,
+    subscription: Subscription,
+    invoice: Invoice,
+    cancelled_plan: Plan | None = None,
+) -> None:
     if kind == "plan_change_applied":
         send_after_commit(
             plan_change_applied,
@@ -488,6 +509,7 @@ def _mail(kind: str, change: PlanChange, subscription: Subscription, invoice: In
         change=change,
         dedupe_key=f"{kind}:{change.id}",
         change_lines=invoice_lines(invoice),
+        cancelled_plan=cancelled_plan,
     )
 
 

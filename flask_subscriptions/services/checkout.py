@@ -366,8 +366,6 @@ def _complete(invoice: Invoice, payment: Payment | None) -> None:
     profile = ensure_profile(order.account_id or "")
     profile.currency = order.currency
     profile.checkout_order_id = None
-    if profile.default_payment_method_id is None and order.payment_method_id:
-        profile.default_payment_method_id = order.payment_method_id
     order.state = "paid"
     order.subscription_id = subscription.id
     _send_purchase_mail(order, plan, addons, invoice, subscription, payment)

@@ -188,14 +188,21 @@ def _attempts_made(invoice_id: int) -> int:
 
 
 def failed_without_charge(invoice_id: int, reason: str) -> None:
-    """A renewal that no card can pay: dunning starts, and the owners are told why."""
+    """A renewal that no card can pay: dunning starts, and the owners are told why
+    (``reason`` is a code; the e-mail template says it in words)."""
     hand_to_dunning(
         "payment_failed",
         get_state().session.get_one(Invoice, invoice_id),
         None,
         reason=reason,
-        dedupe_key=f"payment_failed:{invoice_id}:no-card",
+        dedupe_key=payment_failed_key(invoice_id),
     )
+
+
+def payment_failed_key(invoice_id: int) -> str:
+    """One "payment failed" e-mail per unpaid renewal, whichever attempt failed first and
+    however many failed after it (R-DUN-4)."""
+    return f"payment_failed:{invoice_id}"
 
 
 def hand_to_dunning(

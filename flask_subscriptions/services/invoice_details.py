@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import literal, select
+from sqlalchemy import func, literal, select
 
 from ..models import AddOn, Invoice, InvoiceLine, Payment, PaymentMethod, Plan
 from ..state import get_state
@@ -151,15 +151,19 @@ class InvoiceDetail:
 
 @dataclass(frozen=True)
 class HistoryRow:
-    """One invoice on Subscription History: what the card paid, the balance used, and how
-    it links to a settlement."""
+    """One row of Subscription History: a payment that took money, or an invoice still owed
+    (R-INV-1). What the card paid and the balance used; a settlement names the invoices it
+    paid (they have no row of their own: one payment, one row); declined attempts that were
+    invoices of their own (a purchase, a change, a settlement) are folded into the invoice
+    they tried to pay."""
 
     invoice: Invoice
     issued_on: date
+    period_start: date | None
     period_last_day: date | None
     card_paid: int
-    settled_by: InvoiceRef | None
     settles: tuple[InvoiceRef, ...]
+    declined: tuple[InvoiceRef, ...] = ()
 
 
 def parse_ident(ident: str) -> int | str | None:
@@ -218,8 +222,13 @@ def invoice_detail(account_id: str, ident: str) -> InvoiceDetail | None:
 
 
 def history_rows(account_id: str) -> list[HistoryRow]:
-    """Every invoice of the account, newest first, in one statement: a settlement's invoices
-    are among them, so which paid which is read from the same rows."""
+    """The account's History, newest first, from one read of its invoices (plus one for
+    declined settlements' lines and one for changes' periods, only when there are any).
+
+    An invoice a settlement took is shown in the settlement's row, and a void invoice (a
+    declined purchase, change or settlement) in the row of the invoice it tried to pay; a
+    void one that nothing paid after it took no money and is owed by nobody: it has its
+    own page, but no row."""
     invoices = list(
         get_state().session.scalars(
             select(Invoice)
@@ -232,17 +241,108 @@ def history_rows(account_id: str) -> list[HistoryRow]:
     for invoice in reversed(invoices):
         if invoice.paid_by_invoice_id is not None:
             settles.setdefault(invoice.paid_by_invoice_id, []).append(refs[invoice.id])
-    return [
-        HistoryRow(
-            invoice=invoice,
-            issued_on=billing_date(invoice.created_at),
-            period_last_day=_last_day(invoice.period_end),
-            card_paid=_card_paid(invoice),
-            settled_by=refs.get(invoice.paid_by_invoice_id or 0),
-            settles=tuple(settles.get(invoice.id, ())),
+    shown = [i for i in invoices if i.status != "void" and i.paid_by_invoice_id is None]
+    declined = _declined_by_owner(invoices, {i.id for i in shown}, refs)
+    spans = _change_spans([i.id for i in shown if i.kind == "change" and i.period_end is None])
+    rows = []
+    for invoice in shown:
+        paid = tuple(settles.get(invoice.id, ()))
+        start, end = _period(invoice, paid, spans)
+        rows.append(
+            HistoryRow(
+                invoice=invoice,
+                issued_on=billing_date(invoice.created_at),
+                period_start=start,
+                period_last_day=_last_day(end),
+                card_paid=_card_paid(invoice),
+                settles=paid,
+                declined=tuple(declined.get(invoice.id, ())),
+            )
         )
-        for invoice in invoices
-    ]
+    return rows
+
+
+def _period(
+    invoice: Invoice, settles: Sequence[InvoiceRef], spans: dict[int, tuple[date, date]]
+) -> tuple[date | None, date | None]:
+    """What the row covers: its term; for a settlement, the terms it paid; for a change
+    that kept the term, its lines' days (the change day to the term end)."""
+    if invoice.period_start is not None:
+        return invoice.period_start, invoice.period_end
+    if settles:
+        starts = [r.period_start for r in settles if r.period_start]
+        ends = [r.period_end for r in settles if r.period_end]
+        return (min(starts) if starts else None), (max(ends) if ends else None)
+    span = spans.get(invoice.id)
+    return span if span else (None, None)
+
+
+def _change_spans(invoice_ids: list[int]) -> dict[int, tuple[date, date]]:
+    if not invoice_ids:
+        return {}
+    rows = get_state().session.execute(
+        select(InvoiceLine.invoice_id, func.min(InvoiceLine.start), func.max(InvoiceLine.end))
+        .where(InvoiceLine.invoice_id.in_(invoice_ids), InvoiceLine.start.is_not(None))
+        .group_by(InvoiceLine.invoice_id)
+    )
+    return {invoice_id: (start, end) for invoice_id, start, end in rows if start and end}
+
+
+def _declined_by_owner(
+    invoices: Sequence[Invoice], shown: set[int], refs: dict[int, InvoiceRef]
+) -> dict[int, list[InvoiceRef]]:
+    """Each void invoice, under the shown invoice it tried to pay: a declined settlement under
+    what now pays (or still owes) the first invoice it covered; a declined purchase under the
+    account's next purchase; a declined change under the license's next change."""
+    oldest_first = list(reversed(invoices))
+    by_id = {invoice.id: invoice for invoice in invoices}
+    covered = _settled_ids(
+        [i.id for i in oldest_first if i.kind == "settlement" and i.status == "void"]
+    )
+    owners: dict[int, list[InvoiceRef]] = {}
+    for position, invoice in enumerate(oldest_first):
+        if invoice.status != "void":
+            continue
+        owner: int | None = None
+        if invoice.kind == "settlement" and covered.get(invoice.id):
+            first = by_id.get(covered[invoice.id][0])
+            if first is not None:
+                owner = first.paid_by_invoice_id or first.id
+        elif invoice.kind in ("purchase", "change"):
+            owner = next(
+                (
+                    later.id
+                    for later in oldest_first[position + 1 :]
+                    if later.kind == invoice.kind
+                    and later.status != "void"
+                    and (
+                        invoice.kind == "purchase"
+                        or later.subscription_id == invoice.subscription_id
+                    )
+                ),
+                None,
+            )
+        if owner in shown:
+            owners.setdefault(owner, []).append(refs[invoice.id])
+    return owners
+
+
+def _settled_ids(settlement_ids: list[int]) -> dict[int, list[int]]:
+    """Per settlement, the invoices its lines covered, in line order."""
+    if not settlement_ids:
+        return {}
+    covered: dict[int, list[int]] = {}
+    for settlement_id, invoice_id in get_state().session.execute(
+        select(InvoiceLine.invoice_id, InvoiceLine.settled_invoice_id)
+        .where(
+            InvoiceLine.invoice_id.in_(settlement_ids),
+            InvoiceLine.settled_invoice_id.is_not(None),
+        )
+        .order_by(InvoiceLine.id)
+    ):
+        if invoice_id is not None:
+            covered.setdefault(settlement_id, []).append(invoice_id)
+    return covered
 
 
 def billing_date(moment: datetime) -> date:

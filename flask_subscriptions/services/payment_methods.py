@@ -3,11 +3,13 @@ person types them into the payment service's own form; we keep its reference (R-
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, select, update
 
 from .. import signals
 from ..accounts import BillingAccount
@@ -18,7 +20,7 @@ from ..errors import (
     PaymentServiceUnavailable,
 )
 from ..gateways.base import CardSetup, CardSetupFailed, GatewayError
-from ..models import BillingProfile, PaymentMethod, Subscription
+from ..models import BillingProfile, Payment, PaymentMethod, Plan, Subscription
 from ..state import get_state
 from . import _tx
 from ._sql import updated
@@ -46,16 +48,75 @@ def usable_methods(account_id: str) -> list[PaymentMethod]:
 
 
 def default_method_id(account_id: str) -> int | None:
-    return get_state().session.scalar(
-        select(BillingProfile.default_payment_method_id).where(
-            BillingProfile.account_id == account_id
-        )
+    """The default card (R-DUN-5): the one the owner last set as default on the payment
+    methods page; until they set one, the card that last paid. A card that was declined,
+    or only registered, is never the default by itself. One statement."""
+    found: int | None = get_state().session.scalar(select(_default_id(account_id)))
+    return found
+
+
+def preselected_method_id(account_id: str, offered: Sequence[PaymentMethod]) -> int | None:
+    """The card a payment form selects first: the default, else the newest card offered.
+    Only a convenience of the form: it does not make that card the default (R-DUN-5)."""
+    default = default_method_id(account_id)
+    if default is not None or not offered:
+        return default
+    return offered[-1].id
+
+
+def _default_id(account_id: str) -> ColumnElement[Any]:
+    """SQL: the default card's id (see :func:`default_method_id`), to read or to join."""
+    chosen = (
+        select(BillingProfile.default_payment_method_id)
+        .where(BillingProfile.account_id == account_id)
+        .scalar_subquery()
     )
+    last_paid = (
+        select(Payment.payment_method_id)
+        .join(PaymentMethod, PaymentMethod.id == Payment.payment_method_id)
+        .where(
+            Payment.account_id == account_id,
+            Payment.purpose == "charge",
+            Payment.status == "succeeded",
+            PaymentMethod.removed_at.is_(None),
+        )
+        .order_by(Payment.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(chosen, last_paid)
 
 
-def renewal_method_id(default_id: int | None, license_method_id: int | None) -> int | None:
-    """Which card pays renewals: the account's default (R-BUY-10), else the license's own."""
-    return default_id or license_method_id
+def last_paid_methods(account_ids: Sequence[str], excluding: int | None = None) -> dict[str, int]:
+    """Per account, the card (still registered, and not ``excluding``) of its latest
+    successful charge: a purchase, a change, a settlement or a renewal. One statement for a
+    batch of accounts."""
+    if not account_ids:
+        return {}
+    latest = (
+        select(func.max(Payment.id))
+        .join(PaymentMethod, PaymentMethod.id == Payment.payment_method_id)
+        .where(
+            Payment.account_id.in_(account_ids),
+            Payment.purpose == "charge",
+            Payment.status == "succeeded",
+            PaymentMethod.removed_at.is_(None),
+            PaymentMethod.id != (excluding or 0),
+        )
+        .group_by(Payment.account_id)
+    )
+    rows = get_state().session.execute(
+        select(Payment.account_id, Payment.payment_method_id).where(Payment.id.in_(latest))
+    )
+    return {row.account_id: row.payment_method_id for row in rows if row.payment_method_id}
+
+
+def renewal_method_id(
+    chosen_id: int | None, last_paid_id: int | None, license_method_id: int | None
+) -> int | None:
+    """Which card pays renewals (R-DUN-5): the owner's chosen default, else the card that
+    last paid, else the license's own (the card it was bought with)."""
+    return chosen_id or last_paid_id or license_method_id
 
 
 def can_pay(method: Any, today: date) -> bool:
@@ -64,13 +125,73 @@ def can_pay(method: Any, today: date) -> bool:
 
 
 def renewal_method(subscription: Subscription) -> PaymentMethod | None:
-    """The card that pays the license's renewals, if it can pay today."""
+    """The card that pays the license's renewals (:func:`renewal_method_id`), if it can pay
+    today. One statement."""
     state = get_state()
-    method_id = renewal_method_id(
-        default_method_id(subscription.account_id), subscription.payment_method_id
-    )
-    method = state.session.get(PaymentMethod, method_id) if method_id else None
+    wanted = func.coalesce(_default_id(subscription.account_id), subscription.payment_method_id)
+    method = state.session.scalar(select(PaymentMethod).where(PaymentMethod.id == wanted))
     return method if can_pay(method, state.today()) else None
+
+
+def renews_without_card(subscription: Subscription) -> bool:
+    """An auto-renewing license, not in dunning, whose next renewal no card can pay: its
+    page says so while there is still time to register one."""
+    return (
+        subscription.state == "active"
+        and subscription.auto_renew
+        and subscription.payment_failed_on is None
+        and renewal_method(subscription) is None
+    )
+
+
+@dataclass(frozen=True)
+class RenewalAtRisk:
+    """A license whose next renewal would fail if a card were removed."""
+
+    subscription: Subscription
+    plan: Plan
+
+
+def renewals_left_without_card(account_id: str, method_id: int) -> list[RenewalAtRisk]:
+    """The account's auto-renewing paid licenses that no card could renew once this card
+    is gone: the owner is warned before removing it."""
+    state = get_state()
+    session = state.session
+    licenses = session.execute(
+        select(Subscription, Plan)
+        .join(Plan, Plan.id == func.coalesce(Subscription.next_plan_id, Subscription.plan_id))
+        .where(
+            Subscription.account_id == account_id,
+            Subscription.state == "active",
+            Subscription.auto_renew.is_(True),
+            Plan.is_free.is_(False),
+        )
+    ).all()
+    if not licenses:
+        return []
+    chosen = session.scalar(
+        select(BillingProfile.default_payment_method_id).where(
+            BillingProfile.account_id == account_id
+        )
+    )
+    last_paid = last_paid_methods([account_id], excluding=method_id).get(account_id)
+    at_risk = []
+    for subscription, plan in licenses:
+        own = subscription.payment_method_id
+        card_id = renewal_method_id(
+            chosen if chosen != method_id else None,
+            last_paid,
+            own if own != method_id else None,
+        )
+        card = session.get(PaymentMethod, card_id) if card_id else None
+        if not can_pay(card, state.today()):
+            at_risk.append(RenewalAtRisk(subscription, plan))
+    return at_risk
+
+
+def find_method(account: BillingAccount, method_id: int) -> PaymentMethod:
+    """The account's own registered card; anyone else's is "not found" (R-SEC-2)."""
+    return _owned(account, method_id)
 
 
 def start_registration(account: BillingAccount, return_url: str) -> CardSetup:
@@ -83,7 +204,8 @@ def start_registration(account: BillingAccount, return_url: str) -> CardSetup:
 
 
 def finish_registration(account: BillingAccount, setup_reference: str) -> PaymentMethod:
-    """Keep the reference of the card the service registered; the first card is the default.
+    """Keep the reference of the card the service registered. It is not the default by
+    itself (R-DUN-5): it becomes the default when the owner sets it, or when it pays.
 
     Coming back to the same return URL twice registers the card once.
     """
@@ -122,9 +244,7 @@ def finish_registration(account: BillingAccount, setup_reference: str) -> Paymen
     )
     session.add(method)
     session.flush()
-    profile = ensure_profile(account.billing_id)
-    if profile.default_payment_method_id is None:
-        profile.default_payment_method_id = method.id
+    ensure_profile(account.billing_id)
     note_payment_method_update(account.billing_id)
     _tx.after_commit(lambda: _signal("payment_method_added", account.billing_id, method.id))
     _tx.commit()
@@ -175,8 +295,9 @@ def forget_detached(gateway: str, token: str) -> bool:
 
 
 def _forget(method_id: int, account_id: str) -> bool:
-    """Mark the card removed and, if it was the default, make another usable card the
-    default: the one rule for both ways a card goes (here, or at the service)."""
+    """Mark the card removed and, if the owner had chosen it as the default, forget that
+    choice: the card that last paid is the default again (R-DUN-5), never one the owner did
+    not choose. The one rule for both ways a card goes (here, or at the service)."""
     state = get_state()
     claimed = updated(
         update(PaymentMethod)
@@ -187,14 +308,13 @@ def _forget(method_id: int, account_id: str) -> bool:
     if claimed != 1:  # a concurrent removal (the owner, or the service's webhook) won
         _tx.rollback()
         return False
-    others = [m.id for m in usable_methods(account_id) if m.id != method_id]
     state.session.execute(
         update(BillingProfile)
         .where(
             BillingProfile.account_id == account_id,
             BillingProfile.default_payment_method_id == method_id,
         )
-        .values(default_payment_method_id=others[0] if others else None)
+        .values(default_payment_method_id=None)
         .execution_options(synchronize_session=False)
     )
     _tx.after_commit(lambda: _signal("payment_method_removed", account_id, method_id))

@@ -45,7 +45,7 @@ from .balance import Balance, latest_balances
 from .claims import claim_rows
 from .dunning import failed_without_charge
 from .notices import mail_about
-from .payment_methods import can_pay, renewal_method_id
+from .payment_methods import can_pay, last_paid_methods, renewal_method_id
 from .pipeline import Card, Draft, Entry, Reserved, reserve
 from .pricing import core_price, coupon_terms
 from .usage import sync_limit_state
@@ -179,6 +179,8 @@ class BatchFacts:
     balances: dict[str, Balance]
     profiles: dict[str, CoreRow]
     methods: dict[int, CoreRow]
+    #: Per account, the card of its latest successful charge (R-DUN-5).
+    last_paid: dict[str, int]
     _core_prices: dict[tuple[int, str, str, str], Price] = field(default_factory=dict)
 
     @classmethod
@@ -214,8 +216,9 @@ class BatchFacts:
                 ).where(PROFILES.c.account_id.in_(accounts))
             )
         }
+        last_paid = last_paid_methods(accounts)
         method_ids = {p.default_payment_method_id for p in profiles.values()}
-        method_ids |= {s.payment_method_id for s in subs}
+        method_ids |= {s.payment_method_id for s in subs} | set(last_paid.values())
         method_ids.discard(None)
         methods = {
             m.id: m for m in session.execute(select(METHODS).where(METHODS.c.id.in_(method_ids)))
@@ -229,6 +232,7 @@ class BatchFacts:
             latest_balances(accounts),
             profiles,
             methods,
+            last_paid,
         )
 
     def addon_id(self, code: str) -> int | None:
@@ -299,7 +303,7 @@ class TermWriter:
                 self.batch.renewed += 1  # paid by the balance, or invoiced to wait in dunning
             else:
                 self.batch.failed += 1
-                failed_without_charge(one.invoice_id, "No usable card is registered.")
+                failed_without_charge(one.invoice_id, "no_card")
 
     def _draft(self, sub: CoreRow, plan: Plan, quote: Quote, term_id: int) -> Draft:
         """The next term's invoice; the card pays unless the license is in dunning (its
@@ -479,6 +483,7 @@ class TermWriter:
         template reads as attributes)."""
         method_id = renewal_method_id(
             self._profile_value(sub.account_id, "default_payment_method_id"),
+            self.facts.last_paid.get(sub.account_id),
             sub.payment_method_id,
         )
         row = self.facts.methods.get(method_id) if method_id else None

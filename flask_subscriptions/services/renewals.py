@@ -44,7 +44,7 @@ from ..state import get_state
 from . import _tx
 from ._tx import send_after_commit
 from .claims import release
-from .dunning import clear_dunning, hand_to_dunning
+from .dunning import clear_dunning, hand_to_dunning, payment_failed_key
 from .notices import mail_about
 from .pipeline import Outcomes, Recorded, Reserved, charge, one_by_one, record
 from .profiles import recipients_for
@@ -185,11 +185,12 @@ def _renewed(account_id: str, subscription_id: int, invoice_id: int, term: dict[
 
 
 def _failed(invoice: Invoice, payment: Payment | None) -> None:
-    """The renewal could not be charged: recorded, e-mailed, and handed to dunning (R-DUN)."""
+    """The renewal could not be charged: recorded, and handed to dunning (R-DUN).
+
+    One "payment failed" e-mail per unpaid renewal (R-DUN-4): the key is the invoice's, so
+    the daily retries that fail after the first say nothing new."""
     assert payment is not None
-    hand_to_dunning(
-        "payment_failed", invoice, payment, dedupe_key=f"payment_failed:{payment.idempotency_key}"
-    )
+    hand_to_dunning("payment_failed", invoice, payment, dedupe_key=payment_failed_key(invoice.id))
 
 
 def _action_required(invoice: Invoice, payment: Payment | None) -> None:

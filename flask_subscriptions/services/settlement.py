@@ -26,6 +26,7 @@ from .invoices import mark_paid, void_and_return_balance
 from .notices import mail_about
 from .payment_methods import usable_methods
 from .pipeline import (
+    OPEN_STATUSES,
     Draft,
     Entry,
     Outcomes,
@@ -44,6 +45,20 @@ class Settlement:
 
     invoices: tuple[Invoice, ...]
     quote: Quote | None
+
+
+@dataclass(frozen=True)
+class WaitingSettlement:
+    """A settlement whose payment has not ended: the bank wants the card holder to confirm
+    it (3-D Secure), or the payment service has not answered yet. It is not paid (R-DUN-6):
+    the invoices it covers stay unpaid, and are not offered again, until it ends."""
+
+    invoice: Invoice
+    payment: Payment
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return self.payment.status == "requires_action"
 
 
 def unpaid_invoices(account_id: str) -> list[Invoice]:
@@ -84,7 +99,11 @@ def _quote(account_id: str, invoices: list[Invoice]) -> Quote:
 
 
 def settle(account: BillingAccount, fingerprint: str, method_id: int | None) -> Invoice:
-    """Pay every unpaid invoice in one payment, exactly as quoted (R-DUN-3)."""
+    """Pay every unpaid invoice in one payment, exactly as quoted (R-DUN-3).
+
+    The settlement comes back ``paid``, or still ``open`` when its payment waits for the
+    bank (3-D Secure) or for the payment service's answer: that is not paid (R-DUN-6), and
+    :func:`waiting_settlement` tells the page what to say."""
     try:
         reserved = _reserve(account, fingerprint, method_id)
         _tx.commit()
@@ -102,6 +121,30 @@ def settle(account: BillingAccount, fingerprint: str, method_id: int | None) -> 
             else SettlementDeclined()
         )
     return settled
+
+
+def waiting_settlement(account_id: str, invoices: Sequence[Invoice]) -> WaitingSettlement | None:
+    """The account's settlement still waiting for its payment, if ``invoices`` (the
+    account's, as a page read them) hold one: no statement otherwise."""
+    waiting = [i.id for i in invoices if i.kind == "settlement" and i.status == "open"]
+    if not waiting:
+        return None
+    found = (
+        get_state()
+        .session.execute(
+            select(Invoice, Payment)
+            .join(Payment, Payment.invoice_id == Invoice.id)
+            .where(
+                Invoice.account_id == account_id,
+                Invoice.id.in_(waiting),
+                Payment.status.in_(OPEN_STATUSES),
+            )
+            .order_by(Payment.id.desc())
+            .limit(1)
+        )
+        .first()
+    )
+    return WaitingSettlement(found[0], found[1]) if found else None
 
 
 def _reserve(account: BillingAccount, fingerprint: str, method_id: int | None) -> Reserved:

@@ -27,7 +27,7 @@ from flask_subscriptions.models import (
     PaymentMethod,
     ProcessedEvent,
 )
-from flask_subscriptions.services import checkout
+from flask_subscriptions.services import checkout, payment_methods
 
 from ..factories import add_card
 from ..flows import THREE_D_SECURE
@@ -212,6 +212,7 @@ def test_a_card_detached_at_stripe_is_removed_here(
     app: Flask, client: FlaskClient, alice: User, gateway: LocalStripeGateway
 ) -> None:
     first, second = add_card(alice), add_card(alice, "5555 5555 5555 4444")
+    payment_methods.set_default(alice, first.id)
     first_id, second_id, token = first.id, second.id, first.token
     db.session.commit()
     detached = gateway.client.v1.payment_methods.detach(token).to_dict()
@@ -222,4 +223,7 @@ def test_a_card_detached_at_stripe_is_removed_here(
     assert deliver(client, again).json["outcome"] == "unchanged"
     db.session.expire_all()
     assert db.session.get(PaymentMethod, first_id).removed_at is not None
-    assert db.session.scalar(select(BillingProfile.default_payment_method_id)) == second_id
+    # the owner's choice goes with the card; the other card never paid: no default (R-DUN-5)
+    assert db.session.scalar(select(BillingProfile.default_payment_method_id)) is None
+    assert payment_methods.default_method_id(alice.billing_id) is None
+    assert second_id != first_id
