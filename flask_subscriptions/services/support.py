@@ -1,0 +1,488 @@
+"""Support's actions on any account (R-OPS-1), each through the owner's own services.
+
+Every action here takes who acts, the form's idempotency key and a reason, and runs inside
+:func:`.audit.audited`: claimed once, audited with the account before and after. Where
+money moves, the owner's path does the moving: a plan change is ``changes.apply_change``
+with the options check lifted (R-LIC-7), a retry is the dunning job's own retry, credits
+are ledger entries through ``balance.append_entry``, a card refund is the gateway's
+``refund`` recorded by ``refund_records.record_refund``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from ..accounts import BillingAccount
+from ..core.money import format_money, to_minor
+from ..core.terms import Interval, add_interval
+from ..errors import NotFound, PaymentServiceUnavailable, SupportActionRefused
+from ..gateways.base import GatewayError
+from ..models import (
+    Invoice,
+    OutboxMessage,
+    Payment,
+    Plan,
+    PlanChange,
+    Subscription,
+    SubscriptionItem,
+    Term,
+)
+from ..state import get_state
+from . import _tx
+from .audit import Actor, audited
+from .balance import append_entry, current_balance
+from .changes import ChangeQuote, ChangeRequest, apply_change, quote_for
+from .dunning import open_renewal_invoices, retry_now
+from .invoices import void_and_return_balance
+from .licenses import find_license, update_license
+from .payment_methods import default_method_id, renewal_method
+from .profiles import profile_currency
+from .refund_records import record_refund
+
+#: Bounds of what support may type (R-SEC-4): no credit over this many minor units, no
+#: term extended or grace given by more than this many days at once.
+MAX_AMOUNT = 10**11
+MAX_DAYS = 366
+#: Refund rows of a charge that count against what may still be refunded.
+LIVE_REFUNDS = ("pending", "succeeded")
+
+
+def support_account(account_id: str) -> BillingAccount:
+    """The host's account, or NotFound: support acts on accounts the host knows."""
+    account = get_state().load_account(account_id)
+    if account is None:
+        raise NotFound()
+    return account
+
+
+# --- plan changes (R-LIC-7) ----------------------------------------------------------------
+
+
+def change_quote(account_id: str, subscription_id: int, request: ChangeRequest) -> ChangeQuote:
+    """The owner's quote for a change to any plan: shown before support confirms."""
+    return quote_for(support_account(account_id), subscription_id, request, any_plan=True)
+
+
+def change_plan_now(
+    actor: Actor,
+    key: str,
+    account_id: str,
+    subscription_id: int,
+    request: ChangeRequest,
+    fingerprint: str,
+    reason: str,
+) -> PlanChange:
+    """Execute the quote support saw; the card that pays any rest is the account's default."""
+    account = support_account(account_id)
+    details = _change_details(subscription_id, request, "now")
+    return audited(
+        actor,
+        key,
+        account_id,
+        "change_plan",
+        reason,
+        details,
+        lambda: apply_change(
+            account,
+            subscription_id,
+            request,
+            fingerprint,
+            default_method_id(account_id),
+            any_plan=True,
+        ),
+    )
+
+
+def change_plan_at_renewal(
+    actor: Actor, key: str, account_id: str, subscription_id: int, plan_code: str, reason: str
+) -> None:
+    """Schedule any plan for the next renewal, through the license page's own service."""
+    account = support_account(account_id)
+    request = ChangeRequest(plan_code, "", ())
+    details = _change_details(subscription_id, request, "renewal")
+
+    def run() -> None:
+        license_ = find_license(account_id, subscription_id)
+        if not license_.subscription.auto_renew:
+            raise SupportActionRefused(code="renewal_change_needs_enabled")
+        update_license(
+            account, subscription_id, auto_renew=True, renew_with=plan_code, any_plan=True
+        )
+
+    audited(actor, key, account_id, "schedule_plan", reason, details, run)
+
+
+def _change_details(subscription_id: int, request: ChangeRequest, when: str) -> dict[str, object]:
+    return {
+        "license": subscription_id,
+        "plan": request.plan_code,
+        "interval": request.interval or None,
+        "addons": list(request.addon_codes),
+        "when": when,
+    }
+
+
+# --- balance (R-BAL-1) ----------------------------------------------------------------------
+
+
+def account_currency(account_id: str) -> str:
+    """The account's billing currency (R-MON-3): credit can only be kept in it."""
+    currency = profile_currency(account_id) or current_balance(account_id).currency
+    if currency is None:
+        raise SupportActionRefused(code="account_has_no_currency")
+    return currency
+
+
+def parse_amount(text: str, currency: str) -> int:
+    """Major units as typed ("10.00") to minor units; anything else is refused (R-SEC-4)."""
+    try:
+        amount = to_minor(text or "", currency)
+    except ValueError:
+        raise SupportActionRefused(code="amount_invalid", currency=currency) from None
+    if not 0 < amount <= MAX_AMOUNT:
+        raise SupportActionRefused(code="amount_invalid", currency=currency)
+    return amount
+
+
+def adjust_credit(
+    actor: Actor, key: str, account_id: str, amount_text: str, reason: str, *, grant: bool
+) -> int:
+    """Grant (``grant``) or remove balance credit; a removal never takes it below zero."""
+    support_account(account_id)
+    currency = account_currency(account_id)
+    amount = parse_amount(amount_text, currency)
+    action = "grant_credit" if grant else "remove_credit"
+
+    def run() -> int:
+        if grant:
+            append_entry(account_id, "credit", amount, currency, "Credit granted by support")
+        else:
+            append_entry(account_id, "use", -amount, currency, "Credit removed by support")
+        _tx.commit()
+        return amount
+
+    details = {"amount": amount, "currency": currency}
+    return audited(actor, key, account_id, action, reason, details, run)
+
+
+# --- refunds --------------------------------------------------------------------------------
+
+
+def refundable(payment: Payment) -> int:
+    """What is left of a charge to refund: its amount less every live refund of it."""
+    refunded = get_state().session.scalar(
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(
+            Payment.refund_of_id == payment.id, Payment.status.in_(LIVE_REFUNDS)
+        )
+    )
+    return payment.amount - int(refunded or 0)
+
+
+def refundable_charge(account_id: str, payment_id: int) -> Payment:
+    payment = get_state().session.get(Payment, payment_id)
+    if (
+        payment is None
+        or payment.account_id != account_id
+        or payment.purpose != "charge"
+        or payment.status != "succeeded"
+    ):
+        raise SupportActionRefused(code="payment_not_refundable")
+    return payment
+
+
+def refund(
+    actor: Actor,
+    key: str,
+    account_id: str,
+    payment_id: int,
+    amount_text: str,
+    to: str,
+    reason: str,
+) -> int:
+    """Refund a charge, whole or in part, to the balance or to the card (through the
+    gateway, outside any transaction). Nothing is refunded beyond what was charged."""
+    support_account(account_id)
+    payment = refundable_charge(account_id, payment_id)
+    amount = parse_amount(amount_text, payment.currency)
+    if to not in ("balance", "card"):
+        raise SupportActionRefused()
+    details = {"payment": payment_id, "amount": amount, "currency": payment.currency, "to": to}
+
+    def run() -> int:
+        charge = refundable_charge(account_id, payment_id)
+        left = refundable(charge)
+        if amount > left:
+            raise SupportActionRefused(
+                code="refund_too_large", refundable=_money(left, charge.currency)
+            )
+        if to == "balance":
+            _refund_to_balance(charge, amount, key)
+        else:
+            _refund_to_card(charge, amount, key)
+        return amount
+
+    return audited(actor, key, account_id, "refund", reason, details, run)
+
+
+def _refund_to_balance(charge: Payment, amount: int, key: str) -> None:
+    """A refund row of the charge (so what is left to refund counts it) and the credit."""
+    state = get_state()
+    now = state.now()
+    number = state.session.scalar(select(Invoice.number).where(Invoice.id == charge.invoice_id))
+    state.session.add(
+        Payment(
+            idempotency_key=f"refund:balance:{key}",
+            account_id=charge.account_id,
+            refund_of_id=charge.id,
+            purpose="refund",
+            attempt=1,
+            gateway="balance",
+            amount=amount,
+            currency=charge.currency,
+            status="succeeded",
+            message="Refunded to the balance by support.",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    append_entry(
+        charge.account_id,
+        "credit",
+        amount,
+        charge.currency,
+        f"Refund of a payment (invoice {number or '—'})",
+        invoice_id=charge.invoice_id,
+    )
+    _tx.commit()
+
+
+def _refund_to_card(charge: Payment, amount: int, key: str) -> None:
+    """The gateway refunds with a key from the audit entry's, so a retry of the same
+    action is the same refund; its answer is recorded as any refund the service reports."""
+    state = get_state()
+    gateway = state.require_gateway()
+    charge_id, currency = charge.charge_id or "", charge.currency
+    state.session.commit()  # no transaction stays open while the service answers
+    try:
+        result = gateway.refund(charge_id, amount, f"support-refund:{key}")
+    except GatewayError:
+        raise PaymentServiceUnavailable() from None
+    if result.status == "failed" or result.refund_id is None:
+        raise SupportActionRefused(code="refund_failed", reason=result.message or "")
+    record_refund(gateway.name, charge_id, result.refund_id, amount, currency, result.status)
+
+
+# --- dunning --------------------------------------------------------------------------------
+
+
+def retry_invoice(actor: Actor, key: str, account_id: str, invoice_id: int, reason: str) -> None:
+    """Retry an unpaid renewal now, with the dunning job's own attempt (same keys)."""
+    support_account(account_id)
+    session = get_state().session
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is None or invoice.account_id != account_id or invoice.subscription_id is None:
+        raise SupportActionRefused(code="invoice_not_unpaid")
+    subscription_id = invoice.subscription_id
+
+    def run() -> None:
+        if invoice_id not in {i.id for i in open_renewal_invoices(subscription_id)}:
+            raise SupportActionRefused(code="invoice_not_unpaid")
+        if renewal_method(session.get_one(Subscription, subscription_id)) is None:
+            raise SupportActionRefused(code="no_card_for_retry")
+        retry_now(subscription_id)
+        session.expire_all()
+        if session.get_one(Invoice, invoice_id).status != "paid":
+            last = session.scalar(
+                select(Payment.message)
+                .where(Payment.invoice_id == invoice_id)
+                .order_by(Payment.id.desc())
+                .limit(1)
+            )
+            raise SupportActionRefused(code="retry_declined", reason=last or "")
+
+    audited(actor, key, account_id, "retry", reason, {"invoice": invoice_id}, run)
+
+
+def give_days(
+    actor: Actor, key: str, account_id: str, subscription_id: int, days: int, reason: str
+) -> None:
+    """A restricted license works again for ``days`` more days: a new grace that the
+    dunning job ends as it ends any grace (retries go on meanwhile)."""
+    support_account(account_id)
+    _check_days(days)
+
+    def run() -> None:
+        subscription = _live(account_id, subscription_id)
+        if subscription.restricted_on is None:
+            raise SupportActionRefused(code="not_restricted")
+        subscription.restricted_on = None
+        subscription.grace_warned_on = None
+        subscription.grace_ends_on = get_state().today() + timedelta(days=days)
+        subscription.version += 1
+        _tx.commit()
+
+    details = {"license": subscription_id, "days": days}
+    audited(actor, key, account_id, "give_days", reason, details, run)
+
+
+# --- terms ----------------------------------------------------------------------------------
+
+
+def extend_term(
+    actor: Actor, key: str, account_id: str, subscription_id: int, days: int, reason: str
+) -> None:
+    """The term ends ``days`` later at no charge; renewal then runs from the new end date,
+    which becomes the license's billing date (as an interval switch moves it, R-PRO-6)."""
+    support_account(account_id)
+    _check_days(days)
+
+    def run() -> None:
+        subscription = _live(account_id, subscription_id)
+        _extend(subscription, days)
+        _tx.commit()
+
+    details = {"license": subscription_id, "days": days}
+    audited(actor, key, account_id, "extend", reason, details, run)
+
+
+def _extend(subscription: Subscription, days: int) -> None:
+    session = get_state().session
+    old_end = subscription.current_term_end
+    new_end = old_end + timedelta(days=days)
+    term = session.scalar(
+        select(Term).where(
+            Term.subscription_id == subscription.id,
+            Term.start == subscription.current_term_start,
+        )
+    )
+    if term is not None:
+        term.end = new_end
+    for item in session.scalars(
+        select(SubscriptionItem).where(
+            SubscriptionItem.subscription_id == subscription.id,
+            SubscriptionItem.removed_on.is_(None),
+            SubscriptionItem.period_end == old_end,
+        )
+    ):
+        item.period_end = new_end
+    # Renewal computes the next term from the anchor (R-TIME-2): the new end is the end
+    # of a term anchored one interval before it, so the next term starts on the new end.
+    anchor = add_interval(new_end, Interval(subscription.interval), -1)
+    subscription.anchor_date = anchor
+    subscription.current_term_start = min(anchor, new_end)
+    subscription.current_term_end = new_end
+    subscription.version += 1
+
+
+def end_license(actor: Actor, key: str, account_id: str, subscription_id: int, reason: str) -> None:
+    """End the license today with no credit; its unpaid renewals are voided and the
+    balance they used comes back, as when dunning moves a license to Free."""
+    support_account(account_id)
+
+    def run() -> None:
+        state = get_state()
+        subscription = _live(account_id, subscription_id)
+        for invoice in open_renewal_invoices(subscription.id):
+            void_and_return_balance(invoice, f"Returned from voided invoice {invoice.number}")
+        subscription.state, subscription.live_account_id = "ended", None
+        subscription.claimed_by = subscription.claim_expires_at = None
+        subscription.ended_on, subscription.end_reason = state.today(), "ended_by_support"
+        subscription.version += 1
+        _tx.commit()
+
+    details = {"license": subscription_id, "credit": False}
+    audited(actor, key, account_id, "end", reason, details, run)
+
+
+def free_plan_code() -> str:
+    """Ending with a prorated credit is a change to the Free plan (R-PRO-5's credit)."""
+    code = get_state().session.scalar(
+        select(Plan.code).where(Plan.is_free, Plan.active).order_by(Plan.position).limit(1)
+    )
+    if code is None:
+        raise SupportActionRefused(code="no_free_plan")
+    return code
+
+
+def end_with_credit(
+    actor: Actor,
+    key: str,
+    account_id: str,
+    subscription_id: int,
+    fingerprint: str,
+    reason: str,
+) -> PlanChange:
+    """End today with the prorated credit the quote showed: the owner's change to Free."""
+    account = support_account(account_id)
+    request = ChangeRequest(free_plan_code(), "month", ())
+    details = {"license": subscription_id, "credit": True}
+    return audited(
+        actor,
+        key,
+        account_id,
+        "end",
+        reason,
+        details,
+        lambda: apply_change(account, subscription_id, request, fingerprint, any_plan=True),
+    )
+
+
+def _live(account_id: str, subscription_id: int) -> Subscription:
+    subscription = get_state().session.get(Subscription, subscription_id)
+    if subscription is None or subscription.account_id != account_id:
+        raise NotFound()
+    if subscription.state != "active":
+        raise SupportActionRefused(code="license_not_active")
+    return subscription
+
+
+def _check_days(days: int) -> None:
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise SupportActionRefused(code="days_invalid", limit=MAX_DAYS)
+
+
+# --- e-mail ---------------------------------------------------------------------------------
+
+
+def send_again(actor: Actor, key: str, account_id: str, message_id: int, reason: str) -> None:
+    """A sent e-mail goes again as a new message; a dead one is retried from scratch. The
+    outbox job delivers either, with its retries (R-NOTE-3)."""
+    support_account(account_id)
+
+    def run() -> None:
+        state = get_state()
+        message = state.session.get(OutboxMessage, message_id)
+        if message is None or message.account_id != account_id:
+            raise SupportActionRefused(code="email_not_found")
+        now = state.now()
+        if message.status == "sent":
+            state.session.add(_copy(message, now))
+        elif message.status == "dead":
+            message.status, message.attempts, message.next_attempt_at = "pending", 0, now
+            message.claimed_by = message.claimed_until = None
+        else:
+            raise SupportActionRefused(code="email_not_sent_or_dead")
+        _tx.commit()
+
+    audited(actor, key, account_id, "send_email", reason, {"email": message_id}, run)
+
+
+def _copy(message: OutboxMessage, now: datetime) -> OutboxMessage:
+    return OutboxMessage(
+        account_id=message.account_id,
+        kind=message.kind,
+        recipients=list(message.recipients),
+        subject=message.subject,
+        text_body=message.text_body,
+        html_body=message.html_body,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def _money(amount: int, currency: str) -> str:
+    return format_money(amount, currency, get_state().settings.locale)
