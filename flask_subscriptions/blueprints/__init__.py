@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, abort, request
 
 from . import (
+    admin,
     authentication,
     balance,
     catalog,
@@ -30,6 +31,7 @@ def create_blueprint() -> Blueprint:
         static_url_path="/static",
     )
     children = (
+        admin.bp,
         authentication.bp,
         balance.bp,
         catalog.bp,

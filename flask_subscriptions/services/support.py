@@ -215,7 +215,7 @@ def refund(
         left = refundable(charge)
         if amount > left:
             raise SupportActionRefused(
-                code="refund_too_large", refundable=_money(left, charge.currency)
+                code="refund_too_large", refundable=shown_money(left, charge.currency)
             )
         if to == "balance":
             _refund_to_balance(charge, amount, key)
@@ -484,5 +484,6 @@ def _copy(message: OutboxMessage, now: datetime) -> OutboxMessage:
     )
 
 
-def _money(amount: int, currency: str) -> str:
+def shown_money(amount: int, currency: str) -> str:
+    """An amount as a refusal's sentence shows it (R-MON-4)."""
     return format_money(amount, currency, get_state().settings.locale)

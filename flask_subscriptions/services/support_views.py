@@ -10,11 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TypeVar
 
 from sqlalchemy import String, cast, func, or_, select
 
 from ..accounts import BillingAccount
+from ..core.money import exponent
 from ..models import (
     AuditEntry,
     BalanceEntry,
@@ -123,6 +125,12 @@ class PaymentRow:
     card: PaymentMethod | None
     invoice_number: str | None
     refundable: int
+
+    @property
+    def refundable_text(self) -> str:
+        """What is left to refund as a person types it ("13.00"): the refund form's default."""
+        places = exponent(self.payment.currency)
+        return f"{Decimal(self.refundable).scaleb(-places):.{places}f}"
 
 
 @dataclass(frozen=True)
