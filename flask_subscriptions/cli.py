@@ -16,12 +16,14 @@ from .services.dunning import run_dunning
 from .services.renewals import count_due, renew_due
 from .services.usage import import_usage, read_csv
 from .state import get_state
+from .support_cli import support_cli
 
 subscriptions_cli = AppGroup("subscriptions", help="Subscription billing.")
 db_cli = AppGroup("db", help="The billing tables, for hosts without migrations.")
 catalog_cli = AppGroup("catalog", help="Plans, add-ons, prices and coupons.")
 subscriptions_cli.add_command(db_cli)
 subscriptions_cli.add_command(catalog_cli)
+subscriptions_cli.add_command(support_cli)
 
 
 @db_cli.command("create")

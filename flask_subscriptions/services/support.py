@@ -10,6 +10,7 @@ are ledger entries through ``balance.append_entry``, a card refund is the gatewa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -62,7 +63,17 @@ def support_account(account_id: str) -> BillingAccount:
 
 def change_quote(account_id: str, subscription_id: int, request: ChangeRequest) -> ChangeQuote:
     """The owner's quote for a change to any plan: shown before support confirms."""
-    return quote_for(support_account(account_id), subscription_id, request, any_plan=True)
+    account = support_account(account_id)
+    request = _resolved(account_id, subscription_id, request)
+    return quote_for(account, subscription_id, request, any_plan=True)
+
+
+def _resolved(account_id: str, subscription_id: int, request: ChangeRequest) -> ChangeRequest:
+    """No interval asked for means the one the license has."""
+    if request.interval:
+        return request
+    interval = find_license(account_id, subscription_id).subscription.interval
+    return replace(request, interval=interval)
 
 
 def change_plan_now(
@@ -76,6 +87,7 @@ def change_plan_now(
 ) -> PlanChange:
     """Execute the quote support saw; the card that pays any rest is the account's default."""
     account = support_account(account_id)
+    request = _resolved(account_id, subscription_id, request)
     details = _change_details(subscription_id, request, "now")
     return audited(
         actor,
