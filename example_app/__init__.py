@@ -21,7 +21,7 @@ from flask_subscriptions import OffsetClock, Subscriptions
 from flask_subscriptions.gateways.sandbox import SandboxGateway
 from flask_subscriptions.state import get_state
 
-from .models import User, db, load_account, seed_demo_people
+from .models import User, db, load_account, seed_demo_people, support_access
 
 CATALOG = Path(__file__).with_name("catalog.toml")
 
@@ -108,6 +108,7 @@ def _current_account() -> Any:
 
 
 subscriptions.account_loader(load_account)
+subscriptions.support_loader(support_access)
 
 
 def _create_and_seed() -> None:
