@@ -10,9 +10,13 @@ import re
 from flask import Flask
 from flask.testing import FlaskClient
 
+from . import test_example_app as demo
 from .conftest import csrf_token
-from .test_example_app import buy, client, example, sign_in_as, text_of  # noqa: F401 (fixtures)
 from .test_support import _form_of
+
+#: The example app's own fixtures: a fresh demo, and a browser of it.
+example, client = demo.example, demo.client
+buy, sign_in_as, text_of = demo.buy, demo.sign_in_as, demo.text_of
 
 
 def test_sam_opens_the_console_and_fixes_alice_R_EX_4(example: Flask, client: FlaskClient) -> None:
