@@ -122,16 +122,19 @@ def _claim(
         session.flush()
     except IntegrityError:
         _tx.rollback()
-        raise SupportActionRefused(code=_why_taken(key)) from None
+        if _in_progress(key):
+            raise SupportActionRefused(code="action_in_progress") from None
+        raise SupportActionRefused(code="action_already_done") from None
     entry_id = entry.id
     _tx.commit()
     return entry_id
 
 
-def _why_taken(key: str) -> str:
+def _in_progress(key: str) -> bool:
+    """The key's action has not finished yet (the first of two clicks is still running)."""
     outcome = get_state().session.scalar(select(AuditEntry.outcome).where(AuditEntry.key == key))
     get_state().session.rollback()
-    return "action_in_progress" if outcome == "started" else "action_already_done"
+    return outcome == "started"
 
 
 def _finish(entry_id: int, outcome: str, error_code: str | None) -> None:
