@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from flask_subscriptions.models import AuditEntry, BalanceEntry, Payment, Plan, Subscription
 from flask_subscriptions.notifications import deliver_due
+from flask_subscriptions.services.renewals import renew_due
 
 from .conftest import at_noon, csrf_token, signed_in
 from .factories import new_user, subscribe, team_member
@@ -355,3 +357,62 @@ def test_r_ops_1_another_accounts_ids_are_refused(
     assert sam_client.post(f"{url}/extend", data=form).status_code == 404
     assert sam_client.get("/billing/admin/accounts/nobody").status_code == 404
     assert flashes(page.text) == []
+
+
+def test_r_lic_7_support_schedules_any_plan_for_the_next_renewal(
+    app: Flask, catalog: None, clock: Any, alice: User, sam_client: FlaskClient
+) -> None:
+    """X Small → Large at the next renewal: the owner's license page says it is scheduled,
+    and the renewal on April 17 renews with Large."""
+    subscription = subscribe(alice, "x_small")
+    url = f"/billing/admin/accounts/{alice.billing_id}"
+    form = _form_of(sam_client.get(url).text, "subs-admin-schedule") | {
+        "plan": "large",
+        "reason": "Agreed on the phone",
+    }
+    assert sam_client.post(f"{url}/schedule", data=form).status_code == 303
+    assert sam_client.post(f"{url}/schedule", data=form).status_code == 303
+    owner = text_of(signed_in(app, alice).get("/billing/licenses").text)
+    assert "Your plan is scheduled to change." in owner
+    at_noon(clock, date(2026, 4, 17))
+    assert renew_due().renewed == 1
+    db.session.expire_all()
+    held = db.session.get_one(Subscription, subscription.id)
+    assert db.session.get_one(Plan, held.plan_id).code == "large"
+    assert [(e.action, e.outcome) for e in _audit()] == [("schedule_plan", "done")]
+
+
+def test_r_ops_1_an_extended_term_renews_from_its_new_end(
+    app: Flask, catalog: None, clock: Any, alice: User, sam_client: FlaskClient
+) -> None:
+    """Term March 17 – April 17, extended by 10 days: renewal on April 27, for a month."""
+    subscription = subscribe(alice, "x_small")
+    url = f"/billing/admin/accounts/{alice.billing_id}"
+    form = _form_of(sam_client.get(url).text, "subs-admin-extend") | {"days": "10", "reason": "x"}
+    assert sam_client.post(f"{url}/extend", data=form).status_code == 303
+    at_noon(clock, date(2026, 4, 17))
+    assert renew_due().renewed == 0
+    at_noon(clock, date(2026, 4, 27))
+    assert renew_due().renewed == 1
+    db.session.expire_all()
+    held = db.session.get_one(Subscription, subscription.id)
+    assert (held.current_term_start, held.current_term_end) == (
+        date(2026, 4, 27),
+        date(2026, 5, 27),
+    )
+
+
+def test_r_ops_1_end_twice_ends_once_and_owners_cannot_post(
+    app: Flask, catalog: None, alice: User, sam_client: FlaskClient
+) -> None:
+    subscription = subscribe(alice, "x_small")
+    url = f"/billing/admin/accounts/{alice.billing_id}"
+    form = _form_of(sam_client.get(url).text, "subs-admin-end") | {"reason": "Fraud"}
+    owner = signed_in(app, alice)
+    stolen = form | {"csrf_token": csrf_token(owner.get("/billing/payment-methods").text)}
+    assert owner.post(f"{url}/end", data=stolen).status_code == 404
+    assert db.session.get_one(Subscription, subscription.id).state == "active"
+    assert sam_client.post(f"{url}/end", data=form).status_code == 303
+    again = sam_client.post(f"{url}/end", data=form, follow_redirects=True)
+    assert "That action was already done" in text_of(again.text)
+    assert [(e.action, e.outcome) for e in _audit()] == [("end", "done")]
