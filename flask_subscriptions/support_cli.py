@@ -21,6 +21,7 @@ from .errors import BillingError
 from .forms import new_key
 from .messages import sentence
 from .services import support as service
+from .services import support_licenses as terms
 from .services.audit import Actor
 from .services.balance import current_balance
 from .services.changes import ChangeRequest
@@ -182,7 +183,7 @@ def extend(
 ) -> None:
     """Extend license LICENSE_ID's term by DAYS at no charge."""
     _run(
-        lambda: service.extend_term(
+        lambda: terms.extend_term(
             Actor(actor, "cli"), key or new_key(), account_id, license_id, days, reason
         ),
         "The term was extended.",
@@ -209,12 +210,12 @@ def end(
         if not yes:
             click.confirm("End the license today, with no credit?", abort=True)
         _run(
-            lambda: service.end_license(who, key, account_id, license_id, reason),
+            lambda: terms.end_license(who, key, account_id, license_id, reason),
             "The license ended.",
         )
         return
     try:
-        request = ChangeRequest(service.free_plan_code(), "month", ())
+        request = ChangeRequest(terms.free_plan_code(), "month", ())
         quote = service.change_quote(account_id, license_id, request).quote
     except BillingError as exc:
         raise click.ClickException(sentence(exc)) from exc
@@ -222,9 +223,7 @@ def end(
     if not yes:
         click.confirm("End the license with this credit?", abort=True)
     _run(
-        lambda: service.end_with_credit(
-            who, key, account_id, license_id, quote.fingerprint, reason
-        ),
+        lambda: terms.end_with_credit(who, key, account_id, license_id, quote.fingerprint, reason),
         "The license ended, with a prorated credit.",
     )
 
@@ -238,7 +237,7 @@ def retry(
 ) -> None:
     """Retry unpaid renewal INVOICE_ID now, with the renewal card."""
     _run(
-        lambda: service.retry_invoice(
+        lambda: terms.retry_invoice(
             Actor(actor, "cli"), key or new_key(), account_id, invoice_id, reason
         ),
         "The retry was paid.",

@@ -21,6 +21,7 @@ from ..errors import BillingError, NotFound, SupportActionRefused
 from ..forms import INTERVALS, SupportActionForm, new_key
 from ..receipt_content import receipt_filename, receipt_pdf
 from ..services import support as service
+from ..services import support_licenses as terms
 from ..services.audit import Actor
 from ..services.changes import ChangeRequest
 from ..services.invoice_details import invoice_detail
@@ -120,7 +121,7 @@ def change_review(access: SupportAccess, account_id: str) -> str | tuple[str, in
     end = request.args.get("end") == "1"
     try:
         choice = ChangeRequest(
-            service.free_plan_code() if end else request.args.get("plan", ""),
+            terms.free_plan_code() if end else request.args.get("plan", ""),
             "month" if end else request.args.get("interval", ""),
             () if end else tuple(request.args.getlist("addons")),
         )
@@ -290,9 +291,7 @@ def retry(access: SupportAccess, account_id: str) -> Response | tuple[str, int]:
         access,
         account_id,
         "The retry was paid.",
-        lambda actor, key, reason: service.retry_invoice(
-            actor, key, account_id, invoice_id, reason
-        ),
+        lambda actor, key, reason: terms.retry_invoice(actor, key, account_id, invoice_id, reason),
     )
 
 
@@ -304,7 +303,7 @@ def extend(access: SupportAccess, account_id: str) -> Response | tuple[str, int]
         access,
         account_id,
         "The term was extended.",
-        lambda actor, key, reason: service.extend_term(
+        lambda actor, key, reason: terms.extend_term(
             actor, key, account_id, license_id, days, reason
         ),
     )
@@ -318,7 +317,7 @@ def give_days(access: SupportAccess, account_id: str) -> Response | tuple[str, i
         access,
         account_id,
         "The license works again; the grace was extended.",
-        lambda actor, key, reason: service.give_days(
+        lambda actor, key, reason: terms.give_days(
             actor, key, account_id, license_id, days, reason
         ),
     )
@@ -334,7 +333,7 @@ def end(access: SupportAccess, account_id: str) -> Response | tuple[str, int]:
             access,
             account_id,
             "The license ended, with a prorated credit.",
-            lambda actor, key, reason: service.end_with_credit(
+            lambda actor, key, reason: terms.end_with_credit(
                 actor, key, account_id, license_id, fingerprint, reason
             ),
         )
@@ -342,7 +341,7 @@ def end(access: SupportAccess, account_id: str) -> Response | tuple[str, int]:
         access,
         account_id,
         "The license ended.",
-        lambda actor, key, reason: service.end_license(actor, key, account_id, license_id, reason),
+        lambda actor, key, reason: terms.end_license(actor, key, account_id, license_id, reason),
     )
 
 
