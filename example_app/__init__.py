@@ -27,7 +27,7 @@ from flask_subscriptions.migrations import upgrade
 from flask_subscriptions.services.catalog import load_catalog
 from flask_subscriptions.state import get_state
 
-from .models import User, db, load_account, seed_demo_people
+from .models import User, db, load_account, seed_demo_people, support_access
 
 CATALOG = Path(__file__).with_name("catalog.toml")
 
@@ -135,3 +135,4 @@ def _current_account() -> Any:
 
 
 subscriptions.account_loader(load_account)
+subscriptions.support_loader(support_access)

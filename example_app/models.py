@@ -7,10 +7,10 @@ from typing import Any
 
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from flask_subscriptions import BillingAccountMixin
+from flask_subscriptions import BillingAccountMixin, SupportAccess
 
 
 class Base(DeclarativeBase):
@@ -74,16 +74,27 @@ DEMO_PEOPLE = (
     ("olivia", "olivia@acme.example", "Acme", "owner"),
     ("oscar", "oscar@acme.example", "Acme", "owner"),
     ("mike", "mike@acme.example", "Acme", "member"),
+    # the demo support person (R-EX-4): opens the support console, owns no billing
+    ("sam", "sam@example.com", None, "support"),
 )
 
 
 def seed_demo_people() -> None:
-    if db.session.query(User).first() is not None:
-        return
-    teams: dict[str, Team] = {}
+    """Add the demo people who are missing (an older demo database gains sam too)."""
+    present = set(db.session.scalars(select(User.name)))
+    teams = {team.name: team for team in db.session.scalars(select(Team))}
     for name, email, team_name, role in DEMO_PEOPLE:
+        if name in present:
+            continue
         team = None
         if team_name:
             team = teams.setdefault(team_name, Team(name=team_name))
         db.session.add(User(name=name, email=email, team=team, role=role))
     db.session.commit()
+
+
+def support_access(user: Any) -> SupportAccess | None:
+    """Who may open the support console (R-OPS-1): the demo's support people, who may act."""
+    if isinstance(user, User) and user.role == "support":
+        return SupportAccess(user.email, can_act=True)
+    return None

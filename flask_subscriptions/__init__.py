@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.local import LocalProxy
 
+from .access import SupportAccess
 from .accounts import BillingAccount, BillingAccountMixin
 from .clock import Clock, FrozenClock, OffsetClock, SystemClock
 from .config import ConfigurationError
@@ -38,6 +39,7 @@ __all__ = [
     "OffsetClock",
     "State",
     "Subscriptions",
+    "SupportAccess",
     "SystemClock",
     "current_subscriptions",
     "get_entitlements",

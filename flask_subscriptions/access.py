@@ -1,5 +1,5 @@
-"""Who may see billing pages: only the owners of the acting account (R-SEC-2), and where a
-page may send them next (R-SEC-3).
+"""Who may see billing pages: only the owners of the acting account (R-SEC-2), the support
+people the host names (R-OPS-1), and where a page may send them next (R-SEC-3).
 
 It sits below the services and the blueprints, beside ``state``: our blueprints, a
 gateway's own pages (Stripe's authentication page) and a host's pages use the same checks.
@@ -8,6 +8,7 @@ gateway's own pages (Stripe's authentication page) and a host's pages use the sa
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -18,7 +19,16 @@ from flask_login import current_user
 from .accounts import BillingAccount
 from .state import get_state
 
-__all__ = ["current_account", "is_owner", "owner_required", "safe_next"]
+__all__ = [
+    "SupportAccess",
+    "SupportLoader",
+    "current_account",
+    "is_owner",
+    "owner_required",
+    "safe_next",
+    "support_access",
+    "support_required",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +59,56 @@ def owner_required(view: F) -> F:
         return view(account, *args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SupportAccess:
+    """What the host's ``support_loader`` answers for a signed-in person who is support.
+
+    ``actor`` is how the audit entries name them (an e-mail, a login); a person who may
+    only view (``can_act=False``) sees every page of the console but no action button, and
+    any action they post is refused.
+    """
+
+    actor: str
+    can_view: bool = True
+    can_act: bool = False
+
+
+#: ``fn(user) -> SupportAccess | None``: None (or ``can_view=False``) for everyone else.
+SupportLoader = Callable[[Any], SupportAccess | None]
+
+
+def support_access() -> SupportAccess | None:
+    """The signed-in person's support access, asked of the host once per request."""
+    if "subs_support" not in g:
+        loader: SupportLoader | None = get_state().extension._support_loader
+        found = None
+        if loader is not None and current_user.is_authenticated:
+            found = loader(current_user._get_current_object())
+        g.subs_support = found if found is not None and found.can_view else None
+    return g.subs_support  # type: ignore[no-any-return]
+
+
+def support_required(*, act: bool = False) -> Callable[[F], F]:
+    """Sign-in first; then support people only. Everyone else gets a 404, so the console
+    does not even tell them it exists; view-only support gets a 403 on an action."""
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+            access = support_access()
+            if access is None:
+                abort(404)
+            if act and not access.can_act:
+                abort(403)
+            return view(access, *args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorate
 
 
 def safe_next(target: str | None) -> str | None:

@@ -17,6 +17,7 @@ from .services.dunning import run_dunning
 from .services.renewals import count_due, renew_due
 from .services.usage import import_usage, read_csv
 from .state import get_state
+from .support_cli import support_cli
 
 
 @click.group("subscriptions", cls=AppGroup, help="Subscription billing.")
@@ -33,6 +34,7 @@ db_cli = AppGroup(
 catalog_cli = AppGroup("catalog", help="Plans, add-ons, prices and coupons.")
 subscriptions_cli.add_command(db_cli)
 subscriptions_cli.add_command(catalog_cli)
+subscriptions_cli.add_command(support_cli)
 
 
 @db_cli.command("upgrade")

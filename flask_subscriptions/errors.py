@@ -216,3 +216,9 @@ class ChangeNotPossible(BillingError):
     """The license cannot be changed now; its code says why (R-PRO, R-LIC)."""
 
     default_code = "change_not_possible"
+
+
+class SupportActionRefused(BillingError):
+    """A support action that cannot be done as asked; its code says why (R-OPS-1)."""
+
+    default_code = "support_action_refused"

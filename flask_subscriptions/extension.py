@@ -13,6 +13,7 @@ from flask import Flask
 from flask_mail import Mail
 from sqlalchemy import event
 
+from .access import SupportLoader
 from .accounts import (
     AccountLoader,
     AccountsLoader,
@@ -65,6 +66,7 @@ class Subscriptions:
         self._account_loader: AccountLoader | None = None
         self._current_account_loader: CurrentAccountLoader | None = None
         self._accounts_loader: AccountsLoader | None = None
+        self._support_loader: SupportLoader | None = None
         if app is not None:
             # ``Subscriptions(app)``: the loaders' decorators can only run after this line,
             # so the loader check waits for the first request, CLI command or job.
@@ -89,6 +91,12 @@ class Subscriptions:
         Without it, the Flask-Login ``current_user`` is the payer.
         """
         self._current_account_loader = fn
+        return fn
+
+    def support_loader(self, fn: SupportLoader) -> SupportLoader:
+        """Register ``fn(user) -> SupportAccess | None``: who may open the support console
+        (R-OPS-1) and whether they may act or only view. Without it nobody may."""
+        self._support_loader = fn
         return fn
 
     # --- usage (R-USE-1) -----------------------------------------------------------------

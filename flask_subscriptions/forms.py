@@ -3,8 +3,10 @@ card details go only to the payment service's own form (R-SEC-1, R-SEC-3)."""
 
 from __future__ import annotations
 
+import uuid
+
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField
+from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 from wtforms.widgets import HiddenInput
 
@@ -68,3 +70,19 @@ class WithdrawForm(FlaskForm):
     """Confirm withdrawal (R-BAL-2): the balance the person saw, by its ledger position."""
 
     seq = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
+
+
+# --- support console (R-OPS-1): a reason and an idempotency key on every action --------
+
+
+def new_key() -> str:
+    """A fresh key for one showing of a form (a random value is right here: it names one
+    person's one intention, and the audit entry makes it durable before anything runs)."""
+    return uuid.uuid4().hex
+
+
+class SupportActionForm(FlaskForm):
+    """What every action needs; the action's own fields are read by its view."""
+
+    key = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{32}$")])
+    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])

@@ -122,6 +122,31 @@ MESSAGES: Final[Mapping[str, str]] = {
     "usage_line": "line {line}: {problem}",
     "usage_import_failed": "Nothing was imported:\n{problems}",
     "usage_import_failed_more": "Nothing was imported:\n{problems}\n… and {more} more.",
+    # support console (R-OPS-1)
+    "support_action_refused": "That support action cannot be done; nothing was changed.",
+    "reason_required": "Say why: a reason is required for every support action.",
+    "action_already_done": "That action was already done (the form was sent twice).",
+    "action_in_progress": "That action is still being done; look at the audit entries.",
+    "amount_invalid": "Enter an amount greater than zero, like 10.00 ({currency}).",
+    "days_invalid": "Enter a whole number of days from 1 to {limit}.",
+    "account_has_no_currency": (
+        "This account has not bought anything yet, so it has no billing currency."
+    ),
+    "refund_too_large": "At most {refundable} of that payment can still be refunded.",
+    "payment_not_refundable": "Only a succeeded charge of this account can be refunded.",
+    "refund_failed": "The payment service refused the refund: {reason}",
+    "invoice_not_unpaid": "That invoice has nothing left to retry.",
+    "retry_declined": "The retry was declined: {reason}",
+    "no_card_for_retry": "The account has no card to retry with.",
+    "not_restricted": "That license is not restricted.",
+    "license_not_active": "That license has already ended.",
+    "renewal_change_needs_enabled": (
+        "A change at the next renewal needs the license's automatic renewal enabled."
+    ),
+    "email_not_found": "That e-mail was not found for this account.",
+    "email_not_sent_or_dead": "Only a sent e-mail can be sent again, or a dead one retried.",
+    "no_free_plan": "The catalog has no Free plan to end the license with a credit.",
+    "plan_not_for_sale_support": "No active plan has the code {plan}.",
 }
 
 

@@ -609,3 +609,37 @@ class JobLease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+# --- support (R-OPS-1) -------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """One support action: who, when, what, why, and the account before and after.
+
+    ``key`` is the action form's idempotency key (or the CLI's): unique, so the row is
+    claimed before the action runs and a double submit finds it and acts no second time.
+    ``outcome`` is ``started`` until the action ends as ``done`` or ``refused`` (a crash in
+    between leaves ``started``, for a person to look at). Revision subs_0004.
+    """
+
+    __tablename__ = "subs_audit_entries"
+    __table_args__ = (
+        CheckConstraint("outcome IN ('started', 'done', 'refused')", name="outcome"),
+        Index("ix_subs_audit_entries_account", "account_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(8))  # web | cli
+    account_id: Mapped[str] = mapped_column(AccountId)
+    action: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    #: what the action was asked to do (plan, amount, payment id, …)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(8), default="started")
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -17,7 +17,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from flask_subscriptions import BillingAccountMixin, Clock, Subscriptions
+from flask_subscriptions import BillingAccountMixin, Clock, Subscriptions, SupportAccess
 from flask_subscriptions.gateways.sandbox import SandboxGateway
 
 
@@ -126,6 +126,13 @@ def create_host(
             ids = [int(i) for i in account_ids if i.isdigit()]
             users = db.session.scalars(select(User).where(User.id.in_(ids)))
             return {user.billing_id: user for user in users}
+
+    @subscriptions.support_loader
+    def support(user: User) -> SupportAccess | None:
+        """``support`` people may act; ``viewer`` support may only look (R-OPS-1)."""
+        if user.role in ("support", "viewer"):
+            return SupportAccess(user.email, can_act=user.role == "support")
+        return None
 
     subscriptions.init_app(app, gateway=gateway, clock=clock)
     return app, subscriptions

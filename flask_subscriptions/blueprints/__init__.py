@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import BillingError, RequestRefused
 from . import (
+    admin,
     authentication,
     balance,
     catalog,
@@ -30,6 +31,7 @@ def create_blueprint() -> Blueprint:
     # so they work when a host mounts its own views instead of these.
     parent = Blueprint("subscriptions", __name__)
     children = (
+        admin.bp,
         authentication.bp,
         balance.bp,
         catalog.bp,

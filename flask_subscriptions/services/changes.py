@@ -106,22 +106,33 @@ class ChangeQuote:
 # --- quoting -----------------------------------------------------------------------------
 
 
-def quote_for(account: BillingAccount, subscription_id: int, request: ChangeRequest) -> ChangeQuote:
+def quote_for(
+    account: BillingAccount,
+    subscription_id: int,
+    request: ChangeRequest,
+    *,
+    any_plan: bool = False,
+) -> ChangeQuote:
     """The quote for changing the license today (raises NothingToChange for no change)."""
-    return quote_license(account, find_license(account.billing_id, subscription_id), request)
+    license_ = find_license(account.billing_id, subscription_id)
+    return quote_license(account, license_, request, any_plan=any_plan)
 
 
 def quote_license(
-    account: BillingAccount, license_: License, request: ChangeRequest
+    account: BillingAccount, license_: License, request: ChangeRequest, *, any_plan: bool = False
 ) -> ChangeQuote:
-    """``quote_for`` a license the caller has already read (the change page shows it too)."""
+    """``quote_for`` a license the caller has already read (the change page shows it too).
+
+    ``any_plan`` lifts the options check, and only that: support may move a license to a
+    plan that is not one of its options (R-LIC-7); the quote and its execution are the
+    owner's own."""
     state = get_state()
     subscription = license_.subscription
     if subscription.state != "active":
         raise ChangeNotPossible(code="license_expired")
     if subscription.payment_failed_on is not None:
         raise ChangeNotPossible(code="renewal_unpaid")
-    plan = _target_plan(license_, request.plan_code)
+    plan = _target_plan(license_, request.plan_code, any_plan)
     holding, held_rows = holding_of(subscription)
     prices = _target_prices(subscription, plan, request, held_rows)
     target = Target(plan.rank if not plan.is_free else 0, Interval(request.interval), prices)
@@ -131,8 +142,14 @@ def quote_license(
     return ChangeQuote(license_, request, plan, quote, _warnings(account.billing_id, plan))
 
 
-def _target_plan(license_: License, code: str) -> Plan:
-    """R-CAT-2: the current plan or one of its change options, nothing else."""
+def _target_plan(license_: License, code: str, any_plan: bool = False) -> Plan:
+    """R-CAT-2: the current plan or one of its change options, nothing else; for support
+    (``any_plan``), any active plan of the catalog (R-LIC-7)."""
+    if any_plan:
+        found = get_state().session.scalar(select(Plan).where(Plan.code == code, Plan.active))
+        if found is None:
+            raise PlanNotAnOption(code="plan_not_for_sale_support", plan=code)
+        return found
     for plan in license_.renewal_options:
         if plan.code == code:
             return plan
@@ -237,10 +254,15 @@ def apply_change(
     request: ChangeRequest,
     fingerprint: str,
     method_id: int | None = None,
+    *,
+    any_plan: bool = False,
 ) -> PlanChange:
-    """Execute exactly the quote the owner confirmed (R-PRO-7), or nothing."""
+    """Execute exactly the quote the owner confirmed (R-PRO-7), or nothing. ``any_plan``:
+    support's change to a plan outside the options (R-LIC-7), see :func:`quote_license`."""
     try:
-        change, reserved = _reserve(account, subscription_id, request, fingerprint, method_id)
+        change, reserved = _reserve(
+            account, subscription_id, request, fingerprint, method_id, any_plan
+        )
         _tx.commit()
     except BaseException:
         _tx.rollback()
@@ -268,11 +290,12 @@ def _reserve(
     request: ChangeRequest,
     fingerprint: str,
     method_id: int | None,
+    any_plan: bool = False,
 ) -> tuple[PlanChange, list[Reserved]]:
     state = get_state()
     session = state.session
     try:
-        shown = quote_for(account, subscription_id, request)
+        shown = quote_for(account, subscription_id, request, any_plan=any_plan)
     except NothingToChange as exc:
         raise ChangeNotPossible(code="nothing_to_change") from exc
     quote, subscription = shown.quote, shown.license.subscription

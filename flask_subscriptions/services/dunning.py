@@ -178,6 +178,14 @@ def _retry(subscription_id: int, report: DunningReport) -> None:
     report.recovered += len(charge_and_record(reserved).succeeded)
 
 
+def retry_now(subscription_id: int) -> DunningReport:
+    """The daily retry, now: support's "retry an unpaid invoice" (R-OPS-1) takes the same
+    attempt the job would, with the same keys, so it never charges an attempt twice."""
+    report = DunningReport()
+    _retry(subscription_id, report)
+    return report
+
+
 def _attempts_made(invoice_id: int) -> int:
     return (
         get_state().session.scalar(

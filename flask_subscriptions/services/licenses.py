@@ -151,12 +151,18 @@ def find_license(account_id: str, subscription_id: int) -> License:
 
 
 def update_license(
-    account: BillingAccount, subscription_id: int, *, auto_renew: bool, renew_with: str | None
+    account: BillingAccount,
+    subscription_id: int,
+    *,
+    auto_renew: bool,
+    renew_with: str | None,
+    any_plan: bool = False,
 ) -> License:
     """Save the license page (R-LIC-3..5): the switch and the plan to renew with.
 
     Saving with Disabled deselects any scheduled plan; a plan is chosen only while Enabled,
     and only among the options; the current plan and its features stay until the term ends.
+    ``any_plan``: support may schedule any active plan (R-LIC-7).
     """
     license_ = find_license(account.billing_id, subscription_id)
     subscription = license_.subscription
@@ -166,6 +172,8 @@ def update_license(
     was_enabled, was_next = subscription.auto_renew, subscription.next_plan_id
     if auto_renew:
         options = {plan.code: plan for plan in license_.renewal_options}
+        if any_plan:
+            options.update(_active_plans())
         chosen = options.get(renew_with or license_.plan.code)
         if chosen is None:
             raise PlanNotAnOption()
@@ -185,6 +193,11 @@ def update_license(
         )
     _tx.commit()
     return find_license(account.billing_id, subscription_id)
+
+
+def _active_plans() -> dict[str, Plan]:
+    session = get_state().session
+    return {plan.code: plan for plan in session.scalars(select(Plan).where(Plan.active))}
 
 
 def _notify(
