@@ -38,17 +38,47 @@ def reconcile_unknown_payments(limit: int = 200) -> ReconcileReport:
     report = ReconcileReport()
     after = 0
     while candidates := _open_after(after, stale, limit):
-        for payment_id, key, status in candidates:
-            outcome = _settle(payment_id, key, status)
-            if outcome:
-                report.settled += 1
-            else:
-                report.still_unknown += 1
+        _settle_all(candidates, report)
         after = candidates[-1].id
     return report
 
 
-def _open_after(after: int, stale: datetime, limit: int) -> Sequence[Row[int, str, str]]:
+def open_payment_ids() -> list[int]:
+    """Every payment :func:`reconcile_unknown_payments` would settle now, in id order: a
+    dispatcher splits them into one task per batch."""
+    state = get_state()
+    stale = state.now() - timedelta(seconds=state.settings.claim_lease_seconds)
+    ids: list[int] = []
+    while candidates := _open_after(ids[-1] if ids else 0, stale, 1000):
+        ids += [row.id for row in candidates]
+    return ids
+
+
+def reconcile_payments(payment_ids: Sequence[int]) -> ReconcileReport:
+    """Settle these payments (one task's share), each as the job would: one still open
+    when it is read is asked about; one settled meanwhile is left alone."""
+    state = get_state()
+    stale = state.now() - timedelta(seconds=state.settings.claim_lease_seconds)
+    report = ReconcileReport()
+    wanted = set(payment_ids)
+    after = min(wanted, default=1) - 1
+    while candidates := _open_after(after, stale, 200, among=wanted):
+        _settle_all(candidates, report)
+        after = candidates[-1].id
+    return report
+
+
+def _settle_all(candidates: Sequence[Row[int, str, str]], report: ReconcileReport) -> None:
+    for payment_id, key, status in candidates:
+        if _settle(payment_id, key, status):
+            report.settled += 1
+        else:
+            report.still_unknown += 1
+
+
+def _open_after(
+    after: int, stale: datetime, limit: int, among: set[int] | None = None
+) -> Sequence[Row[int, str, str]]:
     """The next ``limit`` payments to settle after id ``after``: unknown or waiting for the
     card holder, or pending past the claim lease (their process died)."""
     session = get_state().session
@@ -61,6 +91,7 @@ def _open_after(after: int, stale: datetime, limit: int) -> Sequence[Row[int, st
                 Payment.status.in_(("unknown", "requires_action")),
                 (Payment.status == "pending") & (Payment.updated_at < stale),
             ),
+            *([] if among is None else [Payment.id.in_(sorted(among))]),
         )
         .order_by(Payment.id)
         .limit(limit)
