@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[postgres,mysql]' --group dev
+	$(BIN)/python -m pip install -q -e '.[postgres,mysql,celery]' --group dev
 	touch $(STAMP)
 
 ## Serve the example app on SQLite at http://127.0.0.1:5000
