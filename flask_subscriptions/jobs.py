@@ -21,6 +21,7 @@ from .services.reconciliation import reconcile_unknown_payments
 from .services.renewals import renew_due
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .state import State
 
 
@@ -58,6 +59,13 @@ def all_jobs() -> tuple[Job, ...]:
     )
 
 
+def interval_minutes(job: Job, settings: Settings) -> int:
+    """How often a job runs, on any scheduler (the in-app one, or Celery beat)."""
+    if job.id == "subscriptions.dunning":
+        return settings.retry_after_update_minutes  # R-DUN-2: every 15 by default
+    return job.minutes
+
+
 def run_due_jobs() -> dict[str, Any]:
     """Run every job once, in order, inside the current app context."""
     return {job.id: job.run() for job in all_jobs()}
@@ -91,15 +99,12 @@ def register_jobs(app: Flask, state: State) -> None:
                         scheduler.start()
 
     for job in all_jobs():
-        minutes = job.minutes
-        if job.id == "subscriptions.dunning":
-            minutes = state.settings.retry_after_update_minutes  # R-DUN-2: every 15 by default
         scheduler.add_job(
             id=job.id,
             func=_run_in_app,
             args=(app, job.id),
             trigger="interval",
-            minutes=minutes,
+            minutes=interval_minutes(job, state.settings),
             replace_existing=True,
             max_instances=1,
             coalesce=True,

@@ -7,15 +7,20 @@ recorded), ``TEST_CRASH_BEFORE_CHARGE`` (kill it right before the payment servic
 called: the pending payments are committed, the service never saw them) and
 ``TEST_LOOKUP_ANSWER_DELAY_MS`` (the answer to a charge lookup reaches this process that
 much later: it was true when the service read it, and may be stale when it arrives).
+
+``TEST_NOW_SINCE`` (a Unix time) makes the clock tick: it reads ``TEST_NOW`` at that real
+moment and moves with real time, the same in every process, so claim leases run out while
+workers run. ``TEST_CONFIG`` is JSON of more app settings (``SUBSCRIPTIONS_*``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 
@@ -53,9 +58,21 @@ def _crash_if_asked(switch: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+class TickingClock:
+    """``start`` at the real moment ``since`` (a Unix time), moving with real time."""
+
+    def __init__(self, start: datetime, since: float) -> None:
+        self.start, self.since = start, since
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.time() - self.since)
+
+
 def create_app() -> Flask:
     now = datetime.fromisoformat(os.environ["TEST_NOW"]).replace(tzinfo=UTC)
-    clock = FrozenClock(now)
-    gateway = CrashingGateway(os.environ["TEST_SANDBOX_URL"], today=now.date)
-    app, _ = create_host(os.environ["TEST_DATABASE_URL"], clock, gateway, payer="user")
+    since = os.environ.get("TEST_NOW_SINCE")
+    clock = TickingClock(now, float(since)) if since else FrozenClock(now)
+    gateway = CrashingGateway(os.environ["TEST_SANDBOX_URL"], today=lambda: clock.now().date())
+    config = json.loads(os.environ.get("TEST_CONFIG") or "{}")
+    app, _ = create_host(os.environ["TEST_DATABASE_URL"], clock, gateway, payer="user", **config)
     return app
