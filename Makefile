@@ -19,7 +19,7 @@ $(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
 
 $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[postgres,mysql]' --group dev
+	$(BIN)/python -m pip install -q -e '.[postgres,mysql,celery]' --group dev
 	touch $(DEV_STAMP) $(DEMO_STAMP)
 
 ## Serve the example app (from this checkout) on SQLite at http://127.0.0.1:$(PORT), its

@@ -8,6 +8,7 @@ from flask.cli import AppGroup, with_appcontext
 from .core.catalog import CatalogError, load_catalog_file
 from .core.money import format_money
 from .errors import UsageInvalid
+from .fanout import TaskQueue, dispatch_all, dispatch_dunning, dispatch_renewals
 from .jobs import run_due_jobs
 from .messages import sentence
 from .migrations import MigrationsError, upgrade
@@ -81,17 +82,40 @@ def catalog_load(path: str) -> None:
     click.echo(str(load_catalog(catalog)))
 
 
+#: ``--on-workers`` on the job commands: hand the run to the task queue's workers.
+on_workers_option = click.option(
+    "--on-workers",
+    is_flag=True,
+    help="Enqueue the run for the task queue's workers (one task per batch) instead of "
+    "running it in this process.",
+)
+
+
+def _queue() -> TaskQueue:
+    queue = get_state().task_queue
+    if queue is None:
+        raise click.ClickException(
+            "No task queue: register one with flask_subscriptions.celery.init_celery(celery, "
+            "app) (or celery_init_app(app)) in the app this command loads."
+        )
+    return queue
+
+
 @subscriptions_cli.command("renew")
+@on_workers_option
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),
     default=None,
     help="Gateway calls in flight at once (default: SUBSCRIPTIONS_RENEWAL_CONCURRENCY).",
 )
-def renew(concurrency: int | None) -> None:
+def renew(concurrency: int | None, on_workers: bool) -> None:
     """Renew every subscription whose term has ended: safe to run from several machines."""
 
     state = get_state()
+    if on_workers:
+        click.echo(f"Enqueued {dispatch_renewals(_queue())}.")
+        return
     due = count_due()
     state.session.commit()
     with click.progressbar(length=due, label=f"Renewing {due} due subscriptions") as bar:
@@ -107,17 +131,26 @@ def renew(concurrency: int | None) -> None:
 
 
 @subscriptions_cli.command("run-jobs")
-def run_jobs() -> None:
+@on_workers_option
+def run_jobs(on_workers: bool) -> None:
     """Run every billing job once (renewals, reconciliation, mail): for cron or a worker."""
 
+    if on_workers:
+        for enqueued in dispatch_all(_queue()):
+            click.echo(f"Enqueued {enqueued}.")
+        return
     for job_id, result in run_due_jobs().items():
         click.echo(f"{job_id}: {result}")
 
 
 @subscriptions_cli.command("dunning")
-def dunning() -> None:
+@on_workers_option
+def dunning(on_workers: bool) -> None:
     """Take today's dunning actions: retries, warnings, restriction or move to Free."""
 
+    if on_workers:
+        click.echo(f"Enqueued {dispatch_dunning(_queue())}.")
+        return
     click.echo(f"Dunning: {run_dunning()}.")
 
 

@@ -35,6 +35,7 @@ from .services.renewals import renew_due
 from .state import get_state
 
 if TYPE_CHECKING:
+    from .config import Settings
     from .state import State
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,13 @@ def all_jobs() -> tuple[Job, ...]:
         Job("subscriptions.reconcile", _reconcile_payments, 5, "settle unknown payment outcomes"),
         Job("subscriptions.deliver_mail", _deliver_mail, 1, "deliver the e-mail outbox"),
     )
+
+
+def interval_minutes(job: Job, settings: Settings) -> int:
+    """How often a job runs, on any scheduler (the in-app one, or Celery beat)."""
+    if job.id == "subscriptions.dunning":
+        return settings.retry_after_update_minutes  # R-DUN-2: every 15 by default
+    return job.minutes
 
 
 def run_due_jobs() -> dict[str, Any]:
@@ -159,15 +167,12 @@ def register_jobs(app: Flask, state: State) -> None:
                         scheduler.start()
 
     for job in all_jobs():
-        minutes = job.minutes
-        if job.id == "subscriptions.dunning":
-            minutes = state.settings.retry_after_update_minutes  # R-DUN-2: every 15 by default
         scheduler.add_job(
             id=job.id,
             func=_run_in_app,
             args=(app, job.id),
             trigger="interval",
-            minutes=minutes,
+            minutes=interval_minutes(job, state.settings),
             replace_existing=True,
             max_instances=1,
             coalesce=True,

@@ -13,13 +13,13 @@ import uuid
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flask import current_app
 from flask_mail import Message
 from jinja2 import Environment, Template, TemplateNotFound
-from sqlalchemy import Table, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, func, insert, or_, select, update
 
 from .accounts import BillingAccount
 from .models import OutboxMessage
@@ -235,21 +235,31 @@ def _record(message_id: int, error: Exception | None, report: DeliveryReport) ->
     state.session.commit()
 
 
+def count_deliverable() -> int:
+    """How many messages a delivery would claim now: a dispatcher enqueues one task per
+    batch of them."""
+    state = get_state()
+    count = state.session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(*_deliverable(state.now()))
+    )
+    state.session.commit()
+    return count or 0
+
+
+def _deliverable(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (
+        OutboxMessage.status == "pending",
+        OutboxMessage.next_attempt_at <= now,
+        or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+    )
+
+
 def _claim(limit: int) -> list[OutboxMessage]:
     state = get_state()
     session = state.session
     now = state.now()
     lease = now + timedelta(seconds=state.settings.claim_lease_seconds)
-    due = (
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.status == "pending",
-            OutboxMessage.next_attempt_at <= now,
-            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-        )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    )
+    due = select(OutboxMessage.id).where(*_deliverable(now)).order_by(OutboxMessage.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     ids = list(session.scalars(due))

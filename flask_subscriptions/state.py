@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from .extension import Subscriptions
+    from .fanout import TaskQueue
     from .gateways.base import Gateway
     from .gateways.events import EventSink
     from .services.pipeline import Outcomes
@@ -47,6 +48,9 @@ class State:
     #: Applies a gateway's :class:`~.gateways.events.GatewayNotice`; what came of it.
     apply_gateway_event: EventSink
     scheduler: Any = None
+    #: Where ``--on-workers`` sends the jobs: set by ``flask_subscriptions.celery`` (or any
+    #: :class:`~.fanout.TaskQueue` a host plugs in); None runs them in-process only.
+    task_queue: TaskQueue | None = None
     #: What a payment's outcome means for each kind of invoice (``services/outcomes.py``).
     outcomes: Mapping[str, Outcomes] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)

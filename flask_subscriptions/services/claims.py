@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, func, or_, select, update
 
 from ..models import Subscription
 from ..state import get_state
@@ -51,6 +51,22 @@ def claim_rows(
         .returning(*table.c)
     )
     return sorted(claimed, key=lambda row: row.id)
+
+
+def held() -> int:
+    """How many subscriptions a live worker holds now (a lease that has not run out): while
+    any is held, a run is still going; a dead worker's claims stop counting by themselves."""
+    state = get_state()
+    return (
+        state.session.scalar(
+            select(func.count())
+            .select_from(Subscription)
+            .where(
+                Subscription.claimed_by.is_not(None), Subscription.claim_expires_at >= state.now()
+            )
+        )
+        or 0
+    )
 
 
 def release(subscription_ids: Sequence[int], token: str, *, commit: bool = True) -> None:

@@ -10,6 +10,7 @@ in a day, and never charge one attempt twice.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -44,12 +45,13 @@ class DunningReport:
         )
 
 
-def run_dunning() -> DunningReport:
-    """Take today's dunning actions for every subscription whose renewal is unpaid."""
+def run_dunning(among: Collection[int] | None = None) -> DunningReport:
+    """Take today's dunning actions for every subscription whose renewal is unpaid (or for
+    those ``among`` them: one task's share when the job is fanned out to workers)."""
     token = uuid.uuid4().hex
     report = DunningReport()
     after = 0  # batch after batch, in id order: each subscription once a run
-    while claimed := _claim_after(token, after):
+    while claimed := _claim_after(token, after, among):
         for subscription_id in claimed:
             try:
                 _handle(subscription_id, token, report)
@@ -62,7 +64,22 @@ def run_dunning() -> DunningReport:
     return report
 
 
-def _claim_after(token: str, after: int) -> list[int]:
+def unpaid_ids() -> list[int]:
+    """The subscriptions the dunning job looks at, in id order: a dispatcher splits them
+    into one task per batch."""
+    session = get_state().session
+    ids = list(session.scalars(_unpaid().order_by(Subscription.id)))
+    session.commit()
+    return ids
+
+
+def _unpaid() -> Select[int]:
+    return select(Subscription.id).where(
+        Subscription.state == "active", Subscription.payment_failed_on.is_not(None)
+    )
+
+
+def _claim_after(token: str, after: int, among: Collection[int] | None = None) -> list[int]:
     """The next batch of unpaid subscriptions (``DUNNING_BATCH_SIZE``): each one's gateway
     call happens while the batch's claims run, so a batch stays well within the lease."""
     claimed = claim(
@@ -71,6 +88,7 @@ def _claim_after(token: str, after: int) -> list[int]:
         Subscription.state == "active",
         Subscription.payment_failed_on.is_not(None),
         Subscription.id > after,
+        *([] if among is None else [Subscription.id.in_(list(among))]),
     )
     get_state().session.commit()
     return claimed

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Row, func, or_, select
 
 from ..gateways.base import ChargeResult, ChargeStatus, DeclineKind, GatewayError
 from ..models import Payment
@@ -23,6 +23,9 @@ from .pipeline import charge_and_record, record_outcome, reserved_payment
 class ReconcileReport:
     settled: int = 0
     still_unknown: int = 0
+    #: Of ``still_unknown``, those the gateway could not be asked about (it is down): a
+    #: worker tries its share again later, with backoff.
+    unanswered: int = 0
 
     def __str__(self) -> str:
         return f"settled {self.settled}, still unknown {self.still_unknown}"
@@ -41,17 +44,62 @@ def reconcile_unknown_payments(limit: int = 200) -> ReconcileReport:
     report = ReconcileReport()
     after = 0
     while candidates := _open_after(after, stale, limit):
-        for payment_id, key, status in candidates:
-            outcome = _settle(payment_id, key, status)
-            if outcome:
-                report.settled += 1
-            else:
-                report.still_unknown += 1
+        _settle_all(candidates, report)
         after = candidates[-1].id
     return report
 
 
-def _open_after(after: int, stale: datetime, limit: int) -> Sequence[Row[int, str, str]]:
+def count_open() -> int:
+    """Charges whose outcome is not recorded yet (in flight, or left by a dead worker): a
+    run fanned out to workers is not over while there are any."""
+    session = get_state().session
+    count = session.scalar(
+        select(func.count())
+        .select_from(Payment)
+        .where(Payment.purpose == "charge", Payment.status.in_(("pending", "unknown")))
+    )
+    session.commit()
+    return count or 0
+
+
+def open_payment_ids() -> list[int]:
+    """Every payment :func:`reconcile_unknown_payments` would settle now, in id order: a
+    dispatcher splits them into one task per batch."""
+    state = get_state()
+    stale = state.now() - timedelta(seconds=state.settings.claim_lease_seconds)
+    ids: list[int] = []
+    while candidates := _open_after(ids[-1] if ids else 0, stale, 1000):
+        ids += [row.id for row in candidates]
+    return ids
+
+
+def reconcile_payments(payment_ids: Sequence[int]) -> ReconcileReport:
+    """Settle these payments (one task's share), each as the job would: one still open
+    when it is read is asked about; one settled meanwhile is left alone."""
+    state = get_state()
+    stale = state.now() - timedelta(seconds=state.settings.claim_lease_seconds)
+    report = ReconcileReport()
+    wanted = set(payment_ids)
+    after = min(wanted, default=1) - 1
+    while candidates := _open_after(after, stale, 200, among=wanted):
+        _settle_all(candidates, report)
+        after = candidates[-1].id
+    return report
+
+
+def _settle_all(candidates: Sequence[Row[int, str, str]], report: ReconcileReport) -> None:
+    for payment_id, key, status in candidates:
+        settled = _settle(payment_id, key, status)
+        if settled:
+            report.settled += 1
+        else:
+            report.still_unknown += 1
+            report.unanswered += settled is None
+
+
+def _open_after(
+    after: int, stale: datetime, limit: int, among: set[int] | None = None
+) -> Sequence[Row[int, str, str]]:
     """The next ``limit`` payments to settle after id ``after``: unknown or waiting for the
     card holder, or pending past the claim lease (their process died)."""
     session = get_state().session
@@ -64,6 +112,7 @@ def _open_after(after: int, stale: datetime, limit: int) -> Sequence[Row[int, st
                 Payment.status.in_(("unknown", "requires_action")),
                 (Payment.status == "pending") & (Payment.updated_at < stale),
             ),
+            *([] if among is None else [Payment.id.in_(sorted(among))]),
         )
         .order_by(Payment.id)
         .limit(limit)
@@ -77,15 +126,19 @@ def reconcile_payment(payment_id: int) -> bool:
     payment = get_state().session.get(Payment, payment_id)
     if payment is None:
         return False
-    return _settle(payment.id, payment.idempotency_key, payment.status, missing_is_failure=False)
+    settled = _settle(payment.id, payment.idempotency_key, payment.status, missing_is_failure=False)
+    return bool(settled)
 
 
-def _settle(payment_id: int, key: str, status: str, *, missing_is_failure: bool = True) -> bool:
+def _settle(
+    payment_id: int, key: str, status: str, *, missing_is_failure: bool = True
+) -> bool | None:
+    """Whether the payment is settled now; None when the gateway could not be asked."""
     get_state().session.commit()  # nothing is held open while the gateway answers
     try:
         result = get_state().require_gateway().lookup_charge(key)
     except GatewayError:
-        return False
+        return None
     if result is None:
         if not missing_is_failure:
             return False

@@ -104,19 +104,63 @@ def renew_due(
     report = RenewalReport()
     reconcile_unknown_payments()  # heal what a crashed run left: never charged twice
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        while batch := _open(token, state.settings.renewal_batch_size):
-            requests = [r.request for r in batch.reserved if r.request is not None]
-            done = record_batch(batch, charge(requests, pool if workers > 1 else None))
-            report.renewed += batch.renewed + len(done.succeeded)
-            report.failed += batch.failed + len(done.declined)
-            report.pending += len(done.waiting)
-            report.expired += batch.expired
-            for one in done.succeeded:
-                assert one.request is not None
-                report.charged[one.request.currency] += one.request.amount
+        while done := renew_batch(token, pool if workers > 1 else None):
+            report.add(done.report)
             if progress:
-                progress(len(batch.subscription_ids))
+                progress(len(done.subscription_ids))
     return report
+
+
+@dataclass
+class BatchDone:
+    """One batch's report, and the licenses it claimed (for a progress bar, or a worker
+    that asks whether any of them still owes a term)."""
+
+    report: RenewalReport
+    subscription_ids: list[int]
+
+
+def renew_batch(
+    token: str, pool: ThreadPoolExecutor | None = None, size: int | None = None
+) -> BatchDone | None:
+    """Claim one batch, charge it (``pool``: several charges at once) and record it: the
+    whole of a renewal, for the in-process run and for one task on a queue's worker alike.
+
+    None when nothing due is free to claim. No transaction is open while the gateway answers.
+    """
+    batch = _open(token, size or get_state().settings.renewal_batch_size)
+    if batch is None:
+        return None
+    requests = [r.request for r in batch.reserved if r.request is not None]
+    done = record_batch(batch, charge(requests, pool))
+    report = RenewalReport(
+        renewed=batch.renewed + len(done.succeeded),
+        failed=batch.failed + len(done.declined),
+        pending=len(done.waiting),
+        expired=batch.expired,
+    )
+    for one in done.succeeded:
+        assert one.request is not None
+        report.charged[one.request.currency] += one.request.amount
+    return BatchDone(report, batch.subscription_ids)
+
+
+def still_due(subscription_ids: Sequence[int]) -> int:
+    """How many of these licenses owe another term now (a scheduler that was down for
+    months): a worker that renewed one term of each asks for another batch."""
+    state = get_state()
+    return (
+        state.session.scalar(
+            select(func.count())
+            .select_from(Subscription)
+            .where(
+                Subscription.id.in_(subscription_ids),
+                Subscription.state == "active",
+                Subscription.current_term_end <= state.today(),
+            )
+        )
+        or 0
+    )
 
 
 def record_batch(batch: Batch, results: Sequence[ChargeResult]) -> Recorded:
