@@ -28,7 +28,7 @@ from .services.changes import ChangeRequest
 from .services.support_views import find_accounts
 from .state import get_state
 
-support_cli = AppGroup("support", help="Support actions on any account, audited (R-OPS-1).")
+support_cli = AppGroup("support", help="Support actions on any account, each audited.")
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
