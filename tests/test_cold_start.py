@@ -10,14 +10,17 @@ answering 200.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 import pytest
 import sqlalchemy as sa
@@ -85,19 +88,41 @@ def _serve_once(url: str, hooks: Path) -> str:
          "tests.process_host:create_app()"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
+    # Read on a thread: a server that prints nothing more must fail the test at the
+    # deadline, not block it on readline for ever.
+    output: queue.Queue[str] = queue.Queue()
+    assert server.stdout is not None
+    reader = threading.Thread(target=_forward, args=(server.stdout, output), daemon=True)
+    reader.start()
     lines: list[str] = []
     try:
-        assert server.stdout is not None
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + 60
         while sum("worker ready" in line for line in lines) < WORKERS:
-            line = server.stdout.readline()
-            assert line and time.monotonic() < deadline, "".join(lines)
+            try:
+                line = output.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                pytest.fail("the workers did not all start within 60 s:\n" + "".join(lines))
+            assert line, "gunicorn stopped:\n" + "".join(lines)
             lines.append(line)
         assert _get(port, "/billing/plans") == 200
     finally:
         server.send_signal(signal.SIGTERM)
-        rest, _ = server.communicate(timeout=30)
-    return "".join(lines) + rest
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        reader.join(timeout=10)
+    while not output.empty():
+        lines.append(output.get())
+    return "".join(lines)
+
+
+def _forward(stream: IO[str], output: queue.Queue[str]) -> None:
+    """Every line of ``stream``, then an empty string at its end."""
+    for line in stream:
+        output.put(line)
+    output.put("")
 
 
 def test_four_workers_cold_start_five_times_in_a_row(database_url: str, tmp_path: Path) -> None:

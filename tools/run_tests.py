@@ -8,6 +8,7 @@ parts the tests start themselves. Each part prints how long it took.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,10 +22,25 @@ BIN = os.path.dirname(sys.executable)
 timings: list[tuple[str, float, int]] = []
 
 
+#: A part that runs longer is stopped (with everything it started) and fails, so a hang
+#: shows up as a failed part with its name instead of CI's overall timeout.
+PART_LIMIT_S = 25 * 60
+
+
 def run(name: str, args: list[str], env: dict[str, str] | None = None) -> int:
     print(f"\n=== {name} ===", flush=True)
     started = time.monotonic()
-    code = subprocess.call(args, env={**os.environ, **(env or {})})
+    part = subprocess.Popen(args, env={**os.environ, **(env or {})}, start_new_session=True)
+    try:
+        code = part.wait(timeout=PART_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        print(f"\n{name} ran past {PART_LIMIT_S // 60} minutes: stopped", flush=True)
+        os.killpg(part.pid, signal.SIGKILL)
+        code = part.wait()
+    except KeyboardInterrupt:  # its own session does not get the terminal's Ctrl-C
+        os.killpg(part.pid, signal.SIGTERM)
+        part.wait()
+        raise
     timings.append((name, time.monotonic() - started, code))
     return code
 
