@@ -120,8 +120,9 @@ def _serve_once(url: str, hooks: Path) -> str:
 
 def _forward(stream: IO[str], output: queue.Queue[str]) -> None:
     """Every line of ``stream``, then an empty string at its end."""
-    for line in stream:
-        output.put(line)
+    with stream:
+        for line in stream:
+            output.put(line)
     output.put("")
 
 
