@@ -6,8 +6,10 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from flask import Blueprint, Flask, current_app, has_request_context
+from werkzeug.routing import BuildError
 
 from .core.money import format_money
 from .features import register_template_helpers as register_entitlement_helpers
@@ -65,13 +67,26 @@ def register_template_helpers(app: Flask, state: State) -> None:
         except TypeError:  # a value that cannot be remembered
             return app_url(endpoint, **values)
 
+    def job_link(endpoint: str, where: tuple[Any, ...], values: tuple[tuple[str, Any], ...]) -> str:
+        """A batch's links differ only in their values (each receipt's invoice number): the
+        link is built once per endpoint with placeholders, then filled in. A value that a
+        URL would spell differently (it needs quoting) is built the ordinary way."""
+        texts = [str(value) for _key, value in values]
+        pattern = link_pattern(endpoint, where, tuple(key for key, _value in values))
+        if pattern is None or any(quote(text, safe="") != text for text in texts):
+            return app_url(endpoint, **dict(values))
+        for position, text in enumerate(texts):
+            pattern = pattern.replace(_placeholder(position), text)
+        return pattern
+
     @lru_cache(maxsize=256)
-    def job_link(
-        endpoint: str, _where: tuple[Any, ...], values: tuple[tuple[str, Any], ...]
-    ) -> str:
-        """Remembered per endpoint, values and the config the link is built from: every
-        receipt of a renewal batch links to the same page."""
-        return app_url(endpoint, **dict(values))
+    def link_pattern(endpoint: str, _where: tuple[Any, ...], keys: tuple[str, ...]) -> str | None:
+        """The link with a placeholder for each value, remembered per endpoint and config;
+        None when a converter refuses the placeholder (an integer id)."""
+        try:
+            return app_url(endpoint, **{key: _placeholder(i) for i, key in enumerate(keys)})
+        except (BuildError, ValueError):
+            return None
 
     app.add_template_global(absolute_url, "subs_url")
     app.add_template_filter(money, "subs_money")
@@ -85,3 +100,7 @@ def register_template_helpers(app: Flask, state: State) -> None:
 def _long_date(day: date) -> str:
     """``March 17, 2026``; remembered, as a renewal batch's receipts repeat a few dates."""
     return f"{day:%B} {day.day}, {day.year}"
+
+
+def _placeholder(position: int) -> str:
+    return f"subs-link-value-{position}-"

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, url_for
 from flask.testing import FlaskClient
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
@@ -631,3 +631,23 @@ def test_links_in_job_mail_follow_the_hosts_url_defaults_R_NOTE_1(
     app.url_defaults(lambda endpoint, values: values.setdefault("tenant", next(tenant)))
     assert link("subscriptions.licenses.index").endswith("/billing/licenses?tenant=acme")
     assert link("subscriptions.licenses.index").endswith("/billing/licenses?tenant=globex")
+
+
+@pytest.mark.parametrize(
+    "ident", ["INV-2026-000042", "A/B", "a b", "ünï", "42", "subs-link-value-0-"]
+)
+def test_links_in_job_mail_equal_url_for_whatever_the_value_R_NOTE_1(
+    app: Flask, ident: str
+) -> None:
+    """A batch's links are built from one remembered pattern per endpoint; each must still
+    be exactly the link Flask would build, a value that needs quoting included."""
+    link = app.jinja_env.globals["subs_url"]
+    for endpoint, values in [
+        ("subscriptions.invoices.show", {"ident": ident}),
+        ("subscriptions.invoices.receipt", {"ident": ident}),
+        ("subscriptions.licenses.index", {"page": ident}),
+    ]:
+        with app.test_request_context(base_url="http://host.test"):
+            expected = url_for(endpoint, _external=True, **values)
+        assert link(endpoint, **values) == expected
+        assert link(endpoint, **values) == expected  # the second time, from the pattern
