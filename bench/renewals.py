@@ -373,7 +373,10 @@ def profile(case: Case, url: str, sandbox_url: str) -> None:
             profiler.runcall(renew_due, concurrency=1)
             elapsed = time.perf_counter() - started
     n = case.n
+    stats_file = Path(tempfile.gettempdir()) / f"renewals-{case.backend}-{n}.prof"
+    profiler.dump_stats(stats_file)
     print(f"\n=== profile: {case.backend} N={n}, concurrency 1, instant gateway ===")
+    print(f"(the whole profile: python -m pstats {stats_file})")
     print(f"{elapsed:.1f} s under cProfile: {1000 * elapsed / n:.1f} ms per subscription")
     print("\nSQL of one renewal, by statement: count, ms (billing engine)")
     for sql, (count, seconds) in sorted(log.items(), key=lambda kv: -kv[1][1]):

@@ -82,6 +82,8 @@ def _crash_once_after_charges() -> None:
         return
     os.write(fd, str(os.getpid()).encode())
     os.close(fd)
+    if os.environ.get("TEST_CRASH_WHOLE_GROUP"):  # the worker and its pool: a lost machine
+        os.killpg(os.getpgid(0), signal.SIGKILL)
     os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -340,6 +340,51 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_charges_nothing_twice_R_OPS
     _exactly_once(gateway, KILLED)
 
 
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_a_whole_worker_killed_mid_batch_loses_nothing_and_charges_nothing_twice_R_OPS_4_R_REN_2(
+    app: Flask,
+    catalog: None,
+    gateway: SandboxGateway,
+    cluster_for: Callable[[str], Cluster],
+    broker: str,
+) -> None:
+    """R-OPS-4, R-REN-2: a whole worker, its main process and every pool process, is
+    SIGKILLed at once at its tenth charge (its machine lost): no process is left to tell
+    the broker. RabbitMQ gives its unacknowledged messages back when its connection drops;
+    Redis after their visibility timeout (three leases). Either way the other worker and
+    the run's sweep finish the run: every term renewed once and charged once."""
+    _visa_licenses(gateway, KILLED)
+    db.session.commit()
+    cluster = cluster_for(broker)
+    cluster.config = {
+        "SUBSCRIPTIONS_RENEWAL_BATCH_SIZE": 50,
+        "SUBSCRIPTIONS_RENEWAL_CONCURRENCY": 4,
+        "SUBSCRIPTIONS_CLAIM_LEASE_SECONDS": 5,
+    }
+    cluster.latency_ms = 20
+    mark = cluster.logs / "killed-pid"
+    cluster.worker(
+        "w1",
+        TEST_CRASH_AFTER_CHARGES=str(CRASH_AT),
+        TEST_CRASH_MARK=str(mark),
+        TEST_CRASH_WHOLE_GROUP="1",
+    )
+    cluster.worker("w2")
+    cluster.wait_ready("w1", "w2")
+    cluster.cli("renew", "--on-workers")
+
+    _until(lambda: cluster.processes["w1"].poll() is not None, 60, cluster.log_tail)
+    assert cluster.processes["w1"].returncode == -signal.SIGKILL
+    left = set(
+        db.session.scalars(select(Payment.idempotency_key).where(Payment.status == "pending"))
+    )
+    assert left  # the dead worker's batch was mid-way: its payments still open
+
+    _until(_renewed(KILLED), 120, cluster.log_tail)
+    _until(lambda: _count(Subscription, Subscription.claimed_by.is_not(None)) == 0, 30, str)
+    _exactly_once(gateway, KILLED)
+
+
 BEAT = 40
 
 
