@@ -83,8 +83,9 @@ def register_template_helpers(app: Flask, state: State) -> None:
     def link_pattern(endpoint: str, _where: tuple[Any, ...], keys: tuple[str, ...]) -> str | None:
         """The link with a placeholder for each value, remembered per endpoint and config;
         None when a converter refuses the placeholder (an integer id)."""
+        placeholders: dict[str, Any] = {key: _placeholder(i) for i, key in enumerate(keys)}
         try:
-            return app_url(endpoint, **{key: _placeholder(i) for i, key in enumerate(keys)})
+            return app_url(endpoint, **placeholders)
         except (BuildError, ValueError):
             return None
 

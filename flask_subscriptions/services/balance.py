@@ -19,6 +19,7 @@ from ..errors import BalanceChanged, InsufficientBalance
 from ..models import BalanceEntry
 from ..signals import balance_credited
 from ..state import get_state
+from ._sql import among
 from ._tx import send_after_commit
 
 LEDGER = cast(Table, BalanceEntry.__table__)
@@ -72,7 +73,7 @@ def latest_balances(account_ids: Collection[str]) -> dict[str, Balance]:
     e = LEDGER.c
     last = (
         select(e.account_id, func.max(e.seq).label("seq"))
-        .where(e.account_id.in_(account_ids))
+        .where(among(e.account_id, account_ids))
         .group_by(e.account_id)
         .subquery()
     )

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Row, Table, func, or_, select, update
 
 from ..models import Subscription
 from ..state import get_state
+from ._sql import among
 
 
 def claim(
@@ -74,7 +75,7 @@ def release(subscription_ids: Sequence[int], token: str, *, commit: bool = True)
     session = get_state().session
     session.execute(
         update(Subscription)
-        .where(Subscription.id.in_(subscription_ids), Subscription.claimed_by == token)
+        .where(among(Subscription.id, subscription_ids), Subscription.claimed_by == token)
         .values(claimed_by=None, claim_expires_at=None)
         .execution_options(synchronize_session=False)
     )

@@ -23,7 +23,7 @@ from ..gateways.base import CardSetup, CardSetupFailed, GatewayError
 from ..models import BillingProfile, Payment, PaymentMethod, Plan, Subscription
 from ..state import get_state
 from . import _tx
-from ._sql import updated
+from ._sql import among, updated
 from .profiles import billing_recipients, ensure_profile
 
 
@@ -97,7 +97,7 @@ def last_paid_methods(account_ids: Sequence[str], excluding: int | None = None) 
         select(func.max(Payment.id))
         .join(PaymentMethod, PaymentMethod.id == Payment.payment_method_id)
         .where(
-            Payment.account_id.in_(account_ids),
+            among(Payment.account_id, account_ids),
             Payment.purpose == "charge",
             Payment.status == "succeeded",
             PaymentMethod.removed_at.is_(None),

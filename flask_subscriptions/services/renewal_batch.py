@@ -39,7 +39,7 @@ from ..models import Term as TermRow
 from ..signals import plan_change_applied, subscription_expired
 from ..state import get_state
 from . import _tx
-from ._sql import insert_rows
+from ._sql import among, insert_rows
 from ._tx import send_after_commit
 from .balance import Balance, latest_balances
 from .claims import claim_rows
@@ -193,7 +193,7 @@ class BatchFacts:
         prices = {p.id: p for p in session.scalars(select(PriceRow))}
         coupon_ids = {s.coupon_id for s in subs if s.coupon_id}
         coupons = (
-            {c.id: c for c in session.scalars(select(Coupon).where(Coupon.id.in_(coupon_ids)))}
+            {c.id: c for c in session.scalars(select(Coupon).where(among(Coupon.id, coupon_ids)))}
             if coupon_ids
             else {}
         )
@@ -201,7 +201,7 @@ class BatchFacts:
         i = ITEMS.c
         for item in session.execute(
             select(i.id, i.subscription_id, i.kind, i.plan_id, i.addon_id, i.price_id)
-            .where(i.subscription_id.in_(ids), i.removed_on.is_(None))
+            .where(among(i.subscription_id, ids), i.removed_on.is_(None))
             .order_by(i.id)
         ):
             items[item.subscription_id].append(item)
@@ -213,7 +213,7 @@ class BatchFacts:
                     PROFILES.c.gateway_customer,
                     PROFILES.c.default_payment_method_id,
                     PROFILES.c.billing_email,
-                ).where(PROFILES.c.account_id.in_(accounts))
+                ).where(among(PROFILES.c.account_id, accounts))
             )
         }
         last_paid = last_paid_methods(accounts)
@@ -221,7 +221,7 @@ class BatchFacts:
         method_ids |= {s.payment_method_id for s in subs} | set(last_paid.values())
         method_ids.discard(None)
         methods = {
-            m.id: m for m in session.execute(select(METHODS).where(METHODS.c.id.in_(method_ids)))
+            m.id: m for m in session.execute(select(METHODS).where(among(METHODS.c.id, method_ids)))
         }
         return cls(
             plans,

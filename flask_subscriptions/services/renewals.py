@@ -42,6 +42,7 @@ from ..notifications import Mailing, enqueue_rendered, render_many
 from ..signals import subscription_renewed
 from ..state import get_state
 from . import _tx
+from ._sql import among
 from ._tx import send_after_commit
 from .claims import release
 from .dunning import clear_dunning, hand_to_dunning, payment_failed_key
@@ -154,7 +155,7 @@ def still_due(subscription_ids: Sequence[int]) -> int:
             select(func.count())
             .select_from(Subscription)
             .where(
-                Subscription.id.in_(subscription_ids),
+                among(Subscription.id, subscription_ids),
                 Subscription.state == "active",
                 Subscription.current_term_end <= state.today(),
             )

@@ -22,6 +22,7 @@ from ...models import BillingProfile, Invoice, Payment, PaymentMethod
 from ...signals import payment_failed, payment_succeeded
 from ...state import get_state
 from .. import _tx
+from .._sql import among
 from .charging import charge
 from .drafts import INVOICES, OPEN_STATUSES, PAYMENTS, Handler, Outcomes, Reserved, outcomes_for
 
@@ -65,7 +66,7 @@ def record(
     if done.succeeded:
         state.session.execute(
             update(INVOICES)
-            .where(INVOICES.c.id.in_([r.invoice_id for r in done.succeeded]))
+            .where(among(INVOICES.c.id, [r.invoice_id for r in done.succeeded]))
             .values(status="paid", paid_at=now)
         )
     _dispatch(done.succeeded, lambda o: o.paid)
