@@ -393,6 +393,32 @@ def test_each_renewal_is_charged_once_however_the_gateway_is_called_R_REN_2(
     assert gateway.charge_count() == 12  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("app_config", [{"SUBSCRIPTIONS_RENEWAL_BATCH_SIZE": 3}])
+def test_overlapping_batches_renew_each_license_once_with_one_receipt_R_REN_2_R_REN_3(
+    app: Flask, catalog: None, clock: object, gateway: object, outbox: Outbox
+) -> None:
+    """R-REN-2, R-REN-3: called once per charge, a run keeps two batches in progress (one
+    waits for its answers while the next is claimed and sent), each on its own session.
+    Seven batches of three: every license renewed once, charged once, one receipt each."""
+    owners = [new_user(f"lane{i}") for i in range(20)]
+    for owner in owners:
+        subscribe(owner)
+    gateway.latency = 0.005  # type: ignore[attr-defined]
+    at_noon(clock, date(2026, 4, 17))
+    report = renew_due(concurrency=4)
+    assert (report.renewed, report.failed, report.pending) == (20, 0, 0)
+    assert dict(report.charged) == {"USD": 20 * 10000}
+    charges = gateway.charges()  # type: ignore[attr-defined]
+    assert len(charges) == len({c.idempotency_key for c in charges}) == 20 + 20
+    invoices = db.session.scalars(select(Invoice).where(Invoice.kind == "renewal")).all()
+    assert sorted(i.subscription_id for i in invoices) == sorted(
+        db.session.scalars(select(Subscription.id))
+    )
+    assert {i.status for i in invoices} == {"paid"}
+    assert outbox.kinds().count("renewal_receipt") == 20
+    assert _claimed() == []
+
+
 def test_an_outcome_another_reporter_recorded_first_is_recorded_once_R_REN_2(
     app: Flask, catalog: None, clock: object, gateway: object, outbox: Outbox
 ) -> None:

@@ -30,8 +30,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from threading import Lock
 from typing import Any
 
+from flask import Flask, current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -47,7 +49,15 @@ from ._tx import send_after_commit
 from .claims import release
 from .dunning import clear_dunning, hand_to_dunning, payment_failed_key
 from .notices import mail_about
-from .pipeline import Outcomes, Recorded, Reserved, charge, one_by_one, record
+from .pipeline import (
+    Outcomes,
+    Recorded,
+    Reserved,
+    answered_in_one_call,
+    charge,
+    one_by_one,
+    record,
+)
 from .profiles import recipients_for
 from .reconciliation import reconcile_unknown_payments
 from .renewal_batch import Batch, Renewed, Snapshot, open_batch
@@ -95,21 +105,57 @@ def count_due() -> int:
     )
 
 
+#: Batches in progress at once when charges are calls in flight: while one batch waits for
+#: the gateway's answers, the next is claimed, written and sent, so the calls in flight
+#: never drain between two batches.
+LANES = 2
+
+
 def renew_due(
     *, concurrency: int | None = None, progress: Callable[[int], None] | None = None
 ) -> RenewalReport:
-    """Renew every subscription due today, batch by batch, ``concurrency`` charges at a time."""
+    """Renew every subscription due today, batch by batch, ``concurrency`` charges at a time.
+
+    With many calls in flight (a gateway called once per charge), two batches overlap, each
+    on a thread with its own app context and session, sharing the calls in flight: the
+    claims keep them apart, as they keep two workers apart.
+    """
     state = get_state()
     workers = concurrency or state.settings.renewal_concurrency
     token = uuid.uuid4().hex
-    report = RenewalReport()
+    run = _Run(RenewalReport(), progress)
     reconcile_unknown_payments()  # heal what a crashed run left: never charged twice
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        while done := renew_batch(token, pool if workers > 1 else None):
-            report.add(done.report)
-            if progress:
-                progress(len(done.subscription_ids))
-    return report
+        if workers == 1 or answered_in_one_call():
+            run.lane(token, pool if workers > 1 else None)
+        else:
+            state.session.commit()  # each lane has its own session: hold nothing here
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            with ThreadPoolExecutor(max_workers=LANES) as lanes:
+                started = [lanes.submit(run.lane_in, app, token, pool) for _ in range(LANES)]
+                for lane in started:
+                    lane.result()
+    return run.report
+
+
+@dataclass
+class _Run:
+    """One run's report, added to by its lanes."""
+
+    report: RenewalReport
+    progress: Callable[[int], None] | None
+    lock: Lock = field(default_factory=Lock)
+
+    def lane(self, token: str, pool: ThreadPoolExecutor | None) -> None:
+        while done := renew_batch(token, pool):
+            with self.lock:
+                self.report.add(done.report)
+                if self.progress:
+                    self.progress(len(done.subscription_ids))
+
+    def lane_in(self, app: Flask, token: str, pool: ThreadPoolExecutor) -> None:
+        with app.app_context():
+            self.lane(token, pool)
 
 
 @dataclass

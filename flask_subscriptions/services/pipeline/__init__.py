@@ -21,7 +21,7 @@ nothing is charged twice.
 
 from __future__ import annotations
 
-from .charging import charge
+from .charging import answered_in_one_call, charge
 from .drafts import (
     OPEN_STATUSES,
     Attempt,
@@ -50,6 +50,7 @@ __all__ = [
     "Outcomes",
     "Recorded",
     "Reserved",
+    "answered_in_one_call",
     "attempt_open",
     "card_of",
     "charge",

@@ -20,6 +20,13 @@ from ...gateways.base import (
 from ...state import get_state
 
 
+def answered_in_one_call() -> bool:
+    """Whether the gateway takes a batch's charges in one call (``BulkCharges``): then a
+    batch waits for one answer, not for many calls in flight."""
+    gateway = get_state().require_gateway()
+    return isinstance(gateway, BulkCharges) and gateway.bulk_charges
+
+
 def charge(
     requests: Sequence[ChargeRequest], pool: ThreadPoolExecutor | None = None
 ) -> list[ChargeResult]:
@@ -31,7 +38,8 @@ def charge(
     if not requests:
         return []
     gateway = get_state().require_gateway()
-    if len(requests) > 1 and isinstance(gateway, BulkCharges) and gateway.bulk_charges:
+    if len(requests) > 1 and answered_in_one_call():
+        assert isinstance(gateway, BulkCharges)
         answers = gateway.charge_many(requests)
         if len(answers) != len(requests):
             raise GatewayError(f"{len(answers)} answers to {len(requests)} charges")
