@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Table, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, Table, any_, func, or_, select, update
 
 from ..models import Subscription
 from ..state import get_state
@@ -41,13 +41,17 @@ def claim_rows(
     wanted = (
         select(Subscription.id).where(*where, free).order_by(*order_by, Subscription.id).limit(size)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        wanted = wanted.with_for_update(skip_locked=True)
-    lease = now + timedelta(seconds=state.settings.claim_lease_seconds)
     table = cast(Table, Subscription.__table__)
+    taken: ColumnElement[bool] = table.c.id.in_(wanted.scalar_subquery())
+    if session.get_bind().dialect.name == "postgresql":
+        # The ids as one array, read first: as ``id IN (subquery)`` PostgreSQL joined them
+        # to a scan of every subscription, a cost that grows with the table.
+        locked = wanted.with_for_update(skip_locked=True).scalar_subquery()
+        taken = table.c.id == any_(func.array(locked))
+    lease = now + timedelta(seconds=state.settings.claim_lease_seconds)
     claimed = session.execute(
         update(table)
-        .where(table.c.id.in_(wanted.scalar_subquery()), free)
+        .where(taken, free)
         .values(claimed_by=token, claim_expires_at=lease)
         .returning(*table.c)
     )
