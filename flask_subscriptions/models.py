@@ -87,6 +87,15 @@ class Plan(Base):
     )
 
 
+class CatalogVersion(Base):
+    """One row (id 1): bumped by every catalog load that changes something, so cached
+    entitlements everywhere see the new catalog (R-USE-3). Revision subs_0005."""
+
+    __tablename__ = "subs_catalog_version"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class PlanChangeOption(Base):
     """Which plans a plan may change to (R-CAT-2); anything else goes through support."""
 
@@ -205,6 +214,12 @@ class BillingProfile(Base):
     restricted_since: Mapped[date | None] = mapped_column(Date)
     over_limit_since: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    #: Bumped in the transaction of every event that changes what the account may use
+    #: (``services/entitlement_cache.py``), so every process's cached entitlements see it
+    #: (R-USE-3). Revision subs_0005.
+    entitlements_version: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default=text("0")
+    )
 
 
 class PaymentMethod(Base):
