@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -79,8 +80,29 @@ def versioned_entitlements(account_id: str | None) -> tuple[Entitlements, Versio
 
 def read_versions(account_id: str | None) -> Versions:
     """The account's versions alone: one statement of four lookups by unique keys."""
-    row = get_state().session.execute(sa.select(*_version_columns(account_id))).one()
+    statement = _versions_statement(account_id is not None)
+    row = get_state().session.execute(statement, _params(account_id)).one()
     return _versions(row)
+
+
+def _params(account_id: str | None, today: date | None = None) -> dict[str, Any]:
+    if account_id is None:
+        return {}
+    return (
+        {"account_id": account_id} if today is None else {"account_id": account_id, "today": today}
+    )
+
+
+#: The statements are built once (with bound parameters): building them per check cost
+#: more than running them.
+@cache
+def _versions_statement(with_account: bool) -> Any:
+    return sa.select(*_version_columns(with_account))
+
+
+@cache
+def _snapshot_statement(with_account: bool) -> Any:
+    return _snapshot(with_account)
 
 
 def _load(account_id: str | None, today: date) -> tuple[CatalogInfo, Standing, Versions]:
@@ -90,7 +112,8 @@ def _load(account_id: str | None, today: date) -> tuple[CatalogInfo, Standing, V
     held_addons: list[str] = []
     usage: dict[str, int] = {}
     versions = Versions(-1, -1, -1, -1)
-    for row in get_state().session.execute(_snapshot(account_id, today)):
+    statement = _snapshot_statement(account_id is not None)
+    for row in get_state().session.execute(statement, _params(account_id, today)):
         if row.kind == "versions":
             versions = _versions(row)
         elif row.kind == "plan":
@@ -117,9 +140,10 @@ def _versions(row: Any) -> Versions:
 _VERSIONS = ("v_account", "v_license", "v_license_version", "v_catalog")
 
 
-def _version_columns(account_id: str | None) -> list[Any]:
+def _version_columns(with_account: bool) -> list[Any]:
     """Four scalar subqueries, each a lookup by a unique key (the profile's account id,
     the live license's account id, the catalog row's id)."""
+    account_id = _ACCOUNT
     live = (Subscription.live_account_id == account_id, Subscription.state == "active")
     values: list[Any] = [
         select(BillingProfile.entitlements_version)
@@ -129,7 +153,7 @@ def _version_columns(account_id: str | None) -> list[Any]:
         select(Subscription.version).where(*live).scalar_subquery(),
         select(CatalogVersion.version).where(CatalogVersion.id == 1).scalar_subquery(),
     ]
-    if account_id is None:
+    if not with_account:
         values[:3] = [sa.cast(sa.null(), BigInteger)] * 3
     return [sa.cast(v, BigInteger).label(n) for v, n in zip(values, _VERSIONS, strict=True)]
 
@@ -179,11 +203,15 @@ def _part(kind: str, **given: Any) -> Any:
     return select(*columns)
 
 
-def _snapshot(account_id: str | None, today: date) -> Any:
+_ACCOUNT = sa.bindparam("account_id", type_=String)
+_TODAY = sa.bindparam("today", type_=Date)
+
+
+def _snapshot(with_account: bool) -> Any:
     """UNION ALL of the versions, the catalog (plans, add-ons), the live subscription, its
     current add-on items and the latest report per metric: a cold check costs this one
     statement."""
-    versions = dict(zip(_VERSIONS, _version_columns(account_id), strict=True))
+    versions = dict(zip(_VERSIONS, _version_columns(with_account), strict=True))
     parts = [
         _part("versions", **{name: column.element for name, column in versions.items()}),
         _part(
@@ -201,12 +229,13 @@ def _snapshot(account_id: str | None, today: date) -> Any:
             "addon", code=AddOn.code, name=AddOn.name, active=AddOn.active, features=AddOn.features
         ),
     ]
-    if account_id is not None:
-        parts += _account_parts(account_id, today)
+    if with_account:
+        parts += _account_parts()
     return sa.union_all(*parts)
 
 
-def _account_parts(account_id: str, today: date) -> list[Any]:
+def _account_parts() -> list[Any]:
+    account_id, today = _ACCOUNT, _TODAY
     live = (Subscription.live_account_id == account_id, Subscription.state == "active")
     latest = (
         select(
