@@ -397,6 +397,8 @@ class Invoice(Base):
         CheckConstraint("kind IN ('purchase', 'renewal', 'change', 'settlement')", name="kind"),
         CheckConstraint("amount_due >= 0 AND balance_applied >= 0", name="amounts"),
         Index("ix_subs_invoices_account_status", "account_id", "status"),
+        # A page of Subscription History is one range of this index (revision subs_0006).
+        Index("ix_subs_invoices_account_page", "account_id", "created_at", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(String(32), unique=True)
@@ -467,6 +469,8 @@ class Payment(Base):
         CheckConstraint("amount > 0", name="amount"),
         UniqueConstraint("invoice_id", "attempt"),
         Index("ix_subs_payments_status", "status"),
+        # A page of the support console's payments (revision subs_0006).
+        Index("ix_subs_payments_account_page", "account_id", "id"),
         # The renewal claim skips a subscription with a charge still in flight (NOT EXISTS
         # a pending / unknown payment on its invoices): a probe per due subscription on
         # this small partial index, instead of re-reading every open payment for each one
@@ -567,6 +571,8 @@ class OutboxMessage(Base):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sent', 'dead')", name="status"),
         Index("ix_subs_outbox_due", "status", "next_attempt_at"),
+        # A page of an account's e-mails (support console, example app) (revision subs_0006).
+        Index("ix_subs_outbox_account_page", "account_id", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)

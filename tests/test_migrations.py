@@ -39,7 +39,7 @@ from .conftest import START
 from .hosts import create_host
 from .hosts import db as host_db
 
-HEAD = "subs_0005"
+HEAD = "subs_0006"
 PREVIOUS = "subs_0001"  # the first release's schema: the chain's upgrades start here
 
 
