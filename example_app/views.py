@@ -34,10 +34,12 @@ from flask_subscriptions import (
 )
 from flask_subscriptions.access import safe_next
 from flask_subscriptions.blueprints._errors import message
+from flask_subscriptions.blueprints._paging import page_cursor
 from flask_subscriptions.core.money import format_money
 from flask_subscriptions.jobs import all_jobs, run_due_jobs
 from flask_subscriptions.models import OutboxMessage, Plan, UsageReport
 from flask_subscriptions.services.licenses import License, list_licenses
+from flask_subscriptions.services.paging import keyset, page_of, page_size
 
 from .models import Team, User, db
 
@@ -204,17 +206,22 @@ def usage() -> tuple[str, int] | Response:
 @login_required
 def mail() -> str:
     """The e-mails of the accounts the signed-in person belongs to, sent or not yet, newest
-    first (R-EX-3): they hold invoice numbers, amounts and card digits, so nobody else's."""
+    first, a page at a time (R-EX-3): they hold invoice numbers, amounts and card digits, so
+    nobody else's."""
     mine = OutboxMessage.account_id.in_(_accounts_of(current_user))
-    messages = db.session.scalars(
-        select(OutboxMessage).where(mine).order_by(OutboxMessage.id.desc())
-    ).all()
+    cursor = page_cursor((int,))
+    found, more = keyset(
+        select(OutboxMessage).where(mine), (OutboxMessage.id,), cursor, page_size()
+    )
+    messages = page_of([row[0] for row in found], lambda m: (m.id,), cursor, more)
     counts = dict(
         db.session.execute(
             select(OutboxMessage.status, func.count()).where(mine).group_by(OutboxMessage.status)
         ).all()
     )
-    return render_template("example/mail.html", messages=messages, counts=counts)
+    return render_template(
+        "example/mail.html", messages=messages.items, pager=messages, counts=counts
+    )
 
 
 def _accounts_of(user: User) -> list[str]:

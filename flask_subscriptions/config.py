@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "SELLER_ADDRESS": None,
     "SELLER_TAX_ID": None,
     "REQUIRE_MAIL": False,
+    "ENTITLEMENTS_TTL": 1.0,
+    "ENTITLEMENTS_CACHE_SIZE": 10_000,
+    "PAGE_SIZE": 25,
 }
 
 #: The grace each dunning policy gets when GRACE_DAYS is not set (R-DUN-1, R-DUN-2).
@@ -64,6 +67,10 @@ def _positive_int(value: Any) -> bool:
 
 def _non_negative_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _seconds(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 3600
 
 
 def _optional_str(value: Any) -> bool:
@@ -133,6 +140,9 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "SELLER_ADDRESS": (_optional_str, "None or the seller's address (one line per line)"),
     "SELLER_TAX_ID": (_optional_str, "None or the seller's tax id (VAT, GST, 登録番号)"),
     "REQUIRE_MAIL": (lambda v: isinstance(v, bool), "True or False"),
+    "ENTITLEMENTS_TTL": (_seconds, "a number of seconds from 0 to 3600, like 1.0"),
+    "ENTITLEMENTS_CACHE_SIZE": (_positive_int, "a whole number of accounts ≥ 1"),
+    "PAGE_SIZE": (lambda v: _positive_int(v) and v <= 500, "a whole number from 1 to 500"),
 }
 
 
@@ -172,6 +182,13 @@ class Settings:
     seller_tax_id: str | None
     #: Refuse to start without a mail server or MAIL_SUPPRESS_SEND (else only a warning).
     require_mail: bool
+    #: How long a process trusts the entitlements it keeps without asking the database
+    #: whether they changed (0: ask on every request). Its own changes it sees at once.
+    entitlements_ttl: float
+    #: How many accounts' entitlements each process keeps (the least recently used go).
+    entitlements_cache_size: int
+    #: Rows per page of the long lists: history, ledger, e-mails, the console's lists.
+    page_size: int
 
 
 def apply_defaults(config: dict[str, Any]) -> None:

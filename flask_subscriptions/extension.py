@@ -28,6 +28,7 @@ from .config import ConfigurationError, apply_defaults, load_settings
 from .features import forget_entitlements
 from .jobs import register_jobs
 from .messages import setup_sentence
+from .services.entitlement_cache import EntitlementCache, listen_for_commits
 from .services.gateway_events import apply_gateway_event
 from .services.outcomes import OUTCOMES
 from .services.usage import report_usage
@@ -163,6 +164,7 @@ class Subscriptions:
             outcomes=OUTCOMES,
         )
         self._check_loaders(app, state, loaders_follow)
+        self._keep_entitlements(state)
         self._register_assets(app, state)
         self._check_base_template(app, state)
         self._check_mail(app, state)
@@ -199,6 +201,15 @@ class Subscriptions:
             if not checked:
                 state.require_loaders()
                 checked = True
+
+    @staticmethod
+    def _keep_entitlements(state: State) -> None:
+        """Feature checks answer from memory while the database says nothing changed."""
+        settings = state.settings
+        state.entitlement_cache = EntitlementCache(
+            settings.entitlements_ttl, settings.entitlements_cache_size
+        )
+        listen_for_commits(state.db.session)
 
     @staticmethod
     def _register_assets(app: Flask, state: State) -> None:

@@ -17,8 +17,10 @@
 
 A restricted account (usage over its plan's limit, R-USE-2; a renewal unpaid past the
 grace, R-DUN-1) fails the checks of paid features. The billing pages never use them, so
-such an account can always pay or upgrade. Each account's entitlements are computed at most
-once per request, from one SQL statement, and kept in ``flask.g``.
+such an account can always pay or upgrade. In a request, each account's entitlements come
+from this process's cache (``services/entitlement_cache.py``: no SQL statement when warm,
+one when cold or stale) and are kept in ``flask.g`` for the rest of the request; outside a
+request they are read afresh (one statement).
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ def entitlements(account: AccountRef = None) -> Entitlements:
         return _compute(account_id)
     cache: dict[str | None, Entitlements] = g.setdefault(_CACHE, {})
     if account_id not in cache:
-        cache[account_id] = _compute(account_id)
+        kept = get_state().entitlement_cache
+        cache[account_id] = _compute(account_id) if kept is None else kept.entitlements(account_id)
     return cache[account_id]
 
 

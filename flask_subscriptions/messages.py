@@ -33,6 +33,7 @@ MESSAGES: Final[Mapping[str, str]] = {
     "invoice_not_found": "That invoice was not found.",
     # refusals that come as an HTTP status (blueprints/_errors.py HTTP_CODES)
     "request_refused": "The form expired or was changed; please go back, reload it and try again.",
+    "page_link_invalid": "That page link is not valid: go back to the list and follow its links.",
     "sign_in_required": "Please sign in first.",
     "method_not_allowed": "That page cannot be used this way; please go back and try again.",
     "conflict": "That changed while you were looking at it; please look at it again.",

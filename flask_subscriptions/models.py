@@ -87,6 +87,15 @@ class Plan(Base):
     )
 
 
+class CatalogVersion(Base):
+    """One row (id 1): bumped by every catalog load that changes something, so cached
+    entitlements everywhere see the new catalog (R-USE-3). Revision subs_0006."""
+
+    __tablename__ = "subs_catalog_version"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class PlanChangeOption(Base):
     """Which plans a plan may change to (R-CAT-2); anything else goes through support."""
 
@@ -205,6 +214,12 @@ class BillingProfile(Base):
     restricted_since: Mapped[date | None] = mapped_column(Date)
     over_limit_since: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+    #: Bumped in the transaction of every event that changes what the account may use
+    #: (``services/entitlement_cache.py``), so every process's cached entitlements see it
+    #: (R-USE-3). Revision subs_0006.
+    entitlements_version: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default=text("0")
+    )
 
 
 class PaymentMethod(Base):
@@ -384,6 +399,8 @@ class Invoice(Base):
         CheckConstraint("kind IN ('purchase', 'renewal', 'change', 'settlement')", name="kind"),
         CheckConstraint("amount_due >= 0 AND balance_applied >= 0", name="amounts"),
         Index("ix_subs_invoices_account_status", "account_id", "status"),
+        # A page of Subscription History is one range of this index (revision subs_0007).
+        Index("ix_subs_invoices_account_page", "account_id", "created_at", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str | None] = mapped_column(String(32), unique=True)
@@ -454,6 +471,8 @@ class Payment(Base):
         CheckConstraint("amount > 0", name="amount"),
         UniqueConstraint("invoice_id", "attempt"),
         Index("ix_subs_payments_status", "status"),
+        # A page of the support console's payments (revision subs_0007).
+        Index("ix_subs_payments_account_page", "account_id", "id"),
         # The renewal claim skips a subscription with a charge still in flight (NOT EXISTS
         # a pending / unknown payment on its invoices): a probe per due subscription on
         # this small partial index, instead of re-reading every open payment for each one
@@ -554,6 +573,8 @@ class OutboxMessage(Base):
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sent', 'dead')", name="status"),
         Index("ix_subs_outbox_due", "status", "next_attempt_at"),
+        # A page of an account's e-mails (support console, example app) (revision subs_0007).
+        Index("ix_subs_outbox_account_page", "account_id", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .fanout import TaskQueue
     from .gateways.base import Gateway
     from .gateways.events import EventSink
+    from .services.entitlement_cache import EntitlementCache
     from .services.pipeline import Outcomes
 
 EXTENSION_KEY = "subscriptions"
@@ -53,6 +54,8 @@ class State:
     task_queue: TaskQueue | None = None
     #: What a payment's outcome means for each kind of invoice (``services/outcomes.py``).
     outcomes: Mapping[str, Outcomes] = field(default_factory=dict)
+    #: This process's entitlements (R-USE-3), built by ``init_app``.
+    entitlement_cache: EntitlementCache | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from flask import Blueprint, Flask, current_app, has_request_context
+from flask import Blueprint, Flask, current_app, has_request_context, request, url_for
 from werkzeug.routing import BuildError
 
 from .core.money import format_money
@@ -90,11 +90,22 @@ def register_template_helpers(app: Flask, state: State) -> None:
             return None
 
     app.add_template_global(absolute_url, "subs_url")
+    app.add_template_global(page_url, "subs_page_url")
     app.add_template_filter(money, "subs_money")
     app.add_template_filter(long_date, "subs_date")
     app.jinja_env.globals["subs_base_template"] = state.settings.base_template
 
     register_entitlement_helpers(app)  # subs_entitlements(), subs_has_feature() (R-USE-3)
+
+
+def page_url(prefix: str, direction: str, cursor: str, endpoint: str | None = None) -> str:
+    """This page's link to the next page of one of its lists (``_pager.html``): the same
+    view (or ``endpoint``, for a page a form's POST rendered) and query, with that list's
+    cursor replaced."""
+    names = (f"{prefix}before", f"{prefix}after")
+    args = {k: v for k, v in request.args.items() if k not in names}
+    values: dict[str, Any] = {**(request.view_args or {}), **args, f"{prefix}{direction}": cursor}
+    return url_for(endpoint or request.endpoint or "", **values)
 
 
 @lru_cache(maxsize=1024)

@@ -39,7 +39,7 @@ from .conftest import START
 from .hosts import create_host
 from .hosts import db as host_db
 
-HEAD = "subs_0005"
+HEAD = "subs_0007"
 PREVIOUS = "subs_0001"  # the first release's schema: the chain's upgrades start here
 
 
@@ -111,8 +111,23 @@ def test_an_empty_database_upgraded_to_head_matches_the_models_exactly(
         assert current(conn) == HEAD and current(conn, SANDBOX) == "sandbox_0001"
 
 
+#: Columns added to existing tables since the first release, by the revision named.
+NEW_COLUMNS = {"subs_billing_profiles": {"entitlements_version"}}  # subs_0006
+
+
 def _row_counts(conn: sa.Connection, tables: list[sa.Table]) -> dict[str, list[Any]]:
-    return {t.name: sorted(map(tuple, conn.execute(sa.select(t)))) for t in tables}
+    """Every row of each table, in the columns the first release had."""
+    return {
+        t.name: sorted(
+            map(
+                tuple,
+                conn.execute(
+                    sa.select(*(c for c in t.c if c.name not in NEW_COLUMNS.get(t.name, ())))
+                ),
+            )
+        )
+        for t in tables
+    }
 
 
 def test_a_database_at_the_previous_revision_keeps_every_row_R_OPS_3(engine: sa.Engine) -> None:
@@ -149,22 +164,31 @@ def test_a_database_at_the_previous_revision_keeps_every_row_R_OPS_3(engine: sa.
              "recipients": ["a@example.com"], "subject": "Receipt", "text_body": "Paid.",
              "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now},
         ])  # fmt: skip
+        conn.execute(  # written as the first release wrote it: none of today's columns
+            sa.text(
+                "INSERT INTO subs_billing_profiles (id, account_id, created_at) "
+                "VALUES (1, '7', :now)"
+            ),
+            {"now": now},
+        )
         conn.execute(stripe_metadata.tables["subs_stripe_requests"].insert(), [
             {"idempotency_key": "renewal:1:1", "kind": "charge", "fingerprint": "f",
              "object_id": "pi_1", "claimed_at": now},
         ])  # fmt: skip
     tables = [*billing_metadata.sorted_tables, *stripe_metadata.sorted_tables]
-    new_since = {"subs_job_leases", "subs_audit_entries"}  # created by 0003 and 0004
+    new_since = {"subs_job_leases", "subs_audit_entries", "subs_catalog_version"}  # 0003–0005
     tables = [table for table in tables if table.name not in new_since]
     with engine.connect() as conn:
         before = _row_counts(conn, tables)
-    assert sum(map(len, before.values())) == 6
+    assert sum(map(len, before.values())) == 7
 
     assert upgrade(engine) == HEAD
     with engine.connect() as conn:
         assert _row_counts(conn, tables) == before
         indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("subs_payments")}
         assert "ix_subs_payments_open" in indexes
+        profile = t["subs_billing_profiles"]
+        assert conn.execute(sa.select(profile.c.entitlements_version)).scalar() == 0
         assert (
             conn.execute(sa.select(sa.func.count()).select_from(t["subs_job_leases"])).scalar() == 0
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -25,9 +26,10 @@ from ..services import support_licenses as terms
 from ..services.audit import Actor
 from ..services.changes import ChangeRequest
 from ..services.invoice_details import invoice_detail
-from ..services.support_views import account_view, find_accounts
+from ..services.support_views import PAGED, account_view, find_accounts
 from . import admin_metrics
 from ._errors import message, status_of
+from ._paging import page_cursor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.register_blueprint(admin_metrics.bp)
@@ -75,11 +77,20 @@ def index(access: SupportAccess) -> str:
 @bp.get("/accounts/<account_id>")
 @support_required()
 def account(access: SupportAccess, account_id: str) -> str | tuple[str, int]:
-    return _account_page(access, _checked(account_id))
+    return _account_page(access, _checked(account_id), cursors=True)
 
 
-def _account_page(access: SupportAccess, account_id: str, status: int = 200) -> tuple[str, int]:
-    view = account_view(account_id)
+#: The sort key each list's cursor holds (``services/paging.py``).
+_CURSOR_KINDS: dict[str, tuple[type, ...]] = {name: (int,) for name in PAGED}
+_CURSOR_KINDS["invoices"] = (datetime, int)
+
+
+def _account_page(
+    access: SupportAccess, account_id: str, status: int = 200, *, cursors: bool = False
+) -> tuple[str, int]:
+    """The account; ``cursors``: each list at the page its link asks for (else the newest)."""
+    pages = {n: page_cursor(k, f"{n}_") for n, k in _CURSOR_KINDS.items()} if cursors else {}
+    view = account_view(account_id, pages)
     if not view.known:
         abort(404)
     page = render_template(
@@ -88,6 +99,7 @@ def _account_page(access: SupportAccess, account_id: str, status: int = 200) -> 
         access=access,
         form=_form(),
         intervals=INTERVALS,
+        pager_endpoint="subscriptions.admin.account",
     )
     return page, status
 

@@ -10,9 +10,11 @@ from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import WithdrawForm
 from ..services.balance import current_balance, history
+from ..services.paging import page_size
 from ..services.withdrawals import withdraw, withdrawal_quote
 from ..state import get_state
 from ._errors import fail, message
+from ._paging import page_cursor
 
 bp = Blueprint("balance", __name__, url_prefix="/balance")
 
@@ -20,10 +22,12 @@ bp = Blueprint("balance", __name__, url_prefix="/balance")
 @bp.get("")
 @owner_required
 def index(account: BillingAccount) -> str:
+    entries = history(account.billing_id, page_cursor((int,)), page_size())
     return render_template(
         "subscriptions/balance.html",
         balance=current_balance(account.billing_id),
-        entries=history(account.billing_id),
+        entries=entries.items,
+        pager=entries,
     )
 
 

@@ -3,6 +3,8 @@ unpaid."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
@@ -11,9 +13,11 @@ from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import SettleForm
 from ..services import settlement as service
-from ..services.invoice_details import history_rows
+from ..services.invoice_details import history_page
+from ..services.paging import Cursor, page_size
 from ..services.payment_methods import preselected_method_id, usable_methods
 from ._errors import message, status_of
+from ._paging import page_cursor
 
 bp = Blueprint("history", __name__, url_prefix="/history")
 
@@ -21,7 +25,7 @@ bp = Blueprint("history", __name__, url_prefix="/history")
 @bp.get("")
 @owner_required
 def index(account: BillingAccount) -> str | tuple[str, int]:
-    return _render(account)
+    return _render(account, cursor=page_cursor((datetime, int)))
 
 
 @bp.post("/settle")
@@ -42,14 +46,18 @@ def settle(account: BillingAccount) -> str | Response | tuple[str, int]:
     return redirect(url_for(".index"))
 
 
-def _render(account: BillingAccount, status: int = 200) -> tuple[str, int] | str:
+def _render(
+    account: BillingAccount, status: int = 200, cursor: Cursor | None = None
+) -> tuple[str, int] | str:
     offer = service.settlement_for(account.billing_id)
     methods = usable_methods(account.billing_id)
-    rows = history_rows(account.billing_id)
+    rows = history_page(account.billing_id, cursor or Cursor(), page_size())
     page = render_template(
         "subscriptions/history.html",
-        rows=rows,
-        waiting=service.waiting_settlement(account.billing_id, [r.invoice for r in rows]),
+        rows=rows.items,
+        pager=rows,
+        pager_endpoint="subscriptions.history.index",
+        waiting=service.waiting_settlement(account.billing_id, [r.invoice for r in rows.items]),
         offer=offer,
         methods=methods,
         chosen=request.form.get("payment_method", type=int)

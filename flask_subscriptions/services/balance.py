@@ -21,6 +21,7 @@ from ..signals import balance_credited
 from ..state import get_state
 from ._sql import among
 from ._tx import send_after_commit
+from .paging import Cursor, Page, keyset, page_of
 
 LEDGER = cast(Table, BalanceEntry.__table__)
 
@@ -178,11 +179,8 @@ def append_entry(
     )
 
 
-def history(account_id: str) -> list[BalanceEntry]:
-    return list(
-        get_state().session.scalars(
-            select(BalanceEntry)
-            .where(BalanceEntry.account_id == account_id)
-            .order_by(BalanceEntry.seq.desc())
-        )
-    )
+def history(account_id: str, cursor: Cursor, size: int) -> Page[BalanceEntry]:
+    """One page of the ledger, newest first, by its sequence number (one indexed read)."""
+    query = select(BalanceEntry).where(BalanceEntry.account_id == account_id)
+    found, more = keyset(query, (BalanceEntry.seq,), cursor, size)
+    return page_of([row[0] for row in found], lambda entry: (entry.seq,), cursor, more)

@@ -19,6 +19,7 @@ from ..core.catalog import AddOnSpec, Catalog, CouponSpec, PlanSpec, PriceSpec
 from ..messages import count
 from ..models import AddOn, Coupon, Plan, PlanChangeOption, Price
 from ..state import get_state
+from .entitlement_cache import touch_catalog
 
 Row = TypeVar("Row", Plan, AddOn, Coupon)
 
@@ -72,6 +73,8 @@ def load_catalog(catalog: Catalog) -> LoadSummary:
         _deactivate_missing(session, AddOn, set(addons), summary, "add-on")
         for coupon_spec in catalog.coupons:
             _upsert_coupon(session, coupon_spec, summary)
+        if summary.changed:
+            touch_catalog()
         session.commit()
     except Exception:
         session.rollback()

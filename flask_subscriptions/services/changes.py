@@ -47,6 +47,7 @@ from . import _tx
 from ._sql import updated
 from ._tx import send_after_commit
 from .balance import NewEntry, append_entries, current_balance
+from .entitlement_cache import touch_entitlements
 from .invoices import invoice_lines, invoice_quote, mark_void
 from .licenses import License, find_license
 from .notices import mail_about
@@ -374,6 +375,7 @@ def _apply(change: PlanChange, invoice: Invoice) -> None:
     session = state.session
     subscription = session.get(Subscription, change.subscription_id)
     assert subscription is not None
+    touch_entitlements(subscription.account_id)
     quote, charged = invoice_quote(invoice)
     holding, held = holding_of(subscription)
     wanted = change.target

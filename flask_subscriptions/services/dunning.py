@@ -24,6 +24,7 @@ from ..state import get_state
 from . import _tx
 from ._tx import send_after_commit
 from .claims import claim, release
+from .entitlement_cache import touch_entitlements
 from .invoices import void_and_return_balance
 from .notices import mail_about
 from .payment_methods import renewal_method
@@ -246,6 +247,7 @@ def enter_dunning(subscription: Subscription) -> None:
         today = state.today()
         subscription.payment_failed_on = today
         subscription.grace_ends_on = today + timedelta(days=state.settings.grace_days)
+        touch_entitlements(subscription.account_id)  # the grace notice (R-DUN-1)
 
 
 def open_renewal_invoices(subscription_id: int) -> list[Invoice]:
@@ -268,6 +270,7 @@ def _open_renewal(subscription_id: int) -> Select[Invoice]:
 def _restrict(subscription: Subscription) -> None:
     """R-DUN-1: the grace ended unpaid: paid features stop, billing goes on."""
     subscription.restricted_on = get_state().today()
+    touch_entitlements(subscription.account_id)
     send_after_commit(
         subscription_restricted,
         account_id=subscription.account_id,
@@ -297,6 +300,7 @@ def _move_to_free(subscription: Subscription) -> None:
     subscription.live_account_id = None
     subscription.ended_on = state.today()
     subscription.end_reason = "unpaid"
+    touch_entitlements(subscription.account_id)
     mail_about(
         "moved_to_free", subscription, None, None, dedupe_key=f"moved_to_free:{subscription.id}"
     )
@@ -310,6 +314,8 @@ def clear_dunning(subscription: Subscription) -> bool:
     if open_renewal_invoices(subscription.id):
         return False
     was_restricted = subscription.restricted_on is not None
+    if subscription.payment_failed_on is not None or was_restricted:
+        touch_entitlements(subscription.account_id)
     subscription.payment_failed_on = subscription.grace_ends_on = None
     subscription.restricted_on = subscription.grace_warned_on = None
     subscription.payment_method_updated_at = None

@@ -1,14 +1,18 @@
 """What an account may use now (R-USE-3): the catalog, its license and its latest usage,
 read in one SQL statement, decided by the core (``core/entitlements.py``).
 
-The host's feature checks (``features.py``) and the usage limits (``usage.py``) both ask here.
+The host's feature checks (``features.py``, through ``entitlement_cache.py``) and the usage
+limits (``usage.py``) both ask here. The same statement reads the account's *versions*
+(``Versions``), and :func:`read_versions` reads them alone: a process that keeps
+entitlements asks that cheap question to learn whether they are still true.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy import JSON, BigInteger, Boolean, Date, Integer, String, literal, or_, select
@@ -21,7 +25,15 @@ from ..core.entitlements import (
     Standing,
     decide,
 )
-from ..models import AddOn, Plan, Subscription, SubscriptionItem, UsageReport
+from ..models import (
+    AddOn,
+    BillingProfile,
+    CatalogVersion,
+    Plan,
+    Subscription,
+    SubscriptionItem,
+    UsageReport,
+)
 from ..state import get_state
 
 METRIC = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -31,6 +43,23 @@ MAX_VALUE = 10**12
 CSV_COLUMNS = ("account_id", "metric", "value", "reported_at")
 
 
+class Versions(NamedTuple):
+    """What an account's entitlements were computed from, as counters: equal versions mean
+    equal entitlements (on the same day, in the same locale). -1 stands for a row that does
+    not exist (no profile, no live license).
+
+    Every event that changes entitlements changes one of them in its own transaction: the
+    profile's ``entitlements_version`` (usage, dunning, settlement, support, purchase,
+    change), the live license's id and ``version`` (a renewal's executemany already bumps
+    it; a new license has a new id) and the catalog's (a load that changed the catalog).
+    """
+
+    account: int
+    license: int
+    license_version: int
+    catalog: int
+
+
 def account_standing(account_id: str) -> Standing:
     """The account's license and latest usage, as the core reads them."""
     return _load(account_id, get_state().today())[1]
@@ -38,19 +67,56 @@ def account_standing(account_id: str) -> Standing:
 
 def account_entitlements(account_id: str | None) -> Entitlements:
     """What the account may use now, from one SQL statement (no license: the Free plan)."""
+    return versioned_entitlements(account_id)[0]
+
+
+def versioned_entitlements(account_id: str | None) -> tuple[Entitlements, Versions]:
+    """The account's entitlements and the versions they were read at, in one statement
+    (one snapshot of the database: the versions describe exactly these rows)."""
     state = get_state()
-    catalog, standing = _load(account_id, state.today())
-    return decide(catalog, standing, locale=state.settings.locale)
+    catalog, standing, versions = _load(account_id, state.today())
+    return decide(catalog, standing, locale=state.settings.locale), versions
 
 
-def _load(account_id: str | None, today: date) -> tuple[CatalogInfo, Standing]:
+def read_versions(account_id: str | None) -> Versions:
+    """The account's versions alone: one statement of four lookups by unique keys."""
+    statement = _versions_statement(account_id is not None)
+    row = get_state().session.execute(statement, _params(account_id)).one()
+    return _versions(row)
+
+
+def _params(account_id: str | None, today: date | None = None) -> dict[str, Any]:
+    if account_id is None:
+        return {}
+    return (
+        {"account_id": account_id} if today is None else {"account_id": account_id, "today": today}
+    )
+
+
+#: The statements are built once (with bound parameters): building them per check cost
+#: more than running them.
+@cache
+def _versions_statement(with_account: bool) -> Any:
+    return sa.select(*_version_columns(with_account))
+
+
+@cache
+def _snapshot_statement(with_account: bool) -> Any:
+    return _snapshot(with_account)
+
+
+def _load(account_id: str | None, today: date) -> tuple[CatalogInfo, Standing, Versions]:
     plans: list[PlanInfo] = []
     addons: list[AddOnInfo] = []
     held: dict[str, Any] = {}
     held_addons: list[str] = []
     usage: dict[str, int] = {}
-    for row in get_state().session.execute(_snapshot(account_id, today)):
-        if row.kind == "plan":
+    versions = Versions(-1, -1, -1, -1)
+    statement = _snapshot_statement(account_id is not None)
+    for row in get_state().session.execute(statement, _params(account_id, today)):
+        if row.kind == "versions":
+            versions = _versions(row)
+        elif row.kind == "plan":
             plans.append(_plan_info(row))
         elif row.kind == "addon":
             addons.append(AddOnInfo(row.code, row.name, _strings(row.features), bool(row.active)))
@@ -62,7 +128,34 @@ def _load(account_id: str | None, today: date) -> tuple[CatalogInfo, Standing]:
         else:
             usage[row.code] = int(row.value)
     standing = Standing(addon_codes=tuple(held_addons), usage=usage, **held)
-    return CatalogInfo(tuple(plans), tuple(addons)), standing
+    return CatalogInfo(tuple(plans), tuple(addons)), standing, versions
+
+
+def _versions(row: Any) -> Versions:
+    values = (getattr(row, name) for name in _VERSIONS)
+    return Versions(*(-1 if value is None else int(value) for value in values))
+
+
+#: The versions' columns, as both statements label them.
+_VERSIONS = ("v_account", "v_license", "v_license_version", "v_catalog")
+
+
+def _version_columns(with_account: bool) -> list[Any]:
+    """Four scalar subqueries, each a lookup by a unique key (the profile's account id,
+    the live license's account id, the catalog row's id)."""
+    account_id = _ACCOUNT
+    live = (Subscription.live_account_id == account_id, Subscription.state == "active")
+    values: list[Any] = [
+        select(BillingProfile.entitlements_version)
+        .where(BillingProfile.account_id == account_id)
+        .scalar_subquery(),
+        select(Subscription.id).where(*live).scalar_subquery(),
+        select(Subscription.version).where(*live).scalar_subquery(),
+        select(CatalogVersion.version).where(CatalogVersion.id == 1).scalar_subquery(),
+    ]
+    if not with_account:
+        values[:3] = [sa.cast(sa.null(), BigInteger)] * 3
+    return [sa.cast(v, BigInteger).label(n) for v, n in zip(values, _VERSIONS, strict=True)]
 
 
 def _plan_info(row: Any) -> PlanInfo:
@@ -97,6 +190,7 @@ _COLUMNS: dict[str, Any] = {
     "day1": Date,
     "day2": Date,
     "day3": Date,
+    **dict.fromkeys(_VERSIONS, BigInteger),
 }
 
 
@@ -109,10 +203,17 @@ def _part(kind: str, **given: Any) -> Any:
     return select(*columns)
 
 
-def _snapshot(account_id: str | None, today: date) -> Any:
-    """UNION ALL of the catalog (plans, add-ons), the live subscription, its current add-on
-    items and the latest report per metric: every check of a request costs this statement."""
+_ACCOUNT = sa.bindparam("account_id", type_=String)
+_TODAY = sa.bindparam("today", type_=Date)
+
+
+def _snapshot(with_account: bool) -> Any:
+    """UNION ALL of the versions, the catalog (plans, add-ons), the live subscription, its
+    current add-on items and the latest report per metric: a cold check costs this one
+    statement."""
+    versions = dict(zip(_VERSIONS, _version_columns(with_account), strict=True))
     parts = [
+        _part("versions", **{name: column.element for name, column in versions.items()}),
         _part(
             "plan",
             code=Plan.code,
@@ -128,12 +229,13 @@ def _snapshot(account_id: str | None, today: date) -> Any:
             "addon", code=AddOn.code, name=AddOn.name, active=AddOn.active, features=AddOn.features
         ),
     ]
-    if account_id is not None:
-        parts += _account_parts(account_id, today)
+    if with_account:
+        parts += _account_parts()
     return sa.union_all(*parts)
 
 
-def _account_parts(account_id: str, today: date) -> list[Any]:
+def _account_parts() -> list[Any]:
+    account_id, today = _ACCOUNT, _TODAY
     live = (Subscription.live_account_id == account_id, Subscription.state == "active")
     latest = (
         select(

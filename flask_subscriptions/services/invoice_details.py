@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.orm import aliased
 
 from ..models import AddOn, Invoice, InvoiceLine, Payment, PaymentMethod, Plan
 from ..state import get_state
+from .paging import Cursor, Page, keyset, page_of
 
 #: The largest id an integer primary key holds on every database we run on: anything above
 #: is not an invoice of anyone's, and PostgreSQL would refuse to compare it (a 500, not a 404).
@@ -221,28 +223,33 @@ def invoice_detail(account_id: str, ident: str) -> InvoiceDetail | None:
     )
 
 
-def history_rows(account_id: str) -> list[HistoryRow]:
-    """The account's History, newest first, from one read of its invoices (plus one for
-    declined settlements' lines and one for changes' periods, only when there are any).
+def history_page(account_id: str, cursor: Cursor, size: int) -> Page[HistoryRow]:
+    """One page of the account's History, newest first: its rows in one keyset read, and
+    what they fold in (the invoices they settled, the attempts declined under them) in one
+    more, plus one for changes' periods only when the page has any: the same statements
+    for the first page of a new account and the hundredth of an old one.
 
     An invoice a settlement took is shown in the settlement's row, and a void invoice (a
     declined purchase, change or settlement) in the row of the invoice it tried to pay; a
     void one that nothing paid after it took no money and is owed by nobody: it has its
     own page, but no row."""
-    invoices = list(
-        get_state().session.scalars(
-            select(Invoice)
-            .where(Invoice.account_id == account_id, Invoice.number.is_not(None))
-            .order_by(Invoice.created_at.desc(), Invoice.id.desc())
-        )
+    shown_query = select(Invoice).where(
+        Invoice.account_id == account_id,
+        Invoice.number.is_not(None),
+        Invoice.status != "void",
+        Invoice.paid_by_invoice_id.is_(None),
     )
-    refs = {invoice.id: _ref(invoice) for invoice in invoices}
+    found, more = keyset(shown_query, (Invoice.created_at, Invoice.id), cursor, size)
+    shown = [row[0] for row in found]
+    ids = [invoice.id for invoice in shown]
     settles: dict[int, list[InvoiceRef]] = {}
-    for invoice in reversed(invoices):
-        if invoice.paid_by_invoice_id is not None:
-            settles.setdefault(invoice.paid_by_invoice_id, []).append(refs[invoice.id])
-    shown = [i for i in invoices if i.status != "void" and i.paid_by_invoice_id is None]
-    declined = _declined_by_owner(invoices, {i.id for i in shown}, refs)
+    declined: dict[int, list[InvoiceRef]] = {}
+    for invoice, owner in _folded(account_id, ids):  # oldest first
+        paid_by = invoice.paid_by_invoice_id
+        if paid_by is not None and paid_by in ids:
+            settles.setdefault(paid_by, []).append(_ref(invoice))
+        if invoice.status == "void" and owner is not None and owner in ids:
+            declined.setdefault(owner, []).append(_ref(invoice))
     spans = _change_spans([i.id for i in shown if i.kind == "change" and i.period_end is None])
     rows = []
     for invoice in shown:
@@ -259,7 +266,64 @@ def history_rows(account_id: str) -> list[HistoryRow]:
                 declined=tuple(declined.get(invoice.id, ())),
             )
         )
-    return rows
+    return page_of(rows, lambda r: (r.invoice.created_at, r.invoice.id), cursor, more)
+
+
+def _folded(account_id: str, ids: list[int]) -> list[tuple[Invoice, int | None]]:
+    """The invoices the rows ``ids`` fold in, oldest first, each with the row a void one is
+    declined under: a declined settlement under what now pays (or still owes) the first
+    invoice it covered; a declined purchase under the account's next purchase; a declined
+    change under the license's next change. One statement; none without rows."""
+    if not ids:
+        return []
+    later, covered = aliased(Invoice), aliased(Invoice)
+    after_it = or_(
+        later.created_at > Invoice.created_at,
+        and_(later.created_at == Invoice.created_at, later.id > Invoice.id),
+    )
+    next_of_kind = (
+        select(later.id)
+        .where(
+            later.account_id == Invoice.account_id,
+            later.number.is_not(None),
+            later.kind == Invoice.kind,
+            later.status != "void",
+            or_(Invoice.kind == "purchase", later.subscription_id == Invoice.subscription_id),
+            after_it,
+        )
+        .order_by(later.created_at, later.id)
+        .limit(1)
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+    first_covered = (
+        select(func.coalesce(covered.paid_by_invoice_id, covered.id))
+        .select_from(InvoiceLine)
+        .join(covered, covered.id == InvoiceLine.settled_invoice_id)
+        .where(InvoiceLine.invoice_id == Invoice.id, covered.number.is_not(None))
+        .order_by(InvoiceLine.id)
+        .limit(1)
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+    owner = case(
+        (Invoice.kind == "settlement", first_covered),
+        (Invoice.kind.in_(("purchase", "change")), next_of_kind),
+        else_=None,
+    )
+    query = (
+        select(Invoice, owner)
+        .where(
+            Invoice.account_id == account_id,
+            Invoice.number.is_not(None),
+            or_(
+                Invoice.paid_by_invoice_id.in_(ids),
+                and_(Invoice.status == "void", owner.in_(ids)),
+            ),
+        )
+        .order_by(Invoice.created_at, Invoice.id)
+    )
+    return [(invoice, owner) for invoice, owner in get_state().session.execute(query)]
 
 
 def _period(
@@ -286,63 +350,6 @@ def _change_spans(invoice_ids: list[int]) -> dict[int, tuple[date, date]]:
         .group_by(InvoiceLine.invoice_id)
     )
     return {invoice_id: (start, end) for invoice_id, start, end in rows if start and end}
-
-
-def _declined_by_owner(
-    invoices: Sequence[Invoice], shown: set[int], refs: dict[int, InvoiceRef]
-) -> dict[int, list[InvoiceRef]]:
-    """Each void invoice, under the shown invoice it tried to pay: a declined settlement under
-    what now pays (or still owes) the first invoice it covered; a declined purchase under the
-    account's next purchase; a declined change under the license's next change."""
-    oldest_first = list(reversed(invoices))
-    by_id = {invoice.id: invoice for invoice in invoices}
-    covered = _settled_ids(
-        [i.id for i in oldest_first if i.kind == "settlement" and i.status == "void"]
-    )
-    owners: dict[int, list[InvoiceRef]] = {}
-    for position, invoice in enumerate(oldest_first):
-        if invoice.status != "void":
-            continue
-        owner: int | None = None
-        if invoice.kind == "settlement" and covered.get(invoice.id):
-            first = by_id.get(covered[invoice.id][0])
-            if first is not None:
-                owner = first.paid_by_invoice_id or first.id
-        elif invoice.kind in ("purchase", "change"):
-            owner = next(
-                (
-                    later.id
-                    for later in oldest_first[position + 1 :]
-                    if later.kind == invoice.kind
-                    and later.status != "void"
-                    and (
-                        invoice.kind == "purchase"
-                        or later.subscription_id == invoice.subscription_id
-                    )
-                ),
-                None,
-            )
-        if owner in shown:
-            owners.setdefault(owner, []).append(refs[invoice.id])
-    return owners
-
-
-def _settled_ids(settlement_ids: list[int]) -> dict[int, list[int]]:
-    """Per settlement, the invoices its lines covered, in line order."""
-    if not settlement_ids:
-        return {}
-    covered: dict[int, list[int]] = {}
-    for settlement_id, invoice_id in get_state().session.execute(
-        select(InvoiceLine.invoice_id, InvoiceLine.settled_invoice_id)
-        .where(
-            InvoiceLine.invoice_id.in_(settlement_ids),
-            InvoiceLine.settled_invoice_id.is_not(None),
-        )
-        .order_by(InvoiceLine.id)
-    ):
-        if invoice_id is not None:
-            covered.setdefault(settlement_id, []).append(invoice_id)
-    return covered
 
 
 def billing_date(moment: datetime) -> date:

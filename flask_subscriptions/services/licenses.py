@@ -28,6 +28,7 @@ from ..state import get_state
 from . import _tx
 from ._tx import send_after_commit
 from .dunning import needs_support
+from .entitlement_cache import touch_entitlements
 from .plans import change_options
 
 ENABLED, DISABLED, PAYMENT_FAILED, RESTRICTED, EXPIRED = (
@@ -281,6 +282,7 @@ def start_subscription(
     )
     session.add(subscription)
     session.flush()
+    touch_entitlements(account_id)
     addon_ids = dict(
         session.execute(select(AddOn.code, AddOn.id).where(AddOn.code.in_(order.addon_codes))).all()
     )

@@ -44,6 +44,7 @@ from ._tx import send_after_commit
 from .balance import Balance, latest_balances
 from .claims import claim_rows
 from .dunning import failed_without_charge
+from .entitlement_cache import forget_after_commit, touch_entitlements
 from .notices import mail_about
 from .payment_methods import can_pay, last_paid_methods, renewal_method_id
 from .pipeline import Card, Draft, Entry, Reserved, reserve
@@ -154,6 +155,7 @@ def expire(subscription: Subscription) -> None:
     subscription.ended_on = subscription.current_term_end
     subscription.end_reason = "disabled" if not subscription.auto_renew else "renewed_as_free"
     subscription.next_plan_id = None
+    touch_entitlements(subscription.account_id)
     mail_about(
         "license_expired", subscription, None, None, dedupe_key=f"license_expired:{subscription.id}"
     )
@@ -402,6 +404,7 @@ class TermWriter:
                 self.batch.released.add(sub.id)
         items.write()
         _move_subscriptions(moved)
+        forget_after_commit(sub.account_id for sub, _plan in renewing)  # their versions moved
         changed = [(sub, plan) for sub, plan in renewing if sub.plan_id != plan.id]
         for sub, plan in changed:  # a scheduled plan took effect
             send_after_commit(

@@ -21,6 +21,7 @@ from . import _tx
 from .audit import Actor, audited
 from .changes import ChangeRequest, apply_change
 from .dunning import open_renewal_invoices, retry_now
+from .entitlement_cache import touch_entitlements
 from .invoices import void_and_return_balance
 from .payment_methods import renewal_method
 from .support import support_account
@@ -76,6 +77,7 @@ def give_days(
         subscription.grace_warned_on = None
         subscription.grace_ends_on = get_state().today() + timedelta(days=days)
         subscription.version += 1
+        touch_entitlements(account_id)
         _tx.commit()
 
     details = {"license": subscription_id, "days": days}
@@ -145,6 +147,7 @@ def end_license(actor: Actor, key: str, account_id: str, subscription_id: int, r
         subscription.claimed_by = subscription.claim_expires_at = None
         subscription.ended_on, subscription.end_reason = state.today(), "ended_by_support"
         subscription.version += 1
+        touch_entitlements(account_id)
         _tx.commit()
 
     details = {"license": subscription_id, "credit": False}

@@ -8,12 +8,13 @@ invoices opens as fast as a new one.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.orm import aliased
 
 from ..accounts import BillingAccount
 from ..core.money import exponent
@@ -33,10 +34,10 @@ from ..models import (
     UsageReport,
 )
 from ..state import get_state
-from .audit import audit_entries
 from .balance import Balance, current_balance, history
-from .invoice_details import HistoryRow, history_rows
+from .invoice_details import HistoryRow, history_page
 from .licenses import License, list_licenses
+from .paging import Cursor, Page, keyset, page_of, page_size
 from .payment_methods import list_methods
 
 K = TypeVar("K")
@@ -158,6 +159,8 @@ class AccountView:
     audit: list[AuditEntry]
     methods: list[PaymentMethod]
     plans: list[Plan] = field(default_factory=list)
+    #: Each paged list's page (its items are the lists above), for its Newer / Older links.
+    pages: dict[str, Page[Any]] = field(default_factory=dict)
 
     @property
     def known(self) -> bool:
@@ -165,7 +168,11 @@ class AccountView:
         return self.account is not None or bool(self.licenses or self.invoices or self.ledger)
 
 
-def account_view(account_id: str) -> AccountView:
+#: The account page's paged lists, each with its own cursor (``emails_before=…``).
+PAGED = ("invoices", "payments", "ledger", "emails", "audit")
+
+
+def account_view(account_id: str, cursors: Mapping[str, Cursor] | None = None) -> AccountView:
     """Everything about one account (R-OPS-1), in a fixed number of statements."""
     state = get_state()
     session = state.session
@@ -183,7 +190,18 @@ def account_view(account_id: str) -> AccountView:
         ),
         lambda c: c.subscription_id,
     )
-    invoices = history_rows(account_id)
+    cursors = cursors or {}
+    size = page_size()
+
+    def cursor(name: str) -> Cursor:
+        return cursors.get(name) or Cursor()
+
+    invoice_page = history_page(account_id, cursor("invoices"), size)
+    payment_page = _payments(account_id, cursor("payments"), size)
+    ledger_page = history(account_id, cursor("ledger"), size)
+    email_page: Page[OutboxMessage] = _by_id(OutboxMessage, account_id, cursor("emails"), size)
+    audit_page: Page[AuditEntry] = _by_id(AuditEntry, account_id, cursor("audit"), size)
+    invoices = invoice_page.items
     lines = _grouped(
         session.scalars(
             select(InvoiceLine)
@@ -207,15 +225,9 @@ def account_view(account_id: str) -> AccountView:
         ],
         invoices=invoices,
         lines=lines,
-        payments=_payments(account_id, invoices, methods),
-        ledger=history(account_id),
-        emails=list(
-            session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.account_id == account_id)
-                .order_by(OutboxMessage.id.desc())
-            )
-        ),
+        payments=_with_cards(payment_page.items, methods),
+        ledger=ledger_page.items,
+        emails=email_page.items,
         usage=list(
             session.scalars(
                 select(UsageReport)
@@ -224,9 +236,16 @@ def account_view(account_id: str) -> AccountView:
                 .limit(50)
             )
         ),
-        audit=audit_entries(account_id),
+        audit=audit_page.items,
         methods=methods,
         plans=list(session.scalars(select(Plan).where(Plan.active).order_by(Plan.position))),
+        pages={
+            "invoices": invoice_page,
+            "payments": payment_page,
+            "ledger": ledger_page,
+            "emails": email_page,
+            "audit": audit_page,
+        },
     )
 
 
@@ -246,31 +265,49 @@ def _removed_methods(account_id: str) -> list[PaymentMethod]:
     )
 
 
-def _payments(
-    account_id: str, invoices: list[HistoryRow], methods: list[PaymentMethod]
-) -> list[PaymentRow]:
-    payments = list(
-        get_state().session.scalars(
-            select(Payment).where(Payment.account_id == account_id).order_by(Payment.id.desc())
-        )
+def _by_id(
+    model: type[OutboxMessage] | type[AuditEntry], account_id: str, cursor: Cursor, size: int
+) -> Page[Any]:
+    """A page of the account's e-mails or audit entries, newest first."""
+    query = select(model).where(model.account_id == account_id)
+    found, more = keyset(query, (model.id,), cursor, size)
+    items: list[Any] = [row[0] for row in found]
+    return page_of(items, lambda item: (item.id,), cursor, more)
+
+
+def _payments(account_id: str, cursor: Cursor, size: int) -> Page[PaymentRow]:
+    """A page of the account's payments, newest first, each with its invoice's number and
+    what is left to refund (what its refunds took, summed in the same statement)."""
+    refund = aliased(Payment)
+    refunded = (
+        select(func.coalesce(func.sum(refund.amount), 0))
+        .where(refund.refund_of_id == Payment.id, refund.status.in_(("pending", "succeeded")))
+        .correlate(Payment)
+        .scalar_subquery()
     )
-    numbers = {row.invoice.id: row.invoice.number for row in invoices}
-    cards = {method.id: method for method in methods}
-    refunded: dict[int, int] = {}
-    for payment in payments:
-        if payment.refund_of_id is not None and payment.status in ("pending", "succeeded"):
-            refunded[payment.refund_of_id] = refunded.get(payment.refund_of_id, 0) + payment.amount
-    return [
+    query = (
+        select(Payment, Invoice.number, refunded)
+        .outerjoin(Invoice, Invoice.id == Payment.invoice_id)
+        .where(Payment.account_id == account_id)
+    )
+    found, more = keyset(query, (Payment.id,), cursor, size)
+    rows = [
         PaymentRow(
             payment,
-            cards.get(payment.payment_method_id or 0),
-            numbers.get(payment.invoice_id or 0),
-            payment.amount - refunded.get(payment.id, 0)
+            None,
+            number,
+            payment.amount - int(taken)
             if payment.purpose == "charge" and payment.status == "succeeded"
             else 0,
         )
-        for payment in payments
+        for payment, number, taken in found
     ]
+    return page_of(rows, lambda row: (row.payment.id,), cursor, more)
+
+
+def _with_cards(rows: list[PaymentRow], methods: list[PaymentMethod]) -> list[PaymentRow]:
+    cards = {method.id: method for method in methods}
+    return [replace(row, card=cards.get(row.payment.payment_method_id or 0)) for row in rows]
 
 
 def _grouped(rows: Iterable[V], key: Callable[[V], K]) -> dict[K, list[V]]:

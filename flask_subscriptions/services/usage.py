@@ -30,6 +30,7 @@ from ..signals import usage_back_within_limit, usage_over_limit
 from ..state import get_state
 from . import _tx
 from ._tx import send_after_commit
+from .entitlement_cache import touch_entitlements
 from .entitlements import account_entitlements, account_standing
 from .profiles import ensure_profile
 
@@ -150,6 +151,7 @@ def _record(
     ]
     session.add_all(reports)
     session.flush()
+    touch_entitlements(*accounts)
     for account_id in sorted(accounts):
         change = sync_limit_state(accounts[account_id])
         if change is not None:
