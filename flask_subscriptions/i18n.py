@@ -23,6 +23,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from unicodedata import east_asian_width
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
@@ -221,6 +222,13 @@ def _number(value: int, locale: str) -> str:
     return str(format_decimal(value, locale=locale))
 
 
+def pad(text: str, width: int) -> str:
+    """``Amount paid:  ``: a label padded to ``width`` columns, so a text e-mail's values line
+    up; a wide (CJK) character takes two columns."""
+    columns = sum(2 if east_asian_width(char) in "WF" else 1 for char in str(text))
+    return str(text) + " " * max(1, width - columns)
+
+
 # --- templates -----------------------------------------------------------------------------
 
 
@@ -254,7 +262,10 @@ def _filled(eval_ctx: EvalContext, text: str, values: dict[str, Any]) -> str:
 def register(app: Flask) -> None:
     """Our translation helpers on ``app``'s templates, and Flask-Babel on the app when the
     host has not set it up (ours then chooses from ``Accept-Language``). A host's own
-    Babel, its selector and its catalogs are left as they are."""
+    Babel, its selector and its catalogs are left as they are. Calling it again (Sandbox
+    Pay's pages register it too) changes nothing."""
+    if _EXTENSION_KEY in app.extensions:
+        return
     try:
         get_babel(app)
     except KeyError:
@@ -267,3 +278,4 @@ def register(app: Flask) -> None:
     app.add_template_filter(long_date, "subs_date")
     app.add_template_filter(medium_date, "subs_medium_date")
     app.add_template_filter(number, "subs_number")
+    app.add_template_filter(pad, "subs_pad")

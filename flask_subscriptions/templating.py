@@ -48,6 +48,8 @@ def register_template_helpers(app: Flask, state: State) -> None:
     i18n.register(app)
     app.add_template_global(wording.line_description, "subs_line")
     app.add_template_global(wording.ledger_reason, "subs_ledger_reason")
+    app.add_template_global(wording.change_summary, "subs_change_summary")
+    app.add_template_global(wording.reason, "subs_reason")
 
     def absolute_url(endpoint: str, **values: Any) -> str:
         """A link for an e-mail: absolute when the app knows its address (a request, or

@@ -55,12 +55,16 @@ def days_share(days: int | None, term_days: int | None) -> str:
 
 
 def line_description(line: Any) -> str:
-    """A quote line as one phrase for pages and e-mails (the amount is shown beside it)."""
+    """A quote line as one phrase for pages and e-mails (the amount is shown beside it).
+    A line that is only a ``description`` (a host's own e-mail context) is shown as it is."""
+    if not hasattr(line, "kind") or not hasattr(line, "name"):
+        return str(getattr(line, "description", ""))
     start, end = getattr(line, "start", None), getattr(line, "end", None)
     span = period(start, end - _ONE_DAY, short=True) if start and end else ""
     share = ""
-    if line.days is not None and line.days != line.term_days:
-        share = days_share(line.days, line.term_days)
+    days, term_days = getattr(line, "days", None), getattr(line, "term_days", None)
+    if days is not None and days != term_days:
+        share = days_share(days, term_days)
     kind = str(getattr(line.kind, "value", line.kind))
     values = {"item": str(line.name), "span": span, "share": share}
     if kind == "credit" and span:
@@ -168,4 +172,17 @@ def ledger_reason(entry: Any) -> str:
         found = pattern.fullmatch(text)
         if found:
             return gettext(message, **found.groupdict())
+    return text
+
+
+def change_summary(change: Any) -> str:
+    """A plan change's summary (stored as ``Small + Operation, monthly``) in the person's
+    language: the items are catalog names, the interval is ours to word."""
+    text = str(change.summary)
+    for suffix, message in (
+        (", monthly", N_("%(items)s, monthly")),
+        (", annual", N_("%(items)s, annual")),
+    ):
+        if text.endswith(suffix):
+            return gettext(message, items=text.removesuffix(suffix))
     return text
