@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 from fractions import Fraction
+from os import PathLike
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "SELLER_ADDRESS": None,
     "SELLER_TAX_ID": None,
     "REQUIRE_MAIL": False,
+    "PDF_FONT": None,
 }
 
 #: The grace each dunning policy gets when GRACE_DAYS is not set (R-DUN-1, R-DUN-2).
@@ -133,6 +136,11 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "SELLER_ADDRESS": (_optional_str, "None or the seller's address (one line per line)"),
     "SELLER_TAX_ID": (_optional_str, "None or the seller's tax id (VAT, GST, 登録番号)"),
     "REQUIRE_MAIL": (lambda v: isinstance(v, bool), "True or False"),
+    "PDF_FONT": (
+        lambda v: v is None or (isinstance(v, str | PathLike) and Path(v).is_file()),
+        "None (a Debian CJK font is looked for) or the path of a TrueType / OpenType font "
+        "file with the receipts' glyphs, like '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc'",
+    ),
 }
 
 
@@ -172,6 +180,8 @@ class Settings:
     seller_tax_id: str | None
     #: Refuse to start without a mail server or MAIL_SUPPRESS_SEND (else only a warning).
     require_mail: bool
+    #: The Unicode font of Japanese and Korean receipts (None: a Debian CJK font if found).
+    pdf_font: str | PathLike[str] | None
 
 
 def apply_defaults(config: dict[str, Any]) -> None:

@@ -238,6 +238,11 @@ SETUP_MESSAGES: Final[Mapping[str, str]] = {
         "SUBSCRIPTIONS_BASE_TEMPLATE {name!r} lacks the block(s) {missing}: the billing "
         "pages fill {{% block title %}} and {{% block content %}}; add them to your layout."
     ),
+    "no_receipt_font": (
+        "No font with Japanese and Korean glyphs for PDF receipts: receipts in those "
+        "languages are printed in English. Install Debian's fonts-wqy-microhei (and "
+        "fonts-dejavu-core for the won sign), or set SUBSCRIPTIONS_PDF_FONT to a font file."
+    ),
     "mail_not_configured": (
         "No mail server: set MAIL_SERVER (and MAIL_PORT, MAIL_USERNAME, MAIL_PASSWORD, "
         "MAIL_DEFAULT_SENDER), or MAIL_SUPPRESS_SEND = True to keep billing e-mails in the "

@@ -39,7 +39,7 @@ from .conftest import START
 from .hosts import create_host
 from .hosts import db as host_db
 
-HEAD = "subs_0004"
+HEAD = "subs_0005"
 PREVIOUS = "subs_0001"  # the first release's schema: the chain's upgrades start here
 
 
@@ -111,8 +111,16 @@ def test_an_empty_database_upgraded_to_head_matches_the_models_exactly(
         assert current(conn) == HEAD and current(conn, SANDBOX) == "sandbox_0001"
 
 
+#: Columns added since the first release (subs_0005: an account's preferred language): the
+#: rows are compared on the columns both revisions have.
+NEW_COLUMNS = {"subs_billing_profiles": {"locale"}}
+
+
 def _row_counts(conn: sa.Connection, tables: list[sa.Table]) -> dict[str, list[Any]]:
-    return {t.name: sorted(map(tuple, conn.execute(sa.select(t)))) for t in tables}
+    def old_columns(t: sa.Table) -> list[sa.Column[Any]]:
+        return [c for c in t.columns if c.name not in NEW_COLUMNS.get(t.name, set())]
+
+    return {t.name: sorted(map(tuple, conn.execute(sa.select(*old_columns(t))))) for t in tables}
 
 
 def test_a_database_at_the_previous_revision_keeps_every_row_R_OPS_3(engine: sa.Engine) -> None:

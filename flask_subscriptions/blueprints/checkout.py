@@ -11,11 +11,13 @@ from ..access import current_account, is_owner, owner_required
 from ..accounts import BillingAccount
 from ..errors import AlreadySubscribed, BillingError, NotAnOwner, NotFound, QuoteChanged
 from ..forms import INTERVALS, ActionForm, ChooseCardForm, CouponForm, OrderForm, PlaceOrderForm
+from ..i18n import current_locale
 from ..i18n import gettext as _
 from ..models import Order
 from ..services import checkout as service
 from ..services.payment_methods import preselected_method_id, start_registration, usable_methods
 from ..services.plans import choose_currency, list_offers
+from ..services.profiles import remember_locale
 from ._errors import fail, message, refuse, status_of
 
 bp = Blueprint("checkout", __name__)
@@ -203,6 +205,9 @@ def place(account: BillingAccount, key: str) -> str | Response | tuple[str, int]
     form = PlaceOrderForm()
     if not form.validate_on_submit():
         return fail(_("The form expired or was changed; please review your order again."), 400)
+    # The language the owner buys in is the account's from now on: its renewals' receipts
+    # are written by jobs, with no request to choose (R-I18N-1).
+    remember_locale(account.billing_id, current_locale())
     try:
         placed = service.place_order(
             key,
