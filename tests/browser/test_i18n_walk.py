@@ -47,7 +47,8 @@ CATALOG_TEXTS = _catalog_texts()
 
 def english_left(text: str) -> list[str]:
     """The English words of ``text`` once the catalog's own names and descriptions, invoice
-    numbers, payment references, e-mail addresses, card brands and the allowed names are taken out."""
+    numbers, payment references, e-mail addresses, card brands and the allowed names are
+    taken out."""
     for known in CATALOG_TEXTS:
         text = text.replace(known, " ")
     text = re.sub(r"INV-\d+|[\w.+-]+@[\w.-]+|\b[a-z]+_[A-Za-z0-9]+", " ", text)
