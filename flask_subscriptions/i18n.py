@@ -74,17 +74,19 @@ domain = SubscriptionsDomain()
 @lru_cache(maxsize=32)
 def translations_for(locale: str) -> NullTranslations:
     """Our catalog for ``locale`` (``ja_JP`` finds ``ja``), loaded once per process."""
-    found = Translations.load(str(TRANSLATIONS), [locale], DOMAIN)
-    if isinstance(found, Translations):
-        return found
-    return _from_po(_language(locale)) or found
+    fresher = _from_po(_language(locale))
+    if fresher is not None:
+        return fresher
+    return Translations.load(str(TRANSLATIONS), [locale], DOMAIN)
 
 
 def _from_po(language: str) -> Translations | None:
-    """A checkout that was never built has ``.po`` but no ``.mo``: compile it in memory,
-    so running from the sources still speaks every language (a wheel ships the ``.mo``)."""
+    """A checkout never built has ``.po`` but no ``.mo``, and one edited since its editable
+    install has a ``.mo`` older than its ``.po``: then the ``.po`` is compiled in memory, so
+    running from the sources speaks what they say (a wheel ships fresh ``.mo`` files)."""
     po = TRANSLATIONS / language / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if not po.is_file():
+    mo = po.with_suffix(".mo")
+    if not po.is_file() or (mo.is_file() and mo.stat().st_mtime >= po.stat().st_mtime):
         return None
     with po.open("rb") as source:
         catalog = read_po(source, locale=language)
