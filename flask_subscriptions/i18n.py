@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +32,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
-from flask import Flask, current_app, g, has_app_context, has_request_context, request
+from flask import Flask, current_app, has_app_context, has_request_context, request
 from flask_babel import Babel, Domain, get_babel
 from flask_babel import get_locale as host_locale
 from flask_babel.speaklater import LazyString
@@ -48,7 +49,6 @@ LANGUAGES = ("en", "ja", "ko")
 #: What the language switch of a host may show for each.
 LANGUAGE_NAMES = {"en": "English", "ja": "日本語", "ko": "한국어"}
 _EXTENSION_KEY = "subscriptions_i18n"
-_FORCED = "_subs_locale"
 
 
 def N_(message: str) -> str:
@@ -115,20 +115,33 @@ def lazy_gettext(message: str, /, **values: Any) -> LazyString:
 
 
 def current_locale() -> str:
-    """The locale of what is being rendered now (see the module's docstring)."""
+    """The locale of what is being rendered now (see the module's docstring). Asked for by
+    every word and amount of a page, so the answer is kept in context variables: a renewal
+    batch renders thousands of receipts."""
+    forced = _forced.get()
+    if forced is not None:
+        return forced
+    chosen = _chosen.get()
+    if chosen is not None:
+        return chosen
     if not has_app_context():
         return "en_US"
-    forced = g.get(_FORCED)
-    if forced:
-        return str(forced)
     fallback = _settings_locale()
-    if has_request_context():
-        chosen = g.get("_subs_request_locale")
-        if chosen is None:
-            chosen = _request_locale(fallback)
-            g._subs_request_locale = chosen
-        return str(chosen)
-    return fallback
+    if not has_request_context():
+        return fallback
+    chosen = _request_locale(fallback)
+    _chosen.set(chosen)
+    return chosen
+
+
+#: The locale a block renders in (``rendering_locale``), and the one a request chose (reset
+#: when each request starts and ends, so a thread's next request chooses again).
+_forced: ContextVar[str | None] = ContextVar("subs_forced_locale", default=None)
+_chosen: ContextVar[str | None] = ContextVar("subs_request_locale", default=None)
+
+
+def _forget_request_locale(*_args: object) -> None:
+    _chosen.set(None)
 
 
 def _settings_locale() -> str:
@@ -160,16 +173,11 @@ def browser_locale() -> str | None:
 def rendering_locale(locale: str | None) -> Iterator[None]:
     """Render in ``locale`` (an account's preferred language) inside the block; None keeps
     the current one. A job's e-mails and PDFs have no request to choose for them."""
-    if locale is None or not has_app_context():
-        yield
-        return
-    previous = g.get(_FORCED)
-    g.setdefault(_FORCED, None)
-    setattr(g, _FORCED, locale)
+    token = _forced.set(locale if locale is not None else current_locale())
     try:
         yield
     finally:
-        setattr(g, _FORCED, previous)
+        _forced.reset(token)
 
 
 def normalize_locale(value: str | None) -> str | None:
@@ -273,6 +281,8 @@ def register(app: Flask) -> None:
     except KeyError:
         Babel(app, locale_selector=browser_locale)
     app.extensions[_EXTENSION_KEY] = domain
+    app.before_request(_forget_request_locale)
+    app.teardown_request(_forget_request_locale)
     app.add_template_global(template_gettext, "_subs")
     app.add_template_global(template_ngettext, "_subs_n")
     app.add_template_global(current_locale, "subs_locale")

@@ -68,7 +68,9 @@ def test_changed_price_is_a_new_price_and_the_old_one_is_kept_R_CAT_1(
     """R-CAT-1: existing subscriptions keep their price row."""
     _load(app, SAMPLE_CATALOG)
     old = db.session.scalar(
-        select(Price).join(Plan).where(Plan.code == "small", Price.interval == "month")
+        select(Price)
+        .join(Plan)
+        .where(Plan.code == "small", Price.interval == "month", Price.currency == "USD")
     )
     changed = tmp_path / "catalog.toml"
     changed.write_text(SAMPLE_CATALOG.read_text().replace('month = "100.00"', 'month = "120.00"'))
@@ -79,7 +81,9 @@ def test_changed_price_is_a_new_price_and_the_old_one_is_kept_R_CAT_1(
     current = db.session.scalar(
         select(Price)
         .join(Plan)
-        .where(Plan.code == "small", Price.interval == "month", Price.active)
+        .where(
+            Plan.code == "small", Price.interval == "month", Price.currency == "USD", Price.active
+        )
     )
     assert current.amount == 12000 and current.id != old.id
 

@@ -255,10 +255,11 @@ def test_a_fresh_start_seeds_once_R_EX_1(tmp_path: Path) -> None:
     _dispose(first)
     again = _create(tmp_path)
     try:
-        assert counts(again) == seeded == (5, 1, 5, 2, 12)
+        # 5 plans, 2 add-ons; the paid plans and add-ons in USD, JPY and KRW, month and year
+        assert counts(again) == seeded == (7, 1, 5, 2, 36)
         with again.app_context():
             names = db.session.scalars(select(User.name).order_by(User.id)).all()
-            assert names == ["alice", "olivia", "oscar", "mike", "sam"]
+            assert names == ["alice", "hana", "minjun", "olivia", "oscar", "mike", "sam"]
     finally:
         _dispose(again)
 

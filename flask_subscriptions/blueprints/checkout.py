@@ -18,6 +18,7 @@ from ..services import checkout as service
 from ..services.payment_methods import preselected_method_id, start_registration, usable_methods
 from ..services.plans import choose_currency, list_offers
 from ..services.profiles import remember_locale
+from ..state import get_state
 from ._errors import fail, message, refuse, status_of
 
 bp = Blueprint("checkout", __name__)
@@ -205,9 +206,6 @@ def place(account: BillingAccount, key: str) -> str | Response | tuple[str, int]
     form = PlaceOrderForm()
     if not form.validate_on_submit():
         return fail(_("The form expired or was changed; please review your order again."), 400)
-    # The language the owner buys in is the account's from now on: its renewals' receipts
-    # are written by jobs, with no request to choose (R-I18N-1).
-    remember_locale(account.billing_id, current_locale())
     try:
         placed = service.place_order(
             key,
@@ -221,6 +219,7 @@ def place(account: BillingAccount, key: str) -> str | Response | tuple[str, int]
     except BillingError as exc:
         flash(message(exc), "error")
         return _render_confirm(found, account, status=status_of(exc))
+    _remember_language(account)
     if placed.state == "open":  # declined: say why, nothing was bought
         flash(placed.failure_message or _("The card was declined."), "error")
         return redirect(url_for(".payment", key=key))
@@ -282,3 +281,11 @@ def _already_subscribed(account: BillingAccount, currency: str) -> str | None:
     except BillingError as exc:
         return message(exc)
     return None
+
+
+def _remember_language(account: BillingAccount) -> None:
+    """The language the owner buys in (when it is not the configured one) is the account's
+    from now on: its renewals' receipts are written by jobs, with no request to choose."""
+    chosen = current_locale()
+    if chosen != get_state().settings.locale:
+        remember_locale(account.billing_id, chosen)
