@@ -33,6 +33,7 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 from flask import Flask, current_app, has_app_context, has_request_context, request
+from flask.globals import _cv_request  # the request context itself: one ContextVar get
 from flask_babel import Babel, Domain, get_babel
 from flask_babel import get_locale as host_locale
 from flask_babel.speaklater import LazyString
@@ -121,27 +122,24 @@ def current_locale() -> str:
     forced = _forced.get()
     if forced is not None:
         return forced
+    request_context = _cv_request.get(None)
     chosen = _chosen.get()
-    if chosen is not None:
-        return chosen
+    if chosen is not None and chosen[0] is request_context:
+        return chosen[1]
     if not has_app_context():
         return "en_US"
     fallback = _settings_locale()
-    if not has_request_context():
+    if request_context is None:
         return fallback
-    chosen = _request_locale(fallback)
-    _chosen.set(chosen)
-    return chosen
+    locale = _request_locale(fallback)
+    _chosen.set((request_context, locale))
+    return locale
 
 
-#: The locale a block renders in (``rendering_locale``), and the one a request chose (reset
-#: when each request starts and ends, so a thread's next request chooses again).
+#: The locale a block renders in (``rendering_locale``), and the one a request chose, with
+#: that request's context (a thread's next request, or a test's, chooses again).
 _forced: ContextVar[str | None] = ContextVar("subs_forced_locale", default=None)
-_chosen: ContextVar[str | None] = ContextVar("subs_request_locale", default=None)
-
-
-def _forget_request_locale(*_args: object) -> None:
-    _chosen.set(None)
+_chosen: ContextVar[tuple[object, str] | None] = ContextVar("subs_request_locale", default=None)
 
 
 def _settings_locale() -> str:
@@ -281,8 +279,6 @@ def register(app: Flask) -> None:
     except KeyError:
         Babel(app, locale_selector=browser_locale)
     app.extensions[_EXTENSION_KEY] = domain
-    app.before_request(_forget_request_locale)
-    app.teardown_request(_forget_request_locale)
     app.add_template_global(template_gettext, "_subs")
     app.add_template_global(template_ngettext, "_subs_n")
     app.add_template_global(current_locale, "subs_locale")
