@@ -15,16 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask
+from flask import Flask, session
 from flask.cli import with_appcontext
+from flask_babel import Babel
 from flask_login import LoginManager, current_user
 from flask_wtf import CSRFProtect
 
 from flask_subscriptions import OffsetClock, Subscriptions
 from flask_subscriptions.core.catalog import load_catalog_file
 from flask_subscriptions.gateways.sandbox import SandboxGateway
+from flask_subscriptions.i18n import LANGUAGES, browser_locale
 from flask_subscriptions.migrations import upgrade
 from flask_subscriptions.services.catalog import load_catalog
+from flask_subscriptions.services.profiles import account_locale
 from flask_subscriptions.state import get_state
 
 from .models import User, db, load_account, seed_demo_people, support_access
@@ -34,6 +37,21 @@ CATALOG = Path(__file__).with_name("catalog.toml")
 subscriptions = Subscriptions()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+babel = Babel()
+
+
+def select_locale() -> str | None:
+    """The host's own locale selector, which billing follows (R-I18N-1): the language picked
+    in the header, else the signed-in account's preferred language (hana: Japanese), else
+    the browser's best of English, Japanese and Korean."""
+    picked = session.get("lang")
+    if picked in LANGUAGES:
+        return str(picked)
+    if getattr(current_user, "is_authenticated", False):
+        preferred = account_locale(current_user.account)
+        if preferred:
+            return preferred
+    return browser_locale()
 
 
 def create_app(config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
@@ -64,6 +82,8 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
 
     db.init_app(app)
     csrf.init_app(app)
+    # Before billing: it then uses this app's selector rather than setting up its own.
+    babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "example.sign_in"
     clock = OffsetClock(instance / "test-clock.json")

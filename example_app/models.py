@@ -11,6 +11,7 @@ from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from flask_subscriptions import BillingAccountMixin, SupportAccess
+from flask_subscriptions.services.profiles import ensure_profile
 
 
 class Base(DeclarativeBase):
@@ -71,6 +72,9 @@ def load_account(account_id: str) -> Team | User | None:
 DEMO_PEOPLE = (
     # name, e-mail, team, role
     ("alice", "alice@example.com", None, "owner"),
+    # solo users who read Japanese and Korean and pay in yen and won (R-I18N-1)
+    ("hana", "hana@example.jp", None, "owner"),
+    ("minjun", "minjun@example.kr", None, "owner"),
     ("olivia", "olivia@acme.example", "Acme", "owner"),
     ("oscar", "oscar@acme.example", "Acme", "owner"),
     ("mike", "mike@acme.example", "Acme", "member"),
@@ -79,8 +83,14 @@ DEMO_PEOPLE = (
 )
 
 
+#: The demo people's language and billing currency, kept on their billing profiles: the
+#: language their e-mails and receipts are written in, the currency their prices are in.
+DEMO_BILLING = {"hana": ("ja", "JPY"), "minjun": ("ko", "KRW")}
+
+
 def seed_demo_people() -> None:
-    """Add the demo people who are missing (an older demo database gains sam too)."""
+    """Add the demo people who are missing (an older demo database gains sam, hana and
+    minjun too), with hana's and minjun's language and currency."""
     present = set(db.session.scalars(select(User.name)))
     teams = {team.name: team for team in db.session.scalars(select(Team))}
     for name, email, team_name, role in DEMO_PEOPLE:
@@ -90,6 +100,13 @@ def seed_demo_people() -> None:
         if team_name:
             team = teams.setdefault(team_name, Team(name=team_name))
         db.session.add(User(name=name, email=email, team=team, role=role))
+    db.session.commit()
+    for name, (language, currency) in DEMO_BILLING.items():
+        user = db.session.scalar(select(User).where(User.name == name))
+        if user is not None:
+            profile = ensure_profile(user.billing_id)
+            profile.locale = profile.locale or language
+            profile.currency = profile.currency or currency
     db.session.commit()
 
 

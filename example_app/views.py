@@ -16,6 +16,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
@@ -36,6 +37,7 @@ from flask_subscriptions.access import safe_next
 from flask_subscriptions.blueprints._errors import message
 from flask_subscriptions.blueprints._paging import page_cursor
 from flask_subscriptions.core.money import format_money
+from flask_subscriptions.i18n import LANGUAGE_NAMES, LANGUAGES
 from flask_subscriptions.jobs import all_jobs, run_due_jobs
 from flask_subscriptions.models import OutboxMessage, Plan, UsageReport
 from flask_subscriptions.services.licenses import License, list_licenses
@@ -79,6 +81,15 @@ def sign_in() -> str | Response:
         flash("No such demo account.", "error")
     people = db.session.scalars(select(User).order_by(User.id)).all()
     return render_template("example/sign_in.html", people=people, form=form)
+
+
+@bp.get("/language/<code>")
+def language(code: str) -> Response:
+    """The header's language switch: this browser's language from now on (the host's
+    locale selector reads it); billing pages, e-mails sent now and receipts follow."""
+    if code in LANGUAGES:
+        session["lang"] = code
+    return redirect(safe_next(request.args.get("next")) or url_for("example.home"))
 
 
 @bp.post("/sign-out")
@@ -401,4 +412,5 @@ def _acting() -> dict[str, object]:
         "can_manage_billing": account is not None and account.is_billing_owner(current_user),
         # current_app: _billing_links.html links only the billing pages this app mounts.
         "current_app": current_app,
+        "language_names": LANGUAGE_NAMES,
     }

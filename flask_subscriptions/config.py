@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, fields
 from fractions import Fraction
+from os import PathLike
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -51,6 +53,7 @@ DEFAULTS: dict[str, Any] = {
     "ENTITLEMENTS_TTL": 1.0,
     "ENTITLEMENTS_CACHE_SIZE": 10_000,
     "PAGE_SIZE": 25,
+    "PDF_FONT": None,
 }
 
 #: The grace each dunning policy gets when GRACE_DAYS is not set (R-DUN-1, R-DUN-2).
@@ -143,6 +146,11 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "ENTITLEMENTS_TTL": (_seconds, "a number of seconds from 0 to 3600, like 1.0"),
     "ENTITLEMENTS_CACHE_SIZE": (_positive_int, "a whole number of accounts ≥ 1"),
     "PAGE_SIZE": (lambda v: _positive_int(v) and v <= 500, "a whole number from 1 to 500"),
+    "PDF_FONT": (
+        lambda v: v is None or (isinstance(v, str | PathLike) and Path(v).is_file()),
+        "None (a Debian CJK font is looked for) or the path of a TrueType / OpenType font "
+        "file with the receipts' glyphs, like '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc'",
+    ),
 }
 
 
@@ -189,6 +197,8 @@ class Settings:
     entitlements_cache_size: int
     #: Rows per page of the long lists: history, ledger, e-mails, the console's lists.
     page_size: int
+    #: The Unicode font of Japanese and Korean receipts (None: a Debian CJK font if found).
+    pdf_font: str | PathLike[str] | None
 
 
 def apply_defaults(config: dict[str, Any]) -> None:

@@ -28,6 +28,8 @@ from .config import ConfigurationError, apply_defaults, load_settings
 from .features import forget_entitlements
 from .jobs import register_jobs
 from .messages import setup_sentence
+from .receipt_content import FONTS_KEY
+from .receipts import find_fonts
 from .services.entitlement_cache import EntitlementCache, listen_for_commits
 from .services.gateway_events import apply_gateway_event
 from .services.outcomes import OUTCOMES
@@ -168,6 +170,7 @@ class Subscriptions:
         self._register_assets(app, state)
         self._check_base_template(app, state)
         self._check_mail(app, state)
+        self._find_receipt_fonts(app, state)
         app.extensions[EXTENSION_KEY] = state
         self._configure_sqlite(app, state)
         self._init_gateway(app, state)
@@ -222,6 +225,16 @@ class Subscriptions:
     @staticmethod
     def _check_mail(app: Flask, state: State) -> None:
         check_mail(app, state.settings.require_mail)
+
+    @staticmethod
+    def _find_receipt_fonts(app: Flask, state: State) -> None:
+        """Japanese and Korean receipts need a font with their glyphs: found now, and a host
+        without one is told at start (its receipts in those languages print in English)."""
+        configured = state.settings.pdf_font
+        fonts = find_fonts(str(configured) if configured else None)
+        state.extras[FONTS_KEY] = fonts
+        if not fonts:
+            app.logger.warning(setup_sentence("no_receipt_font"))
 
     @staticmethod
     def _resolve_db(app: Flask, db: SQLAlchemy | None) -> SQLAlchemy:

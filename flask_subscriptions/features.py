@@ -43,9 +43,11 @@ from flask import (
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
+from . import wording
 from .access import current_account
 from .accounts import BillingAccount
 from .core.entitlements import ADD_ON, SETTLE, Entitlement, Entitlements, Fix
+from .i18n import N_, gettext
 from .services.entitlements import account_entitlements
 from .state import get_state
 
@@ -66,9 +68,9 @@ _CACHE = "subs_entitlements"
 
 #: What a refusal's link says, by fix.
 FIX_LABELS = {
-    "upgrade": "Upgrade your plan",
-    "settle": "Pay what is overdue",
-    "add_on": "Add the add-on",
+    "upgrade": N_("Upgrade your plan"),
+    "settle": N_("Pay what is overdue"),
+    "add_on": N_("Add the add-on"),
 }
 
 
@@ -149,7 +151,7 @@ def refuse(feature: str, entitlement: Entitlement, found: Entitlements) -> Any:
     if callable(mode):
         return make_response(mode(feature, entitlement))
     link = fix_url(entitlement.fix, found)
-    reason = entitlement.reason or "This feature is not available on your plan."
+    reason = wording.reason(entitlement.reason)
     if mode == "redirect":
         flash(reason, "error")
         return redirect(_target(settings.feature_refused_redirect) or link or "/")
@@ -160,7 +162,7 @@ def refuse(feature: str, entitlement: Entitlement, found: Entitlements) -> Any:
         entitlements=found,
         reason=reason,
         fix_url=link,
-        fix_label=FIX_LABELS.get(entitlement.fix or "", ""),
+        fix_label=gettext(FIX_LABELS[entitlement.fix]) if entitlement.fix in FIX_LABELS else "",
     )
     return make_response(page, 402)
 
@@ -196,6 +198,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(subs_has_feature, "subs_has_feature")
     app.add_template_global(fix_url, "subs_fix_url")
     app.jinja_env.globals["subs_fix_labels"] = FIX_LABELS
+    app.add_template_global(wording.reason, "subs_reason")
 
 
 def _compute(account_id: str | None) -> Entitlements:

@@ -10,12 +10,14 @@ from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField,
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 from wtforms.widgets import HiddenInput
 
+from .i18n import N_, lazy_gettext
+
 
 class ActionForm(FlaskForm):
     """A button that changes something: only the CSRF token."""
 
 
-INTERVALS = {"month": "Monthly", "year": "Annual"}
+INTERVALS = {"month": N_("Monthly"), "year": N_("Annual")}
 
 
 class OrderForm(FlaskForm):
@@ -25,12 +27,13 @@ class OrderForm(FlaskForm):
 
 
 class ChooseCardForm(FlaskForm):
-    payment_method = IntegerField(validators=[DataRequired("Choose a card.")])
+    payment_method = IntegerField(validators=[DataRequired(lazy_gettext("Choose a card."))])
 
 
 class CouponForm(FlaskForm):
     code = StringField(
-        "Use Coupon", validators=[DataRequired("Enter a coupon code."), Length(max=64)]
+        lazy_gettext("Use Coupon"),
+        validators=[DataRequired(lazy_gettext("Enter a coupon code.")), Length(max=64)],
     )
 
 
@@ -39,7 +42,9 @@ class PlaceOrderForm(FlaskForm):
 
 
 class BillingEmailForm(FlaskForm):
-    email = StringField("Payment-notification e-mail", validators=[Optional(), Length(max=320)])
+    email = StringField(
+        lazy_gettext("Payment-notification e-mail"), validators=[Optional(), Length(max=320)]
+    )
 
 
 class LicenseForm(FlaskForm):
@@ -85,4 +90,4 @@ class SupportActionForm(FlaskForm):
     """What every action needs; the action's own fields are read by its view."""
 
     key = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{32}$")])
-    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])
+    reason = TextAreaField(lazy_gettext("Reason"), validators=[DataRequired(), Length(max=2000)])

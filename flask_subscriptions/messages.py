@@ -2,16 +2,19 @@
 
 Services raise errors that carry a code and values (``flask_subscriptions.errors``); this
 table is the only place those become words (R-I18N-2). Each sentence is written once, in
-English, with ``str.format`` placeholders named after the error's values, so a translated
-page can do ``gettext(MESSAGES[code]).format(**values)``: :func:`sentence` takes the
-translation function for that reason. Words that come from outside (a card processor's
-decline message, a catalog's plan name) arrive as values and are shown as they are.
+English, with ``str.format`` placeholders named after the error's values, marked for
+extraction (``N_``) and translated when shown: :func:`sentence` looks the sentence up in our
+translation domain for the person's language, then fills in the values. Words that come
+from outside (a card processor's decline message, a catalog's plan name) arrive as values
+and are shown as they are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Final, Protocol, runtime_checkable
+
+from .i18n import N_, gettext
 
 
 @runtime_checkable
@@ -23,136 +26,147 @@ class Coded(Protocol):
 
 
 MESSAGES: Final[Mapping[str, str]] = {
-    "billing_error": "That could not be done; nothing was changed.",
+    "billing_error": N_("That could not be done; nothing was changed."),
     # not found, not allowed (R-SEC-2)
-    "not_found": "That does not exist, or is not yours.",
-    "not_an_owner": "Only the account's owners manage billing; ask an owner.",
-    "plan_not_for_sale": "That plan is not for sale.",
-    "addon_not_offered": "That add-on is not offered with this plan.",
-    "payment_not_found": "That payment was not found.",
-    "invoice_not_found": "That invoice was not found.",
+    "not_found": N_("That does not exist, or is not yours."),
+    "not_an_owner": N_("Only the account's owners manage billing; ask an owner."),
+    "plan_not_for_sale": N_("That plan is not for sale."),
+    "addon_not_offered": N_("That add-on is not offered with this plan."),
+    "payment_not_found": N_("That payment was not found."),
+    "invoice_not_found": N_("That invoice was not found."),
     # refusals that come as an HTTP status (blueprints/_errors.py HTTP_CODES)
-    "request_refused": "The form expired or was changed; please go back, reload it and try again.",
-    "page_link_invalid": "That page link is not valid: go back to the list and follow its links.",
-    "sign_in_required": "Please sign in first.",
-    "method_not_allowed": "That page cannot be used this way; please go back and try again.",
-    "conflict": "That changed while you were looking at it; please look at it again.",
-    "card_fields_posted": "Card details are entered only on the payment service's form.",
-    "character_not_allowed": "The request contains a character that is not allowed.",
+    "request_refused": N_(
+        "The form expired or was changed; please go back, reload it and try again."
+    ),
+    "page_link_invalid": N_(
+        "That page link is not valid: go back to the list and follow its links."
+    ),
+    "sign_in_required": N_("Please sign in first."),
+    "method_not_allowed": N_("That page cannot be used this way; please go back and try again."),
+    "conflict": N_("That changed while you were looking at it; please look at it again."),
+    "card_fields_posted": N_("Card details are entered only on the payment service's form."),
+    "character_not_allowed": N_("The request contains a character that is not allowed."),
     # catalog and purchase (R-CAT, R-BUY, R-MON-3)
-    "plan_not_an_option": "You cannot change to a plan that is not an option.",
-    "price_not_offered": "{item} is not sold per {interval} in {currency}.",
-    "price_unavailable": "That plan is not sold for that interval and currency.",
-    "already_subscribed": (
+    "plan_not_an_option": N_("You cannot change to a plan that is not an option."),
+    "price_not_offered": N_("{item} is not sold per {interval} in {currency}."),
+    "price_unavailable": N_("That plan is not sold for that interval and currency."),
+    "already_subscribed": N_(
         "You already hold a valid license: change its plan in License Management."
     ),
-    "currency_locked": "This account pays in {currency}; choose prices in {currency}.",
-    "purchase_in_progress": (
+    "currency_locked": N_("This account pays in {currency}; choose prices in {currency}."),
+    "purchase_in_progress": N_(
         "Another purchase for this account is being paid right now; wait for it to finish."
     ),
-    "order_already_placed": "This order has already been placed.",
-    "order_quote_changed": (
+    "order_already_placed": N_("This order has already been placed."),
+    "order_quote_changed": N_(
         "The order's amounts changed since you saw them: please check and place the order again."
     ),
-    "quote_changed": "The amounts changed since you saw them: please confirm the new quote.",
+    "quote_changed": N_("The amounts changed since you saw them: please confirm the new quote."),
     # coupons (R-CPN-2)
-    "coupon_invalid": "That coupon cannot be used.",
-    "coupon_unknown": "That coupon code does not exist.",
-    "coupon_not_yet_valid": "The coupon {coupon} is not valid yet.",
-    "coupon_expired": "The coupon {coupon} has expired.",
-    "coupon_used_up": "The coupon {coupon} has been used up.",
-    "coupon_not_for_plan": "The coupon {coupon} does not apply to the {plan} plan.",
-    "coupon_wrong_currency": "The coupon {coupon} is for payments in {currency}.",
-    "coupon_already_used": "You have already used the coupon {coupon}.",
-    "coupon_not_for_order": "The coupon {coupon} cannot be used for this order.",
+    "coupon_invalid": N_("That coupon cannot be used."),
+    "coupon_unknown": N_("That coupon code does not exist."),
+    "coupon_not_yet_valid": N_("The coupon {coupon} is not valid yet."),
+    "coupon_expired": N_("The coupon {coupon} has expired."),
+    "coupon_used_up": N_("The coupon {coupon} has been used up."),
+    "coupon_not_for_plan": N_("The coupon {coupon} does not apply to the {plan} plan."),
+    "coupon_wrong_currency": N_("The coupon {coupon} is for payments in {currency}."),
+    "coupon_already_used": N_("You have already used the coupon {coupon}."),
+    "coupon_not_for_order": N_("The coupon {coupon} cannot be used for this order."),
     # cards and payments
-    "payment_method_required": "Choose or register a card first.",
-    "choose_registered_card": "Choose one of your registered cards, or use another card.",
-    "card_expired": "That card has expired: register a new one.",
-    "card_declined": "The card was declined.",
-    "card_registration_failed": "The card could not be registered.",
-    "gateway_refused": "{reason}",
-    "payment_pending": "The payment service has not confirmed the payment yet.",
-    "payment_service_unavailable": (
+    "payment_method_required": N_("Choose or register a card first."),
+    "choose_registered_card": N_("Choose one of your registered cards, or use another card."),
+    "card_expired": N_("That card has expired: register a new one."),
+    "card_declined": N_("The card was declined."),
+    "card_registration_failed": N_("The card could not be registered."),
+    "gateway_refused": N_("{reason}"),
+    "payment_pending": N_("The payment service has not confirmed the payment yet."),
+    "payment_service_unavailable": N_(
         "The payment service is unavailable right now. Nothing was changed; please try again."
     ),
     # plan changes and licenses (R-PRO, R-LIC)
-    "change_not_possible": "This license cannot be changed now.",
-    "license_expired": "This license has expired; buy a plan on the plans page.",
-    "renewal_unpaid": "Settle the unpaid renewal first (Subscription History).",
-    "nothing_to_change": "That is what the license holds already.",
-    "change_declined": "The card was declined. Nothing was changed.",
-    "change_declined_by_gateway": "{reason} Nothing was changed.",
+    "change_not_possible": N_("This license cannot be changed now."),
+    "license_expired": N_("This license has expired; buy a plan on the plans page."),
+    "renewal_unpaid": N_("Settle the unpaid renewal first (Subscription History)."),
+    "nothing_to_change": N_("That is what the license holds already."),
+    "change_declined": N_("The card was declined. Nothing was changed."),
+    "change_declined_by_gateway": N_("{reason} Nothing was changed."),
     # balance, settlement, withdrawal (R-BAL, R-DUN-3)
-    "balance_changed": "The balance changed while this was being done: please look at it again.",
-    "insufficient_balance": "The balance is not enough for that.",
-    "nothing_unpaid": "Nothing is unpaid.",
-    "settlement_declined": "The payment was declined; nothing was paid.",
-    "nothing_to_withdraw": "There is no balance to withdraw.",
-    "withdrawal_failed": "The payout failed; your balance is unchanged.",
-    "withdrawal_failed_by_gateway": "The payout failed: {reason} Your balance is unchanged.",
+    "balance_changed": N_(
+        "The balance changed while this was being done: please look at it again."
+    ),
+    "insufficient_balance": N_("The balance is not enough for that."),
+    "nothing_unpaid": N_("Nothing is unpaid."),
+    "settlement_declined": N_("The payment was declined; nothing was paid."),
+    "nothing_to_withdraw": N_("There is no balance to withdraw."),
+    "withdrawal_failed": N_("The payout failed; your balance is unchanged."),
+    "withdrawal_failed_by_gateway": N_("The payout failed: {reason} Your balance is unchanged."),
     # notification address (R-NOTE-2)
-    "invalid_email": "Enter a valid e-mail address, like billing@example.com.",
+    "invalid_email": N_("Enter a valid e-mail address, like billing@example.com."),
     # usage reports (R-USE-1, R-SEC-4)
-    "usage_invalid": "That usage report is not valid; nothing was recorded.",
-    "usage_account_unknown": "No account has the id {account_id!r}.",
-    "usage_account_loader_failed": (
+    "usage_invalid": N_("That usage report is not valid; nothing was recorded."),
+    "usage_account_unknown": N_("No account has the id {account_id!r}."),
+    "usage_account_loader_failed": N_(
         "No account has the id {account_id!r} (your account loader refused it: {reason})."
     ),
-    "usage_account_id_malformed": (
+    "usage_account_id_malformed": N_(
         "An account id is 1 to 64 printable characters (got {account_id!r})."
     ),
-    "usage_metric_malformed": (
+    "usage_metric_malformed": N_(
         "A metric name is lowercase letters, digits and underscores, starting with a "
         "letter, at most 64 long, like 'mau' (got {metric!r})."
     ),
-    "usage_not_whole": "Usage is a whole number (got {value!r}).",
-    "usage_negative": "Usage cannot be negative (got {value}).",
-    "usage_too_large": "Usage cannot be over {limit:,} (got {value:,}).",
-    "usage_time_not_a_time": "The time of a report is a date and time (got {at!r}).",
-    "usage_time_in_future": (
+    "usage_not_whole": N_("Usage is a whole number (got {value!r})."),
+    "usage_negative": N_("Usage cannot be negative (got {value})."),
+    "usage_too_large": N_("Usage cannot be over {limit:,} (got {value:,})."),
+    "usage_time_not_a_time": N_("The time of a report is a date and time (got {at!r})."),
+    "usage_time_in_future": N_(
         "The time of a report cannot be in the future (got {at:%Y-%m-%d %H:%M})."
     ),
-    "usage_columns": "expected account_id,metric,value[,reported_at], got {count} columns.",
-    "usage_cell_not_whole": "Usage is a whole number ≥ 0 (got {cell!r}).",
-    "usage_cell_not_a_time": (
+    "usage_columns": N_("expected account_id,metric,value[,reported_at], got {count} columns."),
+    "usage_cell_not_whole": N_("Usage is a whole number ≥ 0 (got {cell!r})."),
+    "usage_cell_not_a_time": N_(
         "reported_at is an ISO 8601 time like 2026-04-01T09:30:00Z (got {cell!r})."
     ),
-    "usage_header": "the header must be {columns}.",
-    "usage_file_unreadable": "the file is not UTF-8 CSV ({reason}).",
-    "usage_line": "line {line}: {problem}",
-    "usage_import_failed": "Nothing was imported:\n{problems}",
-    "usage_import_failed_more": "Nothing was imported:\n{problems}\n… and {more} more.",
+    "usage_header": N_("the header must be {columns}."),
+    "usage_file_unreadable": N_("the file is not UTF-8 CSV ({reason})."),
+    "usage_line": N_("line {line}: {problem}"),
+    "usage_import_failed": N_("Nothing was imported:\n{problems}"),
+    "usage_import_failed_more": N_("Nothing was imported:\n{problems}\n… and {more} more."),
     # support console (R-OPS-1)
-    "support_action_refused": "That support action cannot be done; nothing was changed.",
-    "reason_required": "Say why: a reason is required for every support action.",
-    "action_already_done": "That action was already done (the form was sent twice).",
-    "action_in_progress": "That action is still being done; look at the audit entries.",
-    "amount_invalid": "Enter an amount greater than zero, like 10.00 ({currency}).",
-    "days_invalid": "Enter a whole number of days from 1 to {limit}.",
-    "account_has_no_currency": (
+    "support_action_refused": N_("That support action cannot be done; nothing was changed."),
+    "reason_required": N_("Say why: a reason is required for every support action."),
+    "action_already_done": N_("That action was already done (the form was sent twice)."),
+    "action_in_progress": N_("That action is still being done; look at the audit entries."),
+    "amount_invalid": N_("Enter an amount greater than zero, like 10.00 ({currency})."),
+    "days_invalid": N_("Enter a whole number of days from 1 to {limit}."),
+    "account_has_no_currency": N_(
         "This account has not bought anything yet, so it has no billing currency."
     ),
-    "refund_too_large": "At most {refundable} of that payment can still be refunded.",
-    "payment_not_refundable": "Only a succeeded charge of this account can be refunded.",
-    "refund_failed": "The payment service refused the refund: {reason}",
-    "invoice_not_unpaid": "That invoice has nothing left to retry.",
-    "retry_declined": "The retry was declined: {reason}",
-    "no_card_for_retry": "The account has no card to retry with.",
-    "not_restricted": "That license is not restricted.",
-    "license_not_active": "That license has already ended.",
-    "renewal_change_needs_enabled": (
+    "refund_too_large": N_("At most {refundable} of that payment can still be refunded."),
+    "payment_not_refundable": N_("Only a succeeded charge of this account can be refunded."),
+    "refund_failed": N_("The payment service refused the refund: {reason}"),
+    "invoice_not_unpaid": N_("That invoice has nothing left to retry."),
+    "retry_declined": N_("The retry was declined: {reason}"),
+    "no_card_for_retry": N_("The account has no card to retry with."),
+    "not_restricted": N_("That license is not restricted."),
+    "license_not_active": N_("That license has already ended."),
+    "renewal_change_needs_enabled": N_(
         "A change at the next renewal needs the license's automatic renewal enabled."
     ),
-    "email_not_found": "That e-mail was not found for this account.",
-    "email_not_sent_or_dead": "Only a sent e-mail can be sent again, or a dead one retried.",
-    "no_free_plan": "The catalog has no Free plan to end the license with a credit.",
-    "plan_not_for_sale_support": "No active plan has the code {plan}.",
+    "email_not_found": N_("That e-mail was not found for this account."),
+    "email_not_sent_or_dead": N_("Only a sent e-mail can be sent again, or a dead one retried."),
+    "no_free_plan": N_("The catalog has no Free plan to end the license with a credit."),
+    "plan_not_for_sale_support": N_("No active plan has the code {plan}."),
 }
 
 
-def sentence(error: Coded, translate: Callable[[str], str] = str) -> str:
-    """The error's sentence with its values filled in.
+def _translated(text: str) -> str:
+    return gettext(text)
+
+
+def sentence(error: Coded, translate: Callable[[str], str] = _translated) -> str:
+    """The error's sentence with its values filled in, in the person's language (our
+    translation domain; ``translate=str`` keeps the English).
 
     A value that is itself an error (or a tuple of them, one per line) is shown as its own
     sentence, through the same ``translate``. A missing value or an unknown code shows the
@@ -226,6 +240,11 @@ SETUP_MESSAGES: Final[Mapping[str, str]] = {
     "base_template_blocks": (
         "SUBSCRIPTIONS_BASE_TEMPLATE {name!r} lacks the block(s) {missing}: the billing "
         "pages fill {{% block title %}} and {{% block content %}}; add them to your layout."
+    ),
+    "no_receipt_font": (
+        "No font with Japanese and Korean glyphs for PDF receipts: receipts in those "
+        "languages are printed in English. Install Debian's fonts-wqy-microhei (and "
+        "fonts-dejavu-core for the won sign), or set SUBSCRIPTIONS_PDF_FONT to a font file."
     ),
     "mail_not_configured": (
         "No mail server: set MAIL_SERVER (and MAIL_PORT, MAIL_USERNAME, MAIL_PASSWORD, "

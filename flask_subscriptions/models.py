@@ -213,6 +213,9 @@ class BillingProfile(Base):
     )
     restricted_since: Mapped[date | None] = mapped_column(Date)
     over_limit_since: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The account's preferred language (``ja``, ``ko_KR``) for its e-mails and receipts
+    #: (R-I18N-1); None: the request's, or ``SUBSCRIPTIONS_LOCALE``.
+    locale: Mapped[str | None] = mapped_column(String(35))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     #: Bumped in the transaction of every event that changes what the account may use
     #: (``services/entitlement_cache.py``), so every process's cached entitlements see it

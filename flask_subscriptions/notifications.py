@@ -22,8 +22,9 @@ from jinja2 import Environment, Template, TemplateNotFound
 from sqlalchemy import ColumnElement, Table, func, insert, or_, select, update
 
 from .accounts import BillingAccount
+from .i18n import rendering_locale
 from .models import OutboxMessage
-from .services.profiles import billing_recipients, find_profile
+from .services.profiles import account_locale, account_locales, billing_recipients, find_profile
 from .state import get_state
 
 _OUTBOX = cast(Table, OutboxMessage.__table__)
@@ -45,14 +46,17 @@ def enqueue(
     nobody to send to. ``dedupe_key`` makes a repeated event enqueue nothing new.
     """
     state = get_state()
-    recipients = billing_recipients(account, find_profile(account.billing_id))
+    profile = find_profile(account.billing_id)
+    recipients = billing_recipients(account, profile)
     if not recipients:
         return None
     if dedupe_key is not None and state.session.scalar(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
     ):
         return None
-    message = OutboxMessage(**render(kind, account, recipients, context, dedupe_key=dedupe_key))
+    with rendering_locale(account_locale(account, profile)):
+        row = render(kind, account, recipients, context, dedupe_key=dedupe_key)
+    message = OutboxMessage(**row)
     state.session.add(message)
     return message
 
@@ -70,16 +74,29 @@ def render(
     dedupe_key: str | None,
 ) -> dict[str, Any]:
     """The outbox row of one message, rendered now (the values of ``OutboxMessage``)."""
-    return render_many(kind, [(account, recipients, context, dedupe_key)])[0]
+    # The caller chose the language (``enqueue``: the account's, else the request's).
+    return render_many(kind, [(account, recipients, context, dedupe_key)], locales={})[0]
 
 
-def render_many(kind: str, messages: Iterable[Mailing]) -> list[dict[str, Any]]:
-    """The outbox rows of many messages of one kind, its templates looked up once."""
+def render_many(
+    kind: str, messages: Iterable[Mailing], locales: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The outbox rows of many messages of one kind, its templates looked up once, each in
+    its account's language (``locales`` by account id when the caller knows them, else
+    read in one statement); the messages of one language are rendered together."""
     templates = _Templates.load(kind)
     now = get_state().now()
+    mailings = list(messages)
+    if locales is None:
+        locales = account_locales([account.billing_id for account, *_ in mailings])
+    rendered: dict[int, tuple[str, str, str | None]] = {}
+    for locale, group in _by_locale(mailings, locales).items():
+        with rendering_locale(locale):
+            for position, (account, _recipients, context, _key) in group:
+                rendered[position] = templates.render({"account": account, **context})
     rows = []
-    for account, recipients, context, dedupe_key in messages:
-        subject, text, html = templates.render({"account": account, **context})
+    for position, (account, recipients, _context, dedupe_key) in enumerate(mailings):
+        subject, text, html = rendered[position]
         rows.append(
             {
                 "dedupe_key": dedupe_key,
@@ -96,6 +113,24 @@ def render_many(kind: str, messages: Iterable[Mailing]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _by_locale(
+    mailings: list[Mailing], locales: dict[str, str]
+) -> dict[str | None, list[tuple[int, Mailing]]]:
+    """The mailings grouped by the language to write them in (None: the current one)."""
+    groups: dict[str | None, list[tuple[int, Mailing]]] = {}
+    for position, mailing in enumerate(mailings):
+        account = mailing[0]
+        locale = account_locale_or(account, locales)
+        groups.setdefault(locale, []).append((position, mailing))
+    return groups
+
+
+def account_locale_or(account: BillingAccount, locales: dict[str, str]) -> str | None:
+    """The host's ``billing_locale`` on the account, else the stored one, else None."""
+    own = getattr(account, "billing_locale", None)
+    return str(own) if own else locales.get(account.billing_id)
 
 
 def enqueue_rendered(rows: list[dict[str, Any]]) -> int:

@@ -9,26 +9,49 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, time
+from pathlib import Path
 from typing import Any
 
 from flask import current_app
 
 from .accounts import BillingAccount
-from .core.money import format_money
-from .receipts import Receipt, ReceiptLine, ReceiptRow, build_receipt
+from .i18n import current_locale, money, rendering_locale
+from .receipts import Receipt, ReceiptFontMissing, ReceiptLine, ReceiptRow, build_receipt
 from .services.invoice_details import InvoiceDetail
+from .services.profiles import account_locale
 from .state import get_state
+
+#: Where ``init_app`` keeps the fonts it found for receipts (``receipts.find_fonts``).
+FONTS_KEY = "pdf_fonts"
 
 WORDS = "subscriptions/invoices/_words.txt"
 
 
 def receipt_pdf(invoice: InvoiceDetail, account: BillingAccount) -> bytes:
-    """The receipt of a paid invoice as PDF bytes, dated the day it was paid."""
-    paid_on = invoice.paid_on or invoice.issued_on
-    return build_receipt(
-        receipt_for(invoice, account.billing_name),
-        created_at=datetime.combine(paid_on, time(12), tzinfo=UTC),
-    )
+    """The receipt of a paid invoice as PDF bytes, dated the day it was paid, in the
+    account's preferred language (else the page's). Japanese and Korean need a Unicode
+    font (``SUBSCRIPTIONS_PDF_FONT`` or a Debian CJK font): without one the receipt is
+    printed in English, with a warning in the log, rather than with missing glyphs."""
+    created_at = datetime.combine(invoice.paid_on or invoice.issued_on, time(12), tzinfo=UTC)
+    fonts: tuple[Path, ...] = get_state().extras.get(FONTS_KEY, ())
+    with rendering_locale(account_locale(account)):
+        content = receipt_for(invoice, account.billing_name)
+        locale = current_locale()
+    try:
+        return build_receipt(content, created_at=created_at)
+    except ReceiptFontMissing as missing:
+        if fonts:
+            return build_receipt(
+                content, font=fonts[0], fallback_fonts=fonts[1:], created_at=created_at
+            )
+        current_app.logger.warning(
+            "A %s receipt needs a Unicode font for %r: printed in English instead. Install "
+            "fonts-wqy-microhei (Debian) or set SUBSCRIPTIONS_PDF_FONT.",
+            locale,
+            missing.characters,
+        )
+    with rendering_locale("en"):
+        return build_receipt(receipt_for(invoice, account.billing_name), created_at=created_at)
 
 
 def receipt_for(invoice: InvoiceDetail, billed_to: str) -> Receipt:
@@ -39,8 +62,8 @@ def receipt_for(invoice: InvoiceDetail, billed_to: str) -> Receipt:
     def label(key: str) -> str:
         return _text(words.label(key))
 
-    def money(amount: int) -> str:
-        return format_money(amount, invoice.currency, settings.locale)
+    def amount(value: int) -> str:
+        return money(value, invoice.currency)
 
     seller = [settings.seller_name or "", *(settings.seller_address or "").splitlines()]
     if settings.seller_tax_id:
@@ -59,19 +82,19 @@ def receipt_for(invoice: InvoiceDetail, billed_to: str) -> Receipt:
         ReceiptLine(
             _text(words.line_item(line)),
             _text(words.line_span(line, invoice.currency)),
-            money(line.amount),
+            amount(line.amount),
         )
         for line in invoice.lines
     )
     totals = []
     if invoice.discount:
-        totals.append(ReceiptRow(label("discount"), money(invoice.discount)))
+        totals.append(ReceiptRow(label("discount"), amount(invoice.discount)))
     if invoice.credited:
-        totals.append(ReceiptRow(label("credited"), money(-invoice.credited)))
+        totals.append(ReceiptRow(label("credited"), amount(-invoice.credited)))
     totals += [
-        ReceiptRow(label("amount_owed"), money(invoice.amount_owed)),
-        ReceiptRow(label("balance_used"), money(invoice.balance_used)),
-        ReceiptRow(label("card_charged"), money(invoice.card_charged)),
+        ReceiptRow(label("amount_owed"), amount(invoice.amount_owed)),
+        ReceiptRow(label("balance_used"), amount(invoice.balance_used)),
+        ReceiptRow(label("card_charged"), amount(invoice.card_charged)),
     ]
     notes = [_text(words.paid_note(invoice))]
     if invoice.settles:
@@ -85,7 +108,7 @@ def receipt_for(invoice: InvoiceDetail, billed_to: str) -> Receipt:
         lines=lines,
         totals=tuple(totals),
         notes=tuple(notes),
-        language=settings.locale.split("_")[0],
+        language=current_locale().split("_")[0],
     )
 
 

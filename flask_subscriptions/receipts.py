@@ -10,6 +10,7 @@ font it uses the PDF's built-in Helvetica, which covers Western European text an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,28 @@ from fpdf.fonts import FontFace
 #: The built-in font's encoding (the PDF's WinAnsiEncoding): Latin text, ``€``, dashes, quotes.
 CORE_ENCODING = "windows-1252"
 _FAMILY = "subs-receipt"
+
+#: Where Debian's font packages put a font with Japanese and Korean glyphs, smallest first
+#: (``fonts-wqy-microhei``: 1.6 MB; ``fonts-noto-cjk``: 56 MB), then DejaVu Sans
+#: (``fonts-dejavu-core``) for the signs a CJK font may lack (``₩``). ``SUBSCRIPTIONS_PDF_FONT``
+#: names another file.
+DEBIAN_FONTS = (
+    Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+    Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+)
+SYMBOL_FONTS = (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),)
+
+
+def find_fonts(configured: str | None) -> tuple[Path, ...]:
+    """The Unicode fonts receipts use, the first one's glyphs first: the configured file
+    (which must exist), else the first Debian CJK font found; then the symbol font. Empty
+    when there is none: a receipt in Latin letters still prints with the built-in font."""
+    symbols = tuple(path for path in SYMBOL_FONTS if path.is_file())
+    if configured:
+        return (Path(configured), *symbols)
+    found = next((path for path in DEBIAN_FONTS if path.is_file()), None)
+    return (found, *symbols) if found is not None else ()
 
 
 @dataclass(frozen=True)
@@ -65,10 +88,15 @@ class ReceiptFontMissing(ValueError):
 
 
 def build_receipt(
-    receipt: Receipt, *, font: Path | None = None, created_at: datetime | None = None
+    receipt: Receipt,
+    *,
+    font: Path | None = None,
+    created_at: datetime | None = None,
+    fallback_fonts: Sequence[Path] = (),
 ) -> bytes:
-    """The receipt as PDF bytes. ``font`` is a TrueType / OpenType file to embed (a subset);
-    ``created_at`` fixes the document's date, so the same receipt gives the same file."""
+    """The receipt as PDF bytes. ``font`` is a TrueType / OpenType file (or collection) to
+    embed (a subset); ``fallback_fonts`` draw what it lacks; ``created_at`` fixes the
+    document's date, so the same receipt gives the same file."""
     if font is None:
         _check_core_text(receipt)
     pdf = FPDF(format="A4", unit="mm")
@@ -79,6 +107,9 @@ def build_receipt(
         pdf.set_creation_date(created_at)
     pdf.set_auto_page_break(auto=True, margin=18)
     family = _font_family(pdf, font)
+    if font is not None and fallback_fonts:
+        names = [_add_font(pdf, f"{_FAMILY}-{i}", path) for i, path in enumerate(fallback_fonts)]
+        pdf.set_fallback_fonts(names, exact_match=False)
     pdf.add_page()
     _heading(pdf, family, receipt)
     _rows(pdf, family, receipt.details)
@@ -96,9 +127,15 @@ def build_receipt(
 def _font_family(pdf: FPDF, font: Path | None) -> str:
     if font is None:
         return "helvetica"
-    pdf.add_font(_FAMILY, "", str(font))
-    pdf.add_font(_FAMILY, "B", str(font))  # the same face: a CJK font rarely ships a bold file
-    return _FAMILY
+    return _add_font(pdf, _FAMILY, font)
+
+
+def _add_font(pdf: FPDF, family: str, path: Path) -> str:
+    """One face as regular and bold (a CJK font rarely ships a bold file); the first face
+    of a collection (``.ttc``)."""
+    for style in ("", "B"):
+        pdf.add_font(family, style, str(path), collection_font_number=0)
+    return family
 
 
 def _heading(pdf: FPDF, family: str, receipt: Receipt) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,7 @@ from urllib.parse import quote
 from flask import Blueprint, Flask, current_app, has_request_context, request, url_for
 from werkzeug.routing import BuildError
 
-from .core.money import format_money
+from . import i18n, wording
 from .features import register_template_helpers as register_entitlement_helpers
 from .links import app_url
 
@@ -43,13 +42,14 @@ def register_assets(app: Flask, url_prefix: str) -> None:
 
 
 def register_template_helpers(app: Flask, state: State) -> None:
-    """Money is always shown formatted for its currency and the configured locale (R-MON-4)."""
-
-    def money(amount: int, currency: str) -> str:
-        return format_money(amount, currency, state.settings.locale)
-
-    def long_date(day: date | None) -> str:
-        return "" if day is None else _long_date(day)
+    """Our words through our own translation domain, and money and dates formatted for the
+    currency and the person's locale (R-I18N-1, R-MON-4): ``_subs``, ``subs_money``,
+    ``subs_date`` (:mod:`.i18n`)."""
+    i18n.register(app)
+    app.add_template_global(wording.line_description, "subs_line")
+    app.add_template_global(wording.ledger_reason, "subs_ledger_reason")
+    app.add_template_global(wording.change_summary, "subs_change_summary")
+    app.add_template_global(wording.reason, "subs_reason")
 
     def absolute_url(endpoint: str, **values: Any) -> str:
         """A link for an e-mail: absolute when the app knows its address (a request, or
@@ -91,8 +91,6 @@ def register_template_helpers(app: Flask, state: State) -> None:
 
     app.add_template_global(absolute_url, "subs_url")
     app.add_template_global(page_url, "subs_page_url")
-    app.add_template_filter(money, "subs_money")
-    app.add_template_filter(long_date, "subs_date")
     app.jinja_env.globals["subs_base_template"] = state.settings.base_template
 
     register_entitlement_helpers(app)  # subs_entitlements(), subs_has_feature() (R-USE-3)
@@ -106,12 +104,6 @@ def page_url(prefix: str, direction: str, cursor: str, endpoint: str | None = No
     args = {k: v for k, v in request.args.items() if k not in names}
     values: dict[str, Any] = {**(request.view_args or {}), **args, f"{prefix}{direction}": cursor}
     return url_for(endpoint or request.endpoint or "", **values)
-
-
-@lru_cache(maxsize=1024)
-def _long_date(day: date) -> str:
-    """``March 17, 2026``; remembered, as a renewal batch's receipts repeat a few dates."""
-    return f"{day:%B} {day.day}, {day.year}"
 
 
 def _placeholder(position: int) -> str:

@@ -44,10 +44,14 @@ def test_sample_catalog_loads_with_annual_discount_R_CAT_1_R_CAT_4(app: Flask) -
     assert "5 plans created" in output and "2 add-ons created" in output
     small = db.session.scalar(select(Plan).where(Plan.code == "small"))
     prices = {
-        p.interval: p for p in db.session.scalars(select(Price).where(Price.plan_id == small.id))
+        (p.currency, p.interval): p
+        for p in db.session.scalars(select(Price).where(Price.plan_id == small.id))
     }
-    assert (prices["month"].amount, prices["month"].list_amount) == (10000, 10000)
-    assert (prices["year"].amount, prices["year"].list_amount) == (108000, 120000)
+    assert (prices["USD", "month"].amount, prices["USD", "month"].list_amount) == (10000, 10000)
+    assert (prices["USD", "year"].amount, prices["USD", "year"].list_amount) == (108000, 120000)
+    # the same catalog in yen and won: whole amounts, the same 10% annual discount
+    assert (prices["JPY", "month"].amount, prices["JPY", "year"].amount) == (11000, 118800)
+    assert (prices["KRW", "month"].amount, prices["KRW", "year"].amount) == (110000, 1188000)
     assert small.limits == {"mau": 1000}
     free = db.session.scalar(select(Plan).where(Plan.code == "free"))
     assert free.is_free  # R-CAT-3: no price, no card
@@ -68,7 +72,9 @@ def test_changed_price_is_a_new_price_and_the_old_one_is_kept_R_CAT_1(
     """R-CAT-1: existing subscriptions keep their price row."""
     _load(app, SAMPLE_CATALOG)
     old = db.session.scalar(
-        select(Price).join(Plan).where(Plan.code == "small", Price.interval == "month")
+        select(Price)
+        .join(Plan)
+        .where(Plan.code == "small", Price.interval == "month", Price.currency == "USD")
     )
     changed = tmp_path / "catalog.toml"
     changed.write_text(SAMPLE_CATALOG.read_text().replace('month = "100.00"', 'month = "120.00"'))
@@ -79,7 +85,9 @@ def test_changed_price_is_a_new_price_and_the_old_one_is_kept_R_CAT_1(
     current = db.session.scalar(
         select(Price)
         .join(Plan)
-        .where(Plan.code == "small", Price.interval == "month", Price.active)
+        .where(
+            Plan.code == "small", Price.interval == "month", Price.currency == "USD", Price.active
+        )
     )
     assert current.amount == 12000 and current.id != old.id
 

@@ -255,10 +255,11 @@ def test_a_fresh_start_seeds_once_R_EX_1(tmp_path: Path) -> None:
     _dispose(first)
     again = _create(tmp_path)
     try:
-        assert counts(again) == seeded == (5, 1, 5, 2, 12)
+        # 5 plans, 2 add-ons; the paid plans and add-ons in USD, JPY and KRW, month and year
+        assert counts(again) == seeded == (7, 1, 5, 2, 36)
         with again.app_context():
             names = db.session.scalars(select(User.name).order_by(User.id)).all()
-            assert names == ["alice", "olivia", "oscar", "mike", "sam"]
+            assert names == ["alice", "hana", "minjun", "olivia", "oscar", "mike", "sam"]
     finally:
         _dispose(again)
 
@@ -445,3 +446,37 @@ def test_test_clock_renews_a_license_and_mails_the_receipt_R_EX_2_R_EX_3(
 
     reset = post_form(client, "/test-clock", "/test-clock/reset", follow_redirects=True)
     assert shown_date(reset.text) == real_today()
+
+
+# -- languages (R-I18N-1) --------------------------------------------------------------------
+
+
+def test_hana_reads_japanese_and_sees_yen_without_decimals_R_I18N_1_R_MON_4(
+    example: Flask,
+) -> None:
+    """hana's language is Japanese and she bills in JPY: with an English browser too, the
+    plans page is Japanese, in whole yen; minjun's is Korean, in won."""
+    client = example.test_client()
+    sign_in_as(client, "hana")
+    plans = text_of(client.get("/billing/plans").text)
+    assert "今すぐ購入" in plans and "￥11,000 / 月" in plans and "￥59,400 / 年" in plans
+    assert "$" not in plans and not re.search(r"￥[\d,]+\.\d", plans)
+    other = example.test_client()
+    sign_in_as(other, "minjun")
+    plans = text_of(other.get("/billing/plans").text)
+    assert "지금 구매" in plans and "₩110,000 / 월" in plans and "₩1,188,000 / 년" in plans
+
+
+def test_the_header_switches_the_language_R_I18N_1(example: Flask) -> None:
+    """English / 日本語 / 한국어 in the header: the choice holds for the browser's session."""
+    client = example.test_client()
+    sign_in_as(client, "alice")
+    home = client.get("/")
+    for name in ("English", "日本語", "한국어"):
+        assert f">{name}</a>" in home.text
+    assert client.get("/language/ko?next=/billing/plans").headers["Location"] == "/billing/plans"
+    assert "지금 구매" in client.get("/billing/plans").text
+    client.get("/language/ja")
+    assert "今すぐ購入" in client.get("/billing/plans").text
+    client.get("/language/en")
+    assert "Buy now" in client.get("/billing/plans").text

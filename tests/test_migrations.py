@@ -39,7 +39,7 @@ from .conftest import START
 from .hosts import create_host
 from .hosts import db as host_db
 
-HEAD = "subs_0007"
+HEAD = "subs_0008"
 PREVIOUS = "subs_0001"  # the first release's schema: the chain's upgrades start here
 
 
@@ -112,7 +112,7 @@ def test_an_empty_database_upgraded_to_head_matches_the_models_exactly(
 
 
 #: Columns added to existing tables since the first release, by the revision named.
-NEW_COLUMNS = {"subs_billing_profiles": {"entitlements_version"}}  # subs_0006
+NEW_COLUMNS = {"subs_billing_profiles": {"entitlements_version", "locale"}}  # subs_0006, subs_0008
 
 
 def _row_counts(conn: sa.Connection, tables: list[sa.Table]) -> dict[str, list[Any]]:

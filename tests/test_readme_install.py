@@ -199,3 +199,22 @@ def test_usage_import_with_a_non_numeric_id_is_a_clear_error(venv: Path, tmp_pat
     assert result.returncode == 1
     assert "line 1: No account has the id 'acme'." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_wheel_carries_compiled_japanese_and_korean_catalogs_R_I18N_1(venv: Path) -> None:
+    """The .mo files are built by the packaging (setup.py), never committed: the installed
+    wheel must have them, and they must say what the .po files say."""
+    script = (
+        "import flask_subscriptions.i18n as i18n\n"
+        "from babel.support import Translations\n"
+        "for lang in ('ja', 'ko'):\n"
+        "    mo = i18n.TRANSLATIONS / lang / 'LC_MESSAGES' / 'flask_subscriptions.mo'\n"
+        "    assert mo.is_file(), mo\n"
+        "    t = Translations.load(str(i18n.TRANSLATIONS), [lang], i18n.DOMAIN)\n"
+        "    print(t.gettext('License Management'))\n"
+    )
+    result = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", script], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ライセンス管理", "라이선스", "관리"]

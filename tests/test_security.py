@@ -518,7 +518,7 @@ TAMPERED_ORDERS: list[tuple[str, dict[str, Any], int, str]] = [
     ("small", {"interval": "", "currency": "USD"}, 400, "Choose a billing interval"),
     ("small", {"interval": "month", "currency": "EUR"}, 404, "That plan is not for sale."),
     ("small", {"interval": "month", "currency": "usd"}, 404, "That plan is not for sale."),
-    ("small", {"interval": "month", "currency": "JPY"}, 404, "That plan is not for sale."),
+    ("small", {"interval": "month", "currency": "GBP"}, 404, "That plan is not for sale."),
     (
         "small",
         {"interval": "month", "currency": "USD", "addons": "gold"},

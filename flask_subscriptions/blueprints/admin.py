@@ -20,6 +20,8 @@ from ..access import SupportAccess, support_required
 from ..core.quotes import NothingToChange
 from ..errors import BillingError, NotFound, SupportActionRefused
 from ..forms import INTERVALS, SupportActionForm, new_key
+from ..i18n import N_
+from ..i18n import gettext as _
 from ..receipt_content import receipt_filename, receipt_pdf
 from ..services import support as service
 from ..services import support_licenses as terms
@@ -224,7 +226,7 @@ def _act(
     except BillingError as exc:
         flash(message(exc), "error")
         return _account_page(access, account_id, status_of(exc))
-    flash(done, "success")
+    flash(_(done), "success")
     return redirect(url_for(".account", account_id=account_id), 303)
 
 
@@ -244,7 +246,7 @@ def change(access: SupportAccess, account_id: str) -> Response | tuple[str, int]
     return _act(
         access,
         account_id,
-        "The plan was changed.",
+        N_("The plan was changed."),
         lambda actor, key, reason: service.change_plan_now(
             actor, key, account_id, license_id, choice, fingerprint, reason
         ),
@@ -258,7 +260,7 @@ def schedule(access: SupportAccess, account_id: str) -> Response | tuple[str, in
     return _act(
         access,
         account_id,
-        "The plan change is scheduled for the next renewal.",
+        N_("The plan change is scheduled for the next renewal."),
         lambda actor, key, reason: service.change_plan_at_renewal(
             actor, key, account_id, license_id, plan, reason
         ),
@@ -273,7 +275,7 @@ def credit(access: SupportAccess, account_id: str) -> Response | tuple[str, int]
     return _act(
         access,
         account_id,
-        "The credit was granted." if grant else "The credit was removed.",
+        N_("The credit was granted.") if grant else N_("The credit was removed."),
         lambda actor, key, reason: service.adjust_credit(
             actor, key, account_id, amount, reason, grant=grant
         ),
@@ -288,7 +290,7 @@ def refund(access: SupportAccess, account_id: str) -> Response | tuple[str, int]
     return _act(
         access,
         account_id,
-        "The refund was made.",
+        N_("The refund was made."),
         lambda actor, key, reason: service.refund(
             actor, key, account_id, payment_id, amount, to, reason
         ),
@@ -302,7 +304,7 @@ def retry(access: SupportAccess, account_id: str) -> Response | tuple[str, int]:
     return _act(
         access,
         account_id,
-        "The retry was paid.",
+        N_("The retry was paid."),
         lambda actor, key, reason: terms.retry_invoice(actor, key, account_id, invoice_id, reason),
     )
 
@@ -314,7 +316,7 @@ def extend(access: SupportAccess, account_id: str) -> Response | tuple[str, int]
     return _act(
         access,
         account_id,
-        "The term was extended.",
+        N_("The term was extended."),
         lambda actor, key, reason: terms.extend_term(
             actor, key, account_id, license_id, days, reason
         ),
@@ -328,7 +330,7 @@ def give_days(access: SupportAccess, account_id: str) -> Response | tuple[str, i
     return _act(
         access,
         account_id,
-        "The license works again; the grace was extended.",
+        N_("The license works again; the grace was extended."),
         lambda actor, key, reason: terms.give_days(
             actor, key, account_id, license_id, days, reason
         ),
@@ -344,7 +346,7 @@ def end(access: SupportAccess, account_id: str) -> Response | tuple[str, int]:
         return _act(
             access,
             account_id,
-            "The license ended, with a prorated credit.",
+            N_("The license ended, with a prorated credit."),
             lambda actor, key, reason: terms.end_with_credit(
                 actor, key, account_id, license_id, fingerprint, reason
             ),
@@ -352,7 +354,7 @@ def end(access: SupportAccess, account_id: str) -> Response | tuple[str, int]:
     return _act(
         access,
         account_id,
-        "The license ended.",
+        N_("The license ended."),
         lambda actor, key, reason: terms.end_license(actor, key, account_id, license_id, reason),
     )
 
@@ -365,6 +367,6 @@ def send_email(
     return _act(
         access,
         account_id,
-        "The e-mail will be sent again.",
+        N_("The e-mail will be sent again."),
         lambda actor, key, reason: service.send_again(actor, key, account_id, message_id, reason),
     )

@@ -9,6 +9,7 @@ from ..access import owner_required
 from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import WithdrawForm
+from ..i18n import gettext as _
 from ..services.balance import current_balance, history
 from ..services.paging import page_size
 from ..services.withdrawals import withdraw, withdrawal_quote
@@ -53,12 +54,14 @@ def review(account: BillingAccount) -> str | Response:
 def confirm(account: BillingAccount) -> Response | tuple[str, int]:
     form = WithdrawForm()
     if not form.validate_on_submit():
-        return fail("The form expired; please look at the amounts again.", 400)
+        return fail(_("The form expired; please look at the amounts again."), 400)
     try:
         done = withdraw(account, form.seq.data)
     except BillingError as exc:
         flash(message(exc), "error")
         return redirect(url_for(".index"))
-    outcome = "is being processed" if done.status == "pending" else "was paid out"
-    flash(f"Your withdrawal {outcome}.", "success")
+    if done.status == "pending":
+        flash(_("Your withdrawal is being processed."), "success")
+    else:
+        flash(_("Your withdrawal was paid out."), "success")
     return redirect(url_for(".index"))

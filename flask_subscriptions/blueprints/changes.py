@@ -10,6 +10,7 @@ from ..accounts import BillingAccount
 from ..core.quotes import NothingToChange
 from ..errors import BillingError, QuoteChanged
 from ..forms import INTERVALS, ChangeForm
+from ..i18n import gettext as _
 from ..services import changes as service
 from ..services.licenses import License, find_license
 from ..services.payment_methods import preselected_method_id, usable_methods
@@ -45,19 +46,19 @@ def confirm(account: BillingAccount, subscription_id: int) -> str | Response | t
         form.plan.data or "", form.interval.data or "", tuple(form.addons.data or ())
     )
     if not form.validate_on_submit():
-        flash("The form expired or was changed; please look at the quote again.", "error")
+        flash(_("The form expired or was changed; please look at the quote again."), "error")
         return _render_again(account, subscription_id, choice, status=400)
     try:
         service.apply_change(
             account, subscription_id, choice, form.fingerprint.data, form.payment_method.data
         )
     except QuoteChanged as exc:
-        flash(f"{message(exc)} Nothing was changed.", "error")
+        flash(_("%(problem)s Nothing was changed.", problem=message(exc)), "error")
         return _render_again(account, subscription_id, choice, status=409)
     except BillingError as exc:
         flash(message(exc), "error")
         return _render_again(account, subscription_id, choice, status=status_of(exc))
-    flash("Your plan was changed.", "success")
+    flash(_("Your plan was changed."), "success")
     return redirect(url_for("subscriptions.licenses.index"))
 
 

@@ -11,10 +11,14 @@ from ..access import current_account, is_owner, owner_required
 from ..accounts import BillingAccount
 from ..errors import AlreadySubscribed, BillingError, NotAnOwner, NotFound, QuoteChanged
 from ..forms import INTERVALS, ActionForm, ChooseCardForm, CouponForm, OrderForm, PlaceOrderForm
+from ..i18n import current_locale
+from ..i18n import gettext as _
 from ..models import Order
 from ..services import checkout as service
 from ..services.payment_methods import preselected_method_id, start_registration, usable_methods
 from ..services.plans import choose_currency, list_offers
+from ..services.profiles import remember_locale
+from ..state import get_state
 from ._errors import fail, message, refuse, status_of
 
 bp = Blueprint("checkout", __name__)
@@ -62,7 +66,7 @@ def order(plan_code: str) -> str | Response | tuple[str, int]:
             session[_SESSION_KEY] = [*session.get(_SESSION_KEY, [])[-9:], new.key]
             return redirect(url_for(".payment", key=new.key))
     elif request.method == "POST":
-        return fail("Choose a billing interval the plan is sold for.", 400)
+        return fail(_("Choose a billing interval the plan is sold for."), 400)
     if member:
         already = message(NotAnOwner())
     elif already is None and account is not None:
@@ -98,7 +102,7 @@ def payment(account: BillingAccount, key: str) -> str | Response | tuple[str, in
         else:
             return redirect(url_for(".confirm", key=key))
     elif request.method == "POST":  # no card chosen, or no valid CSRF token: refused
-        flash("Choose a card, or use another card.", "error")
+        flash(_("Choose a card, or use another card."), "error")
         status = 400
     chosen = (
         request.args.get("card", type=int)
@@ -126,7 +130,7 @@ def new_card(account: BillingAccount, key: str) -> str | Response | tuple[str, i
     if isinstance(found, tuple):
         return found
     if not ActionForm().validate_on_submit():
-        return fail("The form expired; please try again.", 400)
+        return fail(_("The form expired; please try again."), 400)
     back = url_for(".payment", key=key)
     return_url = url_for("subscriptions.payment_methods.finish", next=back, _external=True)
     try:
@@ -172,7 +176,7 @@ def coupon(account: BillingAccount, key: str) -> str | Response | tuple[str, int
     except BillingError as exc:
         form.code.errors = [message(exc)]
         return _render_confirm(found, account, coupon_form=form, status=400)
-    flash(f"Coupon {applied.code} applied.", "success")
+    flash(_("Coupon %(code)s applied.", code=applied.code), "success")
     return redirect(url_for(".confirm", key=key))
 
 
@@ -183,12 +187,12 @@ def remove_coupon(account: BillingAccount, key: str) -> Response | tuple[str, in
     if isinstance(found, tuple):
         return found
     if not ActionForm().validate_on_submit():
-        return fail("The form expired; please try again.", 400)
+        return fail(_("The form expired; please try again."), 400)
     try:
         service.remove_coupon(found)
     except BillingError as exc:
         return refuse(exc)
-    flash("Coupon removed.", "success")
+    flash(_("Coupon removed."), "success")
     return redirect(url_for(".confirm", key=key))
 
 
@@ -201,7 +205,7 @@ def place(account: BillingAccount, key: str) -> str | Response | tuple[str, int]
         return found
     form = PlaceOrderForm()
     if not form.validate_on_submit():
-        return fail("The form expired or was changed; please review your order again.", 400)
+        return fail(_("The form expired or was changed; please review your order again."), 400)
     try:
         placed = service.place_order(
             key,
@@ -215,8 +219,9 @@ def place(account: BillingAccount, key: str) -> str | Response | tuple[str, int]
     except BillingError as exc:
         flash(message(exc), "error")
         return _render_confirm(found, account, status=status_of(exc))
+    _remember_language(account)
     if placed.state == "open":  # declined: say why, nothing was bought
-        flash(placed.failure_message or "The card was declined.", "error")
+        flash(placed.failure_message or _("The card was declined."), "error")
         return redirect(url_for(".payment", key=key))
     action = service.pending_action_url(placed)
     if action:
@@ -276,3 +281,11 @@ def _already_subscribed(account: BillingAccount, currency: str) -> str | None:
     except BillingError as exc:
         return message(exc)
     return None
+
+
+def _remember_language(account: BillingAccount) -> None:
+    """The language the owner buys in (when it is not the configured one) is the account's
+    from now on: its renewals' receipts are written by jobs, with no request to choose."""
+    chosen = current_locale()
+    if chosen != get_state().settings.locale:
+        remember_locale(account.billing_id, chosen)

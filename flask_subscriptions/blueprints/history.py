@@ -12,6 +12,7 @@ from ..access import owner_required
 from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import SettleForm
+from ..i18n import gettext as _
 from ..services import settlement as service
 from ..services.invoice_details import history_page
 from ..services.paging import Cursor, page_size
@@ -33,7 +34,7 @@ def index(account: BillingAccount) -> str | tuple[str, int]:
 def settle(account: BillingAccount) -> str | Response | tuple[str, int]:
     form = SettleForm()
     if not form.validate_on_submit():
-        flash("The form expired or was changed; please look at the amounts again.", "error")
+        flash(_("The form expired or was changed; please look at the amounts again."), "error")
         return _render(account, 400)
     try:
         settled = service.settle(account, form.fingerprint.data, form.payment_method.data)
@@ -41,7 +42,10 @@ def settle(account: BillingAccount) -> str | Response | tuple[str, int]:
         flash(message(exc), "error")
         return _render(account, status_of(exc))
     if settled.status == "paid":
-        flash(f"Thank you: everything unpaid is settled ({settled.number}).", "success")
+        flash(
+            _("Thank you: everything unpaid is settled (%(number)s).", number=settled.number),
+            "success",
+        )
     # else it waits for the bank or the payment service: the page says so (R-DUN-6)
     return redirect(url_for(".index"))
 

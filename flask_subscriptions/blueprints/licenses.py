@@ -9,6 +9,7 @@ from ..access import owner_required
 from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import LicenseForm
+from ..i18n import gettext as _
 from ..services import licenses as service
 from ..services.payment_methods import renews_without_card
 from ..state import get_state
@@ -47,10 +48,10 @@ def detail(account: BillingAccount, subscription_id: int) -> str | Response | tu
                 flash(message(exc), "error")
                 status = status_of(exc)
             else:
-                flash("Your license was saved.", "success")
+                flash(_("Your license was saved."), "success")
                 return redirect(url_for(".index"))
         else:
-            flash("Choose Enabled or Disabled and a plan from the list.", "error")
+            flash(_("Choose Enabled or Disabled and a plan from the list."), "error")
             status = 400
     return render_template(
         "subscriptions/license.html",

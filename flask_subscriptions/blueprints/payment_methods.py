@@ -10,6 +10,7 @@ from ..access import owner_required, safe_next
 from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import ActionForm, BillingEmailForm
+from ..i18n import gettext as _
 from ..models import PaymentMethod
 from ..services import payment_methods as service
 from ..services.profiles import find_profile, set_billing_email
@@ -47,7 +48,7 @@ def _render(
 @owner_required
 def register(account: BillingAccount) -> Response | tuple[str, int]:
     if not ActionForm().validate_on_submit():
-        return fail("The form expired; please try again.", 400)
+        return fail(_("The form expired; please try again."), 400)
     next_url = safe_next(request.form.get("next"))
     return_url = url_for(".finish", next=next_url, _external=True)
     try:
@@ -68,7 +69,7 @@ def register(account: BillingAccount) -> Response | tuple[str, int]:
 def finish(account: BillingAccount) -> Response:
     next_url = safe_next(request.args.get("next")) or url_for(".index")
     if request.args.get("setup_cancelled"):
-        flash("No card was registered.", "info")
+        flash(_("No card was registered."), "info")
         return redirect(next_url)
     reference = request.args.get("setup_reference", "")
     try:
@@ -76,7 +77,7 @@ def finish(account: BillingAccount) -> Response:
     except BillingError as exc:
         flash(message(exc), "error")
         return redirect(next_url)
-    flash(f"{method.brand.capitalize()} •••• {method.last4} registered.", "success")
+    flash(_("%(card)s registered.", card=_card(method)), "success")
     return redirect(_with_card(next_url, method.id))
 
 
@@ -84,12 +85,12 @@ def finish(account: BillingAccount) -> Response:
 @owner_required
 def make_default(account: BillingAccount, method_id: int) -> Response | tuple[str, int]:
     if not ActionForm().validate_on_submit():
-        return fail("The form expired; please try again.", 400)
+        return fail(_("The form expired; please try again."), 400)
     try:
         method = service.set_default(account, method_id)
     except BillingError as exc:
         return refuse(exc)
-    flash(f"{method.brand.capitalize()} •••• {method.last4} is now your default card.", "success")
+    flash(_("%(card)s is now your default card.", card=_card(method)), "success")
     return redirect(url_for(".index"))
 
 
@@ -99,7 +100,7 @@ def remove(account: BillingAccount, method_id: int) -> Response | tuple[str, int
     """Remove a card; one that the next renewal of a license needs only once the owner,
     warned that the renewal will then fail, confirms it."""
     if not ActionForm().validate_on_submit():
-        return fail("The form expired; please try again.", 400)
+        return fail(_("The form expired; please try again."), 400)
     try:
         if not request.form.get("confirm"):
             method = service.find_method(account, method_id)
@@ -109,7 +110,7 @@ def remove(account: BillingAccount, method_id: int) -> Response | tuple[str, int
         service.remove(account, method_id)
     except BillingError as exc:
         return refuse(exc)
-    flash("The card was removed.", "success")
+    flash(_("The card was removed."), "success")
     return redirect(url_for(".index"))
 
 
@@ -118,18 +119,22 @@ def remove(account: BillingAccount, method_id: int) -> Response | tuple[str, int
 def billing_email(account: BillingAccount) -> Response | tuple[str, int]:
     form = BillingEmailForm()
     if not form.validate_on_submit():
-        return fail("Enter a valid e-mail address.", 400)
+        return fail(_("Enter a valid e-mail address."), 400)
     try:
         set_billing_email(account.billing_id, form.email.data)
     except BillingError as exc:
         return refuse(exc)
     flash(
-        f"Payment notifications will go to {form.email.data} and every owner."
+        _("Payment notifications will go to %(email)s and every owner.", email=form.email.data)
         if form.email.data
-        else "Payment notifications will go to every owner.",
+        else _("Payment notifications will go to every owner."),
         "success",
     )
     return redirect(url_for(".index"))
+
+
+def _card(method: PaymentMethod) -> str:
+    return f"{method.brand.capitalize()} •••• {method.last4}"
 
 
 def _with_card(url: str, method_id: int) -> str:

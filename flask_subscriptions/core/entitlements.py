@@ -96,6 +96,20 @@ class Standing:
     restricted_on: date | None = None
 
 
+class Reason(str):
+    """A reason as English words (what ``str`` shows, as before) that also carries its code
+    and values (R-I18N-2), so a page can say it in the person's language."""
+
+    code: str
+    values: Mapping[str, object]
+
+    def __new__(cls, text: str, code: str, **values: object) -> Reason:
+        made = super().__new__(cls, text)
+        made.code = code
+        made.values = MappingProxyType(dict(values))
+        return made
+
+
 @dataclass(frozen=True)
 class Overage:
     """One metric whose latest usage is over the limit of the plan in force."""
@@ -143,7 +157,7 @@ class Entitlements:
         found = self.features.get(feature)
         if found is not None:
             return found
-        return Entitlement(feature, False, f"No plan includes the feature “{feature}”.", None)
+        return Entitlement(feature, False, _no_plan(feature), None)
 
     def allows(self, feature: str) -> bool:
         return self.get(feature).allowed
@@ -222,8 +236,15 @@ def _overages(plan: PlanInfo | None, usage: Mapping[str, int], locale: str) -> t
             metric,
             usage[metric],
             limit,
-            f"{metric_label(metric)} {_number(usage[metric], locale)} is over the "
-            f"{plan.name} plan's limit of {_number(limit, locale)}.",
+            Reason(
+                f"{metric_label(metric)} {_number(usage[metric], locale)} is over the "
+                f"{plan.name} plan's limit of {_number(limit, locale)}.",
+                "over_limit",
+                metric=metric_label(metric),
+                usage=usage[metric],
+                plan=plan.name,
+                limit=limit,
+            ),
         )
         for metric, limit in sorted(plan.limits.items())
         if usage.get(metric, 0) > limit
@@ -238,7 +259,9 @@ def _restriction(
     fix: Fix | None = None
     if standing.restricted_on is not None:
         since = standing.payment_failed_on or standing.restricted_on
-        reasons.append(f"Payment overdue since {_day(since, locale)}.")
+        reasons.append(
+            Reason(f"Payment overdue since {_day(since, locale)}.", "payment_overdue", since=since)
+        )
         fix = SETTLE
     for over in overages:
         reasons.append(over.reason)
@@ -252,31 +275,51 @@ def _missing(feature: str, catalog: CatalogInfo, plan: PlanInfo | None) -> Entit
     addons = [a for a in catalog.addons if a.active and feature in a.features]
     for addon in addons:
         if addon.code in offered:
-            return Entitlement(feature, False, f"Needs the {addon.name} add-on.", ADD_ON)
+            text = f"Needs the {addon.name} add-on."
+            return Entitlement(
+                feature, False, Reason(text, "needs_addon", addon=addon.name), ADD_ON
+            )
     ranked = sorted((p for p in catalog.plans if p.active), key=lambda p: p.rank)
     with_feature = [p for p in ranked if feature in p.features]
     if with_feature:
-        return Entitlement(feature, False, f"Needs the {with_feature[0].name} plan.", UPGRADE)
+        name = with_feature[0].name
+        return Entitlement(
+            feature, False, Reason(f"Needs the {name} plan.", "needs_plan", plan=name), UPGRADE
+        )
     for addon in addons:
         carrier = next((p for p in ranked if addon.code in p.addons), None)
         if carrier is not None:
             return Entitlement(
                 feature,
                 False,
-                f"Needs the {addon.name} add-on, which comes with the {carrier.name} plan.",
+                Reason(
+                    f"Needs the {addon.name} add-on, which comes with the {carrier.name} plan.",
+                    "needs_addon_with_plan",
+                    addon=addon.name,
+                    plan=carrier.name,
+                ),
                 UPGRADE,
             )
-    return Entitlement(feature, False, f"No plan includes the feature “{feature}”.", None)
+    return Entitlement(feature, False, _no_plan(feature), None)
+
+
+def _no_plan(feature: str) -> Reason:
+    return Reason(
+        f"No plan includes the feature “{feature}”.", "no_plan_has_feature", feature=feature
+    )
 
 
 def _grace_notice(standing: Standing, locale: str) -> str | None:
     """A failed renewal still in its grace: features keep working (R-DUN-1)."""
     if standing.payment_failed_on is None or standing.restricted_on is not None:
         return None
-    notice = f"The payment for your license failed on {_day(standing.payment_failed_on, locale)}."
-    if standing.grace_ends_on is not None:
-        notice += f" Pay by {_day(standing.grace_ends_on, locale)} to keep your paid features."
-    return notice
+    failed = standing.payment_failed_on
+    notice = f"The payment for your license failed on {_day(failed, locale)}."
+    if standing.grace_ends_on is None:
+        return Reason(notice, "payment_failed_grace", failed=failed)
+    pay_by = standing.grace_ends_on
+    notice += f" Pay by {_day(pay_by, locale)} to keep your paid features."
+    return Reason(notice, "payment_failed_pay_by", failed=failed, pay_by=pay_by)
 
 
 def _number(value: int, locale: str) -> str:

@@ -29,6 +29,7 @@ from ..errors import (
     PlanNotAnOption,
     QuoteChanged,
 )
+from ..i18n import gettext, number
 from ..models import (
     AddOn,
     BalanceEntry,
@@ -48,7 +49,7 @@ from ._sql import updated
 from ._tx import send_after_commit
 from .balance import NewEntry, append_entries, current_balance
 from .entitlement_cache import touch_entitlements
-from .invoices import invoice_lines, invoice_quote, mark_void
+from .invoices import invoice_quote, mark_void, named_lines
 from .licenses import License, find_license
 from .notices import mail_about
 from .payment_methods import usable_methods
@@ -239,9 +240,15 @@ def _warnings(account_id: str, plan: Plan) -> tuple[str, ...]:
         value = usage.get(metric)
         if value is not None and value > limit:
             warnings.append(
-                f"Your current {metric.upper()} of {value:,} is over the {plan.name} plan's limit "
-                f"of {limit:,}: paid features will be restricted at once after this change, "
-                "and billing continues."
+                gettext(
+                    "Your current %(metric)s of %(value)s is over the %(plan)s plan's limit of "
+                    "%(limit)s: paid features will be restricted at once after this change, "
+                    "and billing continues.",
+                    metric=metric.upper(),
+                    value=number(value),
+                    plan=plan.name,
+                    limit=number(limit),
+                )
             )
     return tuple(warnings)
 
@@ -533,7 +540,7 @@ def _mail(
         None,
         change=change,
         dedupe_key=f"{kind}:{change.id}",
-        change_lines=invoice_lines(invoice),
+        change_lines=named_lines(invoice),
         cancelled_plan=cancelled_plan,
     )
 

@@ -51,7 +51,7 @@ from . import _tx
 from ._sql import updated
 from .balance import current_balance
 from .coupons import check_coupon
-from .invoices import invoice_lines, invoice_quote, void_and_return_balance
+from .invoices import invoice_quote, named_lines, void_and_return_balance
 from .licenses import start_subscription
 from .payment_methods import usable_methods
 from .pipeline import (
@@ -421,7 +421,7 @@ def _send_purchase_mail(
             "plan": plan,
             "addons": addons,
             "invoice": invoice,
-            "lines": invoice_lines(invoice),
+            "lines": named_lines(invoice),
             "subscription": subscription,
             "payment": payment,
             "payment_method": method,

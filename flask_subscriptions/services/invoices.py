@@ -55,6 +55,37 @@ def invoice_lines(invoice: Invoice) -> list[InvoiceLine]:
     )
 
 
+def named_lines(invoice: Invoice) -> list[QuoteLine]:
+    """The invoice's lines as the core's structured lines, named as the catalog names their
+    items (one statement per kind), for an e-mail to word in the reader's language
+    (R-I18N-1). A line of no catalog item (a coupon, a settled invoice) keeps the name it
+    was stored with."""
+    rows = invoice_lines(invoice)
+    codes = sorted({r.item_code for r in rows if r.item_code})
+    names: dict[str, str] = {}
+    if codes:
+        session = get_state().session
+        for model in (AddOn, Plan):  # a plan wins a code both use
+            found = select(model.code, model.name).where(model.code.in_(codes))
+            names.update((code, name) for code, name in session.execute(found))
+    return [
+        QuoteLine(
+            LineKind(r.kind),
+            r.item_code or None,
+            names.get(r.item_code) or r.description,
+            r.amount,
+            start=r.start,
+            end=r.end,
+            days=r.days,
+            term_days=r.term_days,
+            basis=r.basis,
+            price_id=r.price_id,
+            invoice_id=r.settled_invoice_id,
+        )
+        for r in rows
+    ]
+
+
 def invoice_quote(invoice: Invoice) -> tuple[Quote, tuple[Price, ...]]:
     """The invoice's lines as the core's quote, and the catalog prices its charges used.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..models import Invoice, Payment, PaymentMethod, Plan, Subscription
 from ..notifications import enqueue
 from ..state import get_state
-from .invoices import invoice_lines
+from .invoices import named_lines
 
 
 def mail_about(
@@ -32,7 +32,7 @@ def mail_about(
             "subscription": subscription,
             "plan": session.get(Plan, subscription.plan_id),
             "invoice": invoice,
-            "lines": invoice_lines(invoice) if invoice else [],
+            "lines": named_lines(invoice) if invoice else [],
             "payment": payment,
             "payment_method": method,
             "today": state.today(),

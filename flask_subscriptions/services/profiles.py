@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..accounts import BillingAccount
 from ..errors import InvalidEmail
+from ..i18n import normalize_locale
 from ..models import BillingProfile
 from ..state import get_state
 
@@ -101,6 +102,54 @@ def set_billing_email(account_id: str, address: str | None) -> BillingProfile:
     try:
         profile = ensure_profile(account_id)
         profile.billing_email = value
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return profile
+
+
+def account_locale(account: BillingAccount, profile: BillingProfile | None = None) -> str | None:
+    """The language to write to ``account`` in (R-I18N-1): the host's own word for it (a
+    ``billing_locale`` attribute on its model), else the one stored on the profile."""
+    chosen = normalize_locale(getattr(account, "billing_locale", None))
+    if chosen is not None:
+        return chosen
+    if profile is None:
+        profile = find_profile(account.billing_id)
+    return profile.locale if profile is not None else None
+
+
+def account_locales(account_ids: list[str]) -> dict[str, str]:
+    """The stored preferred languages of many accounts, in one statement (a renewal batch)."""
+    if not account_ids:
+        return {}
+    rows = get_state().session.execute(
+        select(BillingProfile.account_id, BillingProfile.locale).where(
+            BillingProfile.account_id.in_(account_ids), BillingProfile.locale.is_not(None)
+        )
+    )
+    return {account_id: locale for account_id, locale in rows if locale}
+
+
+def remember_locale(account_id: str, locale: str | None) -> None:
+    """Store the account's preferred language when it is known (the language its owner
+    buys in), so the e-mails a job sends later (a renewal's receipt) are written in it.
+    One short transaction, only when it changes; an unknown value changes nothing."""
+    value = normalize_locale(locale)
+    if value is None or value == get_state().session.scalar(
+        select(BillingProfile.locale).where(BillingProfile.account_id == account_id)
+    ):
+        return
+    set_locale(account_id, value)
+
+
+def set_locale(account_id: str, locale: str | None) -> BillingProfile:
+    """Set (or clear, with None) the account's preferred language, and commit."""
+    session = get_state().session
+    try:
+        profile = ensure_profile(account_id)
+        profile.locale = normalize_locale(locale)
         session.commit()
     except Exception:
         session.rollback()

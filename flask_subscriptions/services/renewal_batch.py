@@ -79,6 +79,7 @@ class Renewed:
     lines: tuple[QuoteLine, ...]
     method: CoreRow | None  # the row of the card that pays it, if one is usable
     billing_email: str | None
+    locale: str | None = None  # the account's preferred language: its receipt's (R-I18N-1)
 
 
 @dataclass
@@ -217,6 +218,7 @@ class BatchFacts:
                     PROFILES.c.gateway_customer,
                     PROFILES.c.default_payment_method_id,
                     PROFILES.c.billing_email,
+                    PROFILES.c.locale,
                 ).where(among(PROFILES.c.account_id, accounts))
             )
         }
@@ -337,6 +339,7 @@ class TermWriter:
                 lines=quote.lines,
                 method=method,
                 billing_email=self._profile_value(sub.account_id, "billing_email"),
+                locale=self._profile_value(sub.account_id, "locale"),
             ),
         )
 

@@ -311,6 +311,7 @@ def write_receipts(reserved: Sequence[Reserved]) -> None:
     accounts = state.load_accounts({r.account_id for r in reserved})
     today = state.today()
     messages: list[Mailing] = []
+    locales: dict[str, str] = {}  # read with the batch's profiles: no statement of its own
     for one in reserved:
         done: Renewed = one.context
         account = accounts.get(one.account_id)
@@ -328,7 +329,9 @@ def write_receipts(reserved: Sequence[Reserved]) -> None:
             "today": today,
         }
         messages.append((account, recipients, context, f"renewal_receipt:{one.invoice_id}"))
-    enqueue_rendered(render_many("renewal_receipt", messages))
+        if done.locale:
+            locales[one.account_id] = done.locale
+    enqueue_rendered(render_many("renewal_receipt", messages, locales))
 
 
 def _payment(one: Reserved) -> Snapshot:

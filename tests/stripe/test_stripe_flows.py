@@ -282,7 +282,9 @@ def test_no_card_number_is_kept_anywhere_R_SEC_1(
     assert place(client, key).status_code == 302
     dump = _dump_tables(app)
     assert {"4242", "4444", "0341"} <= set(re.findall(r"\b\d{4}\b", dump))  # last 4 are kept
-    assert luhn_valid_numbers(dump) == []
+    # A quote's fingerprint is a SHA-256 in hex: its digit runs are not card numbers (with
+    # the sample catalog's yen and won prices one of them happens to pass the Luhn check).
+    assert luhn_valid_numbers(re.sub(r"\b[0-9a-f]{64}\b", "", dump)) == []
 
 
 def _dump_tables(app: Flask) -> str:

@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ...i18n import N_
 from ..base import DeclineKind
 
 __all__ = [
@@ -73,23 +74,40 @@ DECLINES: dict[str, tuple[DeclineKind, str]] = {
 }
 
 TEST_CARDS: tuple[SandboxCard, ...] = (
-    SandboxCard("4242424242424242", "visa", Behaviour.SUCCEED, "Succeeds"),
-    SandboxCard("5555555555554444", "mastercard", Behaviour.SUCCEED, "Succeeds"),
+    SandboxCard("4242424242424242", "visa", Behaviour.SUCCEED, N_("Succeeds")),
+    SandboxCard("5555555555554444", "mastercard", Behaviour.SUCCEED, N_("Succeeds")),
     SandboxCard(
-        "4000000000000002", "visa", Behaviour.DECLINE, "Declined at registration", "card_declined"
+        "4000000000000002",
+        "visa",
+        Behaviour.DECLINE,
+        N_("Declined at registration"),
+        "card_declined",
     ),
     SandboxCard(
-        "4000000000000069", "visa", Behaviour.DECLINE, "Expired at registration", "expired_card"
+        "4000000000000069",
+        "visa",
+        Behaviour.DECLINE,
+        N_("Expired at registration"),
+        "expired_card",
     ),
-    SandboxCard("4000000000000341", "visa", Behaviour.DECLINE, "Every charge declined"),
+    SandboxCard("4000000000000341", "visa", Behaviour.DECLINE, N_("Every charge declined")),
     SandboxCard(
-        "4000000000009995", "visa", Behaviour.INSUFFICIENT_FUNDS, "Every charge: insufficient funds"
+        "4000000000009995",
+        "visa",
+        Behaviour.INSUFFICIENT_FUNDS,
+        N_("Every charge: insufficient funds"),
     ),
     SandboxCard(
-        "4000000000001232", "visa", Behaviour.FIRST_CHARGE_ONLY, "First charge only (renewal fails)"
+        "4000000000001232",
+        "visa",
+        Behaviour.FIRST_CHARGE_ONLY,
+        N_("First charge only (renewal fails)"),
     ),
     SandboxCard(
-        "4000002760003184", "visa", Behaviour.REQUIRES_ACTION, "Every charge needs authentication"
+        "4000002760003184",
+        "visa",
+        Behaviour.REQUIRES_ACTION,
+        N_("Every charge needs authentication"),
     ),
 )
 
@@ -137,7 +155,7 @@ def brand_of(digits: str) -> str:
 def card_for(digits: str) -> SandboxCard:
     """The test behaviour of a (valid) number: the table's, or "succeeds"."""
     return _BY_NUMBER.get(digits) or SandboxCard(
-        digits, brand_of(digits), Behaviour.SUCCEED, "Succeeds"
+        digits, brand_of(digits), Behaviour.SUCCEED, N_("Succeeds")
     )
 
 

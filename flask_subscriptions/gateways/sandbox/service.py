@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_request_context, request
 from sqlalchemy.pool import StaticPool
 
+from ... import i18n
 from ...links import app_url
 from ...migrations import upgrade
 from ..base import (
@@ -130,6 +131,7 @@ class SandboxGateway:
             engine.dispose()  # no pooled connection may survive a fork of a preloading server
         app.extensions[EXTENSION_KEY] = _State(self, engine)
         app.register_blueprint(blueprint, url_prefix=self.url_prefix)
+        i18n.register(app)  # its pages speak the person's language too (R-I18N-1)
 
     def _database_url(self, app: Flask) -> str:
         url = self.database_url or app.config.get("SQLALCHEMY_DATABASE_URI")

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from wtforms import StringField, SubmitField
 from wtforms.validators import ValidationError
 
+from ...i18n import N_, gettext, lazy_gettext
 from ..base import CardSetupFailed, ChargeStatus, GatewayError
 from .cards import TEST_CARDS, brand_of, luhn_valid, normalize_number
 from .hosting import EXTENSION_KEY, is_safe_return_url, with_query
@@ -35,7 +36,7 @@ blueprint = Blueprint(
 #: What ``_new_id`` makes (``seti_…``, ``ch_…``): anything else names nothing, and is never
 #: sent to the storage (PostgreSQL refuses a NUL byte in a text comparison: a 500).
 _ID = re.compile(r"[A-Za-z0-9_]{1,64}")
-_NOT_FOUND = "This page does not exist, or has expired."
+_NOT_FOUND = N_("This page does not exist, or has expired.")
 _EXPIRY = re.compile(r"\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*")
 _ZERO_DECIMAL = {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx",
                  "vnd", "vuv", "xaf", "xof", "xpf"}  # fmt: skip
@@ -56,9 +57,9 @@ class SandboxPay(Protocol):
 
 
 class CardForm(FlaskForm):  # type: ignore[misc]
-    number = StringField("Card number")
-    expiry = StringField("Expiry date (MM/YY)")
-    cvc = StringField("Security code (CVC)")
+    number = StringField(lazy_gettext("Card number"))
+    expiry = StringField(lazy_gettext("Expiry date (MM/YY)"))
+    cvc = StringField(lazy_gettext("Security code (CVC)"))
 
     def __init__(self, today: date, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -69,31 +70,33 @@ class CardForm(FlaskForm):  # type: ignore[misc]
     def validate_number(self, field: StringField) -> None:
         digits = normalize_number(field.data or "")
         if digits is None:
-            raise ValidationError("Enter a card number of 13 to 19 digits.")
+            raise ValidationError(gettext("Enter a card number of 13 to 19 digits."))
         if not luhn_valid(digits):
-            raise ValidationError("Your card number is invalid.")
+            raise ValidationError(gettext("Your card number is invalid."))
         self.digits = digits
 
     def validate_expiry(self, field: StringField) -> None:
         match = _EXPIRY.fullmatch(field.data or "")
         if match is None or not 1 <= int(match[1]) <= 12:
-            raise ValidationError("Enter the expiry date as MM/YY.")
+            raise ValidationError(gettext("Enter the expiry date as MM/YY."))
         month, year = int(match[1]), int(match[2])
         year += 2000 if year < 100 else 0
         if (year, month) < (self.today.year, self.today.month):
-            raise ValidationError("Your card's expiration date is in the past.")
+            raise ValidationError(gettext("Your card's expiration date is in the past."))
         self.exp_month, self.exp_year = month, year
 
     def validate_cvc(self, field: StringField) -> None:
         length = 4 if self.digits and brand_of(self.digits) == "amex" else 3
         value = (field.data or "").strip()
         if len(value) != length or not value.isascii() or not value.isdigit():
-            raise ValidationError(f"Enter the {length}-digit security code.")
+            raise ValidationError(
+                gettext("Enter the %(length)s-digit security code.", length=length)
+            )
 
 
 class AuthenticateForm(FlaskForm):  # type: ignore[misc]
-    complete = SubmitField("Complete authentication")
-    fail = SubmitField("Fail authentication")
+    complete = SubmitField(lazy_gettext("Complete authentication"))
+    fail = SubmitField(lazy_gettext("Fail authentication"))
 
 
 @blueprint.after_request
@@ -112,7 +115,7 @@ def setup(session_id: str) -> ResponseReturnValue:
     if session is None:
         return _error(_NOT_FOUND, 404)
     if not is_safe_return_url(session.return_url, request.host):
-        return _error("This card form cannot send you back to the address it was given.", 400)
+        return _error(N_("This card form cannot send you back to the address it was given."), 400)
     if session.card_token:
         return redirect(with_query(session.return_url, setup_reference=session.id))
     form = CardForm(today=gateway.today())
@@ -123,11 +126,11 @@ def setup(session_id: str) -> ResponseReturnValue:
         except CardSetupFailed as exc:
             error = exc.message
         except GatewayError:
-            error = "Sandbox Pay is unavailable right now. Please try again."
+            error = gettext("Sandbox Pay is unavailable right now. Please try again.")
         else:
             return redirect(with_query(session.return_url, setup_reference=session.id))
     elif "csrf_token" in form.errors:
-        error = "This form has expired. Please try again."
+        error = gettext("This form has expired. Please try again.")
     form.number.data = form.cvc.data = ""  # never echo a card number or code back
     cancel_url = with_query(session.return_url, setup_cancelled="1")
     return render_template(
@@ -176,4 +179,4 @@ def _gateway() -> SandboxPay:
 
 
 def _error(message: str, status: int) -> ResponseReturnValue:
-    return render_template("sandbox_pay/error.html", message=message), status
+    return render_template("sandbox_pay/error.html", message=gettext(message)), status
