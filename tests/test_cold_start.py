@@ -63,11 +63,13 @@ def _get(port: int, path: str) -> int:
 #: worker still calls ``create_app()`` itself, all four at once, as in production), so a
 #: start costs one import of the package instead of four on a busy machine.
 HOOKS = """
+import os
+
 import tests.process_host
 
 
 def post_worker_init(worker):
-    print(f"worker ready {worker.pid}", flush=True)
+    os.write(1, f"worker ready {worker.pid}\\n".encode())  # one write: a whole line
 """
 
 
@@ -97,7 +99,10 @@ def _serve_once(url: str, hooks: Path) -> str:
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 60
-        while sum("worker ready" in line for line in lines) < WORKERS:
+        # Counted in the whole output, not per line: four processes share one pipe, and two
+        # workers' lines can arrive as one ("worker ready 1worker ready 2\n"). Counting lines
+        # then waited for a fourth forever; that was the hang that cost a CI run its 90 minutes.
+        while "".join(lines).count("worker ready") < WORKERS:
             try:
                 line = output.get(timeout=max(deadline - time.monotonic(), 0.01))
             except queue.Empty:
