@@ -524,6 +524,39 @@ def test_interval_switch_moves_the_billing_date_R_PRO_6() -> None:
     )
 
 
+def test_an_interval_switch_takes_its_direction_from_the_interval_R_PRO_10() -> None:
+    """R-PRO-10: annual -> monthly is a downgrade even to a higher tier (the reference's
+    "Small annual to Large monthly"), so R-PRO-5 applies with its penalty; monthly ->
+    annual is an upgrade even to a lower tier, so every item gets R-PRO-4's credit with no
+    penalty, a discounted add-on given up included."""
+    down = quote_change(
+        holding("USD", ["small"], YEAR, TY), target("USD", ["medium"], MONTH), DY, 0
+    )
+    # paid 108000, list 120000, 183 of 366 days used: 108000 - 120000 x 1/2 = 48000;
+    # R-PRO-4 would give 54000, so the penalty is 6000.
+    assert down.direction == "downgrade"
+    assert summary(down) == [
+        ("credit", "small", -54000),
+        ("penalty", "small", 6000),
+        ("charge", "medium", 20000),
+    ]
+    up = quote_change(
+        holding("USD", ["medium", ("operation", 1500)], MONTH, TM),
+        target("USD", ["xsmall"], YEAR),
+        D,
+        0,
+    )
+    # 20000 x 10/31 = 6451.61 -> 6452; 1500 x 10/31 = 483.87 -> 484; no penalty line
+    assert up.direction == "upgrade"
+    assert summary(up) == [
+        ("credit", "medium", -6452),
+        ("credit", "operation", -484),
+        ("charge", "xsmall", 54000),
+    ]
+    assert_invariants(down)
+    assert_invariants(up)
+
+
 def test_credits_go_to_the_balance_never_to_the_card_R_PRO_3() -> None:
     """R-PRO-3: a credit larger than the charge stays on the balance; the card pays 0."""
     quote = quote_change(
