@@ -11,6 +11,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -18,7 +19,7 @@ from typing import Any, TypeVar, cast
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, delete, select, text
+from sqlalchemy import Engine, create_engine, delete, event, select, text
 
 from flask_subscriptions import FrozenClock
 from flask_subscriptions.gateways.sandbox import SandboxGateway
@@ -292,3 +293,20 @@ def at_once(app: Flask, workers: int, work: Callable[[int], T]) -> list[T]:
     if errors:
         raise errors[0]
     return cast(list[T], answers)
+
+
+@contextmanager
+def statements(engine: Engine | None = None) -> Iterator[list[str]]:
+    """Every statement sent to the database (the host's by default) while inside, SQLite's
+    BEGIN included: what a page or a job costs, counted."""
+    engine = engine or host_db.engine
+    sent: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

@@ -293,6 +293,28 @@ KILLED = 300
 CRASH_AT = 10
 
 
+def _run_with_a_dying_worker(
+    gateway: SandboxGateway, cluster: Cluster, lease: int, **crash: str
+) -> tuple[Cluster, Path]:
+    """KILLED licenses renewed on two workers, batches of 50, by `renew --on-workers`; w1
+    dies at its CRASH_AT-th charge (``crash``: how much of it dies) and writes its pid to
+    the mark it returns."""
+    _visa_licenses(gateway, KILLED)
+    db.session.commit()
+    cluster.config = {
+        "SUBSCRIPTIONS_RENEWAL_BATCH_SIZE": 50,
+        "SUBSCRIPTIONS_RENEWAL_CONCURRENCY": 4,
+        "SUBSCRIPTIONS_CLAIM_LEASE_SECONDS": lease,
+    }
+    cluster.latency_ms = 20
+    mark = cluster.logs / "killed-pid"
+    cluster.worker("w1", TEST_CRASH_AFTER_CHARGES=str(CRASH_AT), TEST_CRASH_MARK=str(mark), **crash)
+    cluster.worker("w2")
+    cluster.wait_ready("w1", "w2")
+    cluster.cli("renew", "--on-workers")
+    return cluster, mark
+
+
 def test_a_worker_killed_mid_batch_loses_nothing_and_charges_nothing_twice_R_OPS_4_R_REN_2(
     app: Flask, catalog: None, gateway: SandboxGateway, cluster_for: Callable[[str], Cluster]
 ) -> None:
@@ -304,20 +326,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_charges_nothing_twice_R_OPS
     once the dead process's lease has run out, settles its payments from their keys
     (recorded where Sandbox Pay took them, charged now where it never saw them), and the
     run completes: every term renewed once and charged once."""
-    _visa_licenses(gateway, KILLED)
-    db.session.commit()
-    cluster = cluster_for("redis")
-    cluster.config = {
-        "SUBSCRIPTIONS_RENEWAL_BATCH_SIZE": 50,
-        "SUBSCRIPTIONS_RENEWAL_CONCURRENCY": 4,
-        "SUBSCRIPTIONS_CLAIM_LEASE_SECONDS": 6,
-    }
-    cluster.latency_ms = 20
-    mark = cluster.logs / "killed-pid"
-    cluster.worker("w1", TEST_CRASH_AFTER_CHARGES=str(CRASH_AT), TEST_CRASH_MARK=str(mark))
-    cluster.worker("w2")
-    cluster.wait_ready("w1", "w2")
-    cluster.cli("renew", "--on-workers")
+    cluster, mark = _run_with_a_dying_worker(gateway, cluster_for("redis"), lease=6)
 
     _until(lambda: mark.exists() and mark.read_text() != "", 60, cluster.log_tail)
     # The other processes finish the run; what stays pending is the dead process's batch,
@@ -353,25 +362,9 @@ def test_a_whole_worker_killed_mid_batch_loses_nothing_and_charges_nothing_twice
     the broker. RabbitMQ gives its unacknowledged messages back when its connection drops;
     Redis after their visibility timeout (three leases). Either way the other worker and
     the run's sweep finish the run: every term renewed once and charged once."""
-    _visa_licenses(gateway, KILLED)
-    db.session.commit()
-    cluster = cluster_for(broker)
-    cluster.config = {
-        "SUBSCRIPTIONS_RENEWAL_BATCH_SIZE": 50,
-        "SUBSCRIPTIONS_RENEWAL_CONCURRENCY": 4,
-        "SUBSCRIPTIONS_CLAIM_LEASE_SECONDS": 5,
-    }
-    cluster.latency_ms = 20
-    mark = cluster.logs / "killed-pid"
-    cluster.worker(
-        "w1",
-        TEST_CRASH_AFTER_CHARGES=str(CRASH_AT),
-        TEST_CRASH_MARK=str(mark),
-        TEST_CRASH_WHOLE_GROUP="1",
+    cluster, _ = _run_with_a_dying_worker(
+        gateway, cluster_for(broker), lease=5, TEST_CRASH_WHOLE_GROUP="1"
     )
-    cluster.worker("w2")
-    cluster.wait_ready("w1", "w2")
-    cluster.cli("renew", "--on-workers")
 
     _until(lambda: cluster.processes["w1"].poll() is not None, 60, cluster.log_tail)
     assert cluster.processes["w1"].returncode == -signal.SIGKILL

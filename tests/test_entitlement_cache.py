@@ -12,8 +12,7 @@ import os
 import subprocess
 import sys
 import tomllib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from flask_subscriptions import FrozenClock, get_state, requires_feature
 from flask_subscriptions.core.catalog import parse_catalog
@@ -38,7 +37,7 @@ from flask_subscriptions.services.settlement import settle, settlement_for
 from flask_subscriptions.services.support_licenses import end_license, give_days
 from flask_subscriptions.services.usage import import_usage
 
-from .conftest import SAMPLE_CATALOG, at_noon, signed_in
+from .conftest import SAMPLE_CATALOG, at_noon, signed_in, statements
 from .factories import add_card, subscribe
 from .flows import FIRST_CHARGE_ONLY, VISA
 from .hosts import User, db
@@ -77,28 +76,13 @@ def views(app: Flask) -> None:
         return "operation console"
 
 
-@contextmanager
-def counting() -> Iterator[list[str]]:
-    """Every statement sent to the database (SQLite's BEGIN included)."""
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-
-
 def billing_statements(client: FlaskClient, path: str = "/ops") -> tuple[int, list[str]]:
     """The page's status and the statements it sent about billing (the host's own user
     lookup is not ours to count)."""
     db.session.commit()
-    with counting() as statements:
+    with statements() as sent:
         page = client.get(path)
-    return page.status_code, [s for s in statements if "subs_" in s]
+    return page.status_code, [s for s in sent if "subs_" in s]
 
 
 # --- statements: warm none, cold one, stale one -------------------------------------------

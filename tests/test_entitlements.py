@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask, Response, render_template_string
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from flask_subscriptions import (
     Entitlement,
@@ -28,7 +28,7 @@ from flask_subscriptions.services.renewals import renew_due
 from flask_subscriptions.services.settlement import settle, settlement_for
 from flask_subscriptions.services.usage import UsageInvalid, report_usage
 
-from .conftest import Outbox, sign_in, signed_in
+from .conftest import Outbox, sign_in, signed_in, statements
 from .factories import add_card, subscribe
 from .flows import FIRST_CHARGE_ONLY, VISA
 from .hosts import Team, User, db
@@ -308,17 +308,9 @@ def test_every_check_of_a_request_costs_one_query_R_USE_3(
     subscribe(alice, "small", addons=("operation",))
     _report(alice, 200)
     client = signed_in(app, alice)
-    billing: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "subs_" in statement:
-            billing.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
+    with statements() as sent:
         page = client.get("/checks")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
+    billing = [statement for statement in sent if "subs_" in statement]
     assert page.text == "[True, True, False] small ops=True restricted=False||"
     assert len(billing) == 1, billing
 

@@ -5,7 +5,6 @@ yen and won are whole amounts, dates are the locale's own."""
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,13 @@ from flask_babel import Babel
 from flask_babel import gettext as host_gettext
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
-from pypdf import PdfReader
 from sqlalchemy import create_engine, select
 
 from flask_subscriptions import Subscriptions
 from flask_subscriptions.core.catalog import load_catalog_file
 from flask_subscriptions.gateways.sandbox import SandboxGateway
 from flask_subscriptions.i18n import long_date, money, rendering_locale
-from flask_subscriptions.models import BillingProfile, Invoice, PaymentMethod, Subscription
+from flask_subscriptions.models import BillingProfile, PaymentMethod, Subscription
 from flask_subscriptions.models import metadata as billing_metadata
 from flask_subscriptions.services import checkout
 from flask_subscriptions.services.catalog import load_catalog
@@ -35,6 +33,7 @@ from .conftest import SAMPLE_CATALOG, Outbox, at_noon, sign_in
 from .factories import add_card, new_user
 from .flows import choose_card, place, register_card, start_order, text_of
 from .hosts import User, db
+from .test_receipts import latest_invoice, pdf_text
 
 
 def buy(account: User, currency: str, plan: str = "small") -> Subscription:
@@ -47,20 +46,6 @@ def buy(account: User, currency: str, plan: str = "small") -> Subscription:
     placed = checkout.place_order(order.key, account, view.quote.fingerprint)
     assert placed.state == "paid", placed.failure_message
     found = db.session.scalar(select(Subscription).where(Subscription.id == placed.subscription_id))
-    assert found is not None
-    return found
-
-
-def pdf_text(pdf: bytes) -> str:
-    reader = PdfReader(io.BytesIO(pdf))
-    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
-
-
-def latest_invoice(kind: str) -> Invoice:
-    db.session.expire_all()
-    found = db.session.scalars(
-        select(Invoice).where(Invoice.kind == kind).order_by(Invoice.id.desc())
-    ).first()
     assert found is not None
     return found
 

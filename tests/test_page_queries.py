@@ -9,20 +9,17 @@ counts, PostgreSQL's is not a statement.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from flask_subscriptions.services.balance import append_entry
 from flask_subscriptions.services.renewals import renew_due
 
-from .conftest import at_noon, sign_in
+from .conftest import at_noon, sign_in, statements
 from .factories import add_card, subscribe
 from .hosts import User, db
 
@@ -38,26 +35,12 @@ PAGES = {
 }
 
 
-@contextmanager
-def _counting() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-
-
 def _statements(client: FlaskClient, path: str) -> int:
     db.session.commit()  # the request starts with nothing open
-    with _counting() as statements:
+    with statements() as sent:
         page = client.get(path)
     assert page.status_code == 200, (path, page.status_code)
-    return len(statements)
+    return len(sent)
 
 
 @pytest.mark.parametrize("page", sorted(PAGES))

@@ -7,8 +7,6 @@ order; a link no page wrote is a 400 that says so (R-SEC-4).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,13 +14,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from example_app.models import User as ExampleUser
 from example_app.models import db as example_db
 from flask_subscriptions.models import BalanceEntry, Invoice, OutboxMessage, Subscription
 
-from .conftest import signed_in
+from .conftest import signed_in, statements
 from .factories import new_user, subscribe
 from .hosts import User, db
 from .test_example_app import _create, _dispose, sign_in_as
@@ -36,27 +34,13 @@ def app_config() -> dict[str, Any]:
     return {"SUBSCRIPTIONS_PAGE_SIZE": SIZE}
 
 
-@contextmanager
-def counting() -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-
-
 def get(client: FlaskClient, path: str) -> tuple[str, int]:
     """The page's HTML and its statements (it must answer 200)."""
     db.session.commit()
-    with counting() as statements:
+    with statements() as sent:
         page = client.get(path)
     assert page.status_code == 200, (path, page.status_code)
-    return page.text, len(statements)
+    return page.text, len(sent)
 
 
 def numbers(html: str) -> list[str]:
@@ -66,6 +50,18 @@ def numbers(html: str) -> list[str]:
 def link(html: str, which: str) -> str | None:
     found = re.search(rf'class="subs-pager-{which}" rel="\w+" href="([^"]+)"', html)
     return found[1].replace("&amp;", "&") if found else None
+
+
+def older_pages(client: FlaskClient, first: str, statements: int) -> list[str]:
+    """Every page after ``first``, following its Older links to the end; each must cost
+    ``statements``."""
+    pages, path = [], link(first, "older")
+    while path is not None:
+        html, sent = get(client, path)
+        assert sent == statements, path
+        pages.append(html)
+        path = link(html, "older")
+    return pages
 
 
 def add_renewal_invoices(subscription: Subscription, count: int, first: int = 1) -> None:
@@ -114,14 +110,8 @@ def test_history_costs_the_same_with_1_or_1000_invoices_and_pages_through_them_a
     assert link(first, "newer") is None
     assert len(first) < 2 * len(one) + SIZE * 1000  # a page, not the history
 
-    seen, pages, path = [], [], link(first, "older")
-    seen += numbers(first)
-    while path is not None:
-        html, statements = get(client, path)
-        assert statements == statements_one, path
-        pages.append(html)
-        seen += numbers(html)
-        path = link(html, "older")
+    pages = older_pages(client, first, statements_one)
+    seen = [number for html in (first, *pages) for number in numbers(html)]
     assert len(seen) == MANY and len(set(seen)) == MANY
     assert seen == [f"T-{n:05d}" for n in range(MANY - 1, 0, -1)] + [seen[-1]]
     assert len(pages) == MANY // SIZE - 1
@@ -217,13 +207,8 @@ def test_the_ledger_costs_the_same_with_1_or_1000_entries_and_pages_through_them
     html, statements = get(client, "/billing/balance")
     assert statements == statements_one
     assert "$1,000.00" in html  # the balance is the latest entry's, whatever the page
-    seen = re.findall(r"Credit (\d+)</td>", html)
-    path = link(html, "older")
-    while path is not None:
-        html, statements = get(client, path)
-        assert statements == statements_one
-        seen += re.findall(r"Credit (\d+)</td>", html)
-        path = link(html, "older")
+    pages = [html, *older_pages(client, html, statements_one)]
+    seen = [credit for page in pages for credit in re.findall(r"Credit (\d+)</td>", page)]
     assert seen == [str(n) for n in range(MANY, 0, -1)]
 
 

@@ -41,7 +41,7 @@ def app_config() -> dict[str, Any]:
     return dict(SELLER)
 
 
-def _text(pdf: bytes) -> str:
+def pdf_text(pdf: bytes) -> str:
     reader = PdfReader(io.BytesIO(pdf))
     return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
 
@@ -51,10 +51,10 @@ def _receipt(client: FlaskClient, invoice: Invoice) -> str:
     assert response.status_code == 200, response.text
     assert response.mimetype == "application/pdf"
     assert f'filename="receipt-{invoice.number}.pdf"' in response.headers["Content-Disposition"]
-    return _text(response.data)
+    return pdf_text(response.data)
 
 
-def _latest(kind: str) -> Invoice:
+def latest_invoice(kind: str) -> Invoice:
     db.session.expire_all()
     invoice = db.session.scalars(
         select(Invoice).where(Invoice.kind == kind).order_by(Invoice.id.desc())
@@ -67,7 +67,7 @@ def test_a_purchase_receipt_has_the_number_lines_amounts_card_and_seller_R_INV_2
     app: Flask, client: FlaskClient, alice: User, catalog: None
 ) -> None:
     subscribe(alice, addons=("operation",))
-    invoice = _latest("purchase")
+    invoice = latest_invoice("purchase")
     sign_in(client, alice)
     text = _receipt(client, invoice)
     for expected in (
@@ -96,10 +96,10 @@ def test_a_renewal_receipt_is_linked_from_its_email_R_INV_2_R_REN_3(
     subscribe(alice)
     at_noon(clock, date(2026, 4, 17))
     renew_due()
-    renewal = _latest("renewal")
+    renewal = latest_invoice("renewal")
     sign_in(client, alice)
     for kind, invoice in (
-        ("purchase_completed", _latest("purchase")),
+        ("purchase_completed", latest_invoice("purchase")),
         ("renewal_receipt", renewal),
     ):
         [mail] = outbox.of_kind(kind)
@@ -109,8 +109,8 @@ def test_a_renewal_receipt_is_linked_from_its_email_R_INV_2_R_REN_3(
             assert f'href="{url}"' in mail.html_body
         pdf = client.get(local_path(url))
         assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
-        assert invoice.number in _text(pdf.data)
-    assert "April 17, 2026 to May 16, 2026 (30 days)" in _text(
+        assert invoice.number in pdf_text(pdf.data)
+    assert "April 17, 2026 to May 16, 2026 (30 days)" in pdf_text(
         client.get(f"/billing/invoices/{renewal.number}/receipt.pdf").data
     )
 
@@ -122,7 +122,7 @@ def test_an_unpaid_invoice_has_no_receipt_R_INV_2(
     subscribe(alice, card=FIRST_CHARGE_ONLY)
     at_noon(clock, date(2026, 4, 17))
     renew_due()
-    unpaid = _latest("renewal")
+    unpaid = latest_invoice("renewal")
     assert unpaid.status == "open"
     sign_in(client, alice)
     assert client.get(f"/billing/invoices/{unpaid.number}").status_code == 200
@@ -150,7 +150,7 @@ def test_a_receipt_is_built_from_plain_data_without_a_request_R_INV_2() -> None:
     pdf = build_receipt(receipt, created_at=moment)
     assert pdf.startswith(b"%PDF-")
     assert pdf == build_receipt(receipt, created_at=moment)  # the same receipt, the same file
-    text = _text(pdf)
+    text = pdf_text(pdf)
     for expected in ("INV-000042", "Credit for X Small", "-€16.13", "€35.48", "€19.35", "–"):
         assert expected in text, expected
 

@@ -68,22 +68,24 @@ def named_lines(invoice: Invoice) -> list[QuoteLine]:
         for model in (AddOn, Plan):  # a plan wins a code both use
             found = select(model.code, model.name).where(model.code.in_(codes))
             names.update((code, name) for code, name in session.execute(found))
-    return [
-        QuoteLine(
-            LineKind(r.kind),
-            r.item_code or None,
-            names.get(r.item_code) or r.description,
-            r.amount,
-            start=r.start,
-            end=r.end,
-            days=r.days,
-            term_days=r.term_days,
-            basis=r.basis,
-            price_id=r.price_id,
-            invoice_id=r.settled_invoice_id,
-        )
-        for r in rows
-    ]
+    return [_quote_line(r, names.get(r.item_code) or r.description) for r in rows]
+
+
+def _quote_line(row: InvoiceLine, name: str) -> QuoteLine:
+    """A stored line as the core's line, under ``name``."""
+    return QuoteLine(
+        LineKind(row.kind),
+        row.item_code or None,
+        name,
+        row.amount,
+        start=row.start,
+        end=row.end,
+        days=row.days,
+        term_days=row.term_days,
+        basis=row.basis,
+        price_id=row.price_id,
+        invoice_id=row.settled_invoice_id,
+    )
 
 
 def invoice_quote(invoice: Invoice) -> tuple[Quote, tuple[Price, ...]]:
@@ -93,22 +95,7 @@ def invoice_quote(invoice: Invoice) -> tuple[Quote, tuple[Price, ...]]:
     The quote is for reading amounts (what was paid per item), not for showing again.
     """
     rows = invoice_lines(invoice)
-    lines = [
-        QuoteLine(
-            LineKind(r.kind),
-            r.item_code or None,
-            r.item_code or r.description,
-            r.amount,
-            start=r.start,
-            end=r.end,
-            days=r.days,
-            term_days=r.term_days,
-            basis=r.basis,
-            price_id=r.price_id,
-            invoice_id=r.settled_invoice_id,
-        )
-        for r in rows
-    ]
+    lines = [_quote_line(r, r.item_code or r.description) for r in rows]
     term = (
         Term(invoice.period_start, invoice.period_end)
         if invoice.period_start and invoice.period_end
