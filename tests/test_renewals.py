@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, insert, select
 
 from flask_subscriptions.models import (
     BalanceEntry,
@@ -20,7 +22,7 @@ from flask_subscriptions.models import (
 from flask_subscriptions.models import Term as TermRow
 from flask_subscriptions.services.balance import append_entry, current_balance
 from flask_subscriptions.services.licenses import status_of
-from flask_subscriptions.services.renewals import renew_due
+from flask_subscriptions.services.renewals import renew_batch, renew_due
 
 from .conftest import Outbox, at_noon
 from .factories import new_user, subscribe
@@ -528,6 +530,113 @@ def test_statements_per_renewal_batch_are_fixed_R_REN_2(
     assert counts[0] <= 30, counts
     assert db.session.scalar(select(func.count()).select_from(Payment)) == 9 + 3 + 9 * 4
     assert db.session.scalar(select(func.count()).select_from(BalanceEntry)) == 0
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("analyzed", [False, True], ids=["never-analyzed", "analyzed"])
+def test_a_renewal_run_reads_no_more_with_thousands_of_settled_payments_R_REN_2(
+    app: Flask, catalog: None, clock: object, analyzed: bool
+) -> None:
+    """What a run reads does not grow with the payments other licenses made long ago.
+    Counted in SQLite's own virtual-machine steps, on a database never analyzed (most
+    SQLite ones: the planner takes "succeeded" for a rare status, and read every succeeded
+    payment to find the batch's last-paid cards) and on one analyzed (the planner took the
+    bound open statuses for common ones, and read every invoice to find the open
+    payments). Either read grew with history: 13 and 17 ms a batch at 50,000 licenses."""
+    for i in range(12):
+        subscribe(new_user(f"due{i}"))  # on March 17
+    at_noon(clock, date(2026, 4, 17))
+    _analyze(analyzed)
+    before = _steps(_renew_batches)
+    at_noon(clock, date(2026, 4, 20))
+    other = subscribe(new_user("other"))  # renews on May 20: not in the run below
+    _settled_history(other, 3000)
+    at_noon(clock, date(2026, 5, 17))
+    _analyze(analyzed)
+    after = _steps(_renew_batches)
+    assert after < before * 1.25, (before, after)
+    assert len(_renewal_invoices_paid()) == 24
+
+
+def _renew_batches() -> None:
+    """A run's batches, without the reconciliation that opens a run (once a run, it looks
+    for open payments in id order, and SQLite walks every payment for them: not yet flat)."""
+    token = uuid.uuid4().hex
+    while renew_batch(token):
+        pass
+
+
+def _renewal_invoices_paid() -> list[Invoice]:
+    return list(
+        db.session.scalars(
+            select(Invoice).where(Invoice.kind == "renewal", Invoice.status == "paid")
+        )
+    )
+
+
+def _analyze(analyzed: bool) -> None:
+    db.session.commit()
+    if analyzed:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
+def _steps(action: object) -> int:
+    """SQLite virtual-machine steps (in hundreds) that ``action`` runs on the billing engine."""
+    steps = 0
+
+    def counted() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
+    def watch(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.set_progress_handler(counted, 100)
+
+    db.session.commit()
+    db.engine.dispose()  # new connections, each watched
+    event.listen(db.engine, "connect", watch)
+    try:
+        action()  # type: ignore[operator]
+    finally:
+        event.remove(db.engine, "connect", watch)
+        db.session.commit()
+        db.engine.dispose()
+    return steps
+
+
+def _settled_history(subscription: Subscription, count: int) -> None:
+    """``count`` paid invoices of ``subscription``, each with its succeeded payment: copies
+    of its purchase's rows (history the runs must not read)."""
+    invoice = db.session.scalars(
+        select(Invoice).where(Invoice.subscription_id == subscription.id)
+    ).one()
+    payment = db.session.scalars(select(Payment).where(Payment.invoice_id == invoice.id)).one()
+    invoices, payments = Invoice.__table__, Payment.__table__
+    invoice_row = {c.name: getattr(invoice, c.key) for c in Invoice.__mapper__.columns}
+    payment_row = {c.name: getattr(payment, c.key) for c in Payment.__mapper__.columns}
+    first = (db.session.scalar(select(func.max(Invoice.id))) or 0) + 1
+    first_payment = (db.session.scalar(select(func.max(Payment.id))) or 0) + 1
+    db.session.execute(
+        insert(invoices),
+        [
+            {**invoice_row, "id": first + i, "number": f"H-{i}", "term_id": None}
+            for i in range(count)
+        ],
+    )
+    db.session.execute(
+        insert(payments),
+        [
+            {
+                **payment_row,
+                "id": first_payment + i,
+                "invoice_id": first + i,
+                "idempotency_key": f"history:{i}",
+            }
+            for i in range(count)
+        ],
+    )
+    db.session.commit()
 
 
 def test_renew_cli_prints_a_summary_R_REN_4(app: Flask, catalog: None, clock: object) -> None:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, ColumnElement, Table, any_, bindparam, func, insert, select, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Table,
+    any_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.engine import CursorResult
 
 from ..state import get_state
@@ -29,6 +40,30 @@ def among(column: Any, values: Collection[Any]) -> ColumnElement[bool]:
             column == any_(bindparam(None, list(values), type_=ARRAY(column.type))),
         )
     return cast(ColumnElement[bool], column.in_(values))
+
+
+def one_of(column: Any, values: Collection[str]) -> ColumnElement[bool]:
+    """``column IN ('a', 'b')`` with the values written into the statement, for a filter on
+    a few rare states (open payments among every payment ever made). Bound, the values look
+    to the planner as common as any: SQLite then read every invoice with a license to find
+    the handful of open payments, in each renewal batch's claim, a cost that grew with
+    history (17 ms a batch at 50,000 renewals, 0.2 ms written out)."""
+    return cast(
+        ColumnElement[bool],
+        column.in_(bindparam(None, list(values), expanding=True, literal_execute=True)),
+    )
+
+
+def mostly(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``condition``, marked for SQLite as true of most rows (``likelihood(…, 0.9)``), so
+    its planner reaches the rows another way (an account's index) rather than through this
+    column's index. A database never analyzed (most SQLite ones) takes any equality on an
+    indexed column for a rare one: "the account's succeeded payments" read every succeeded
+    payment of every account, 13 ms a renewal batch at 50,000 licenses, growing with
+    history; 0.9 ms marked. PostgreSQL keeps its own statistics: left as it is."""
+    if get_state().session.get_bind().dialect.name == "sqlite":
+        return cast(ColumnElement[bool], func.likelihood(condition, literal_column("0.9")))
+    return condition
 
 
 def reserve_ids(table: Table, count: int) -> list[int] | None:

@@ -23,7 +23,7 @@ from ..gateways.base import CardSetup, CardSetupFailed, GatewayError
 from ..models import BillingProfile, Payment, PaymentMethod, Plan, Subscription
 from ..state import get_state
 from . import _tx
-from ._sql import among, updated
+from ._sql import among, mostly, updated
 from .profiles import billing_recipients, ensure_profile
 
 
@@ -77,7 +77,7 @@ def _default_id(account_id: str) -> ColumnElement[Any]:
         .where(
             Payment.account_id == account_id,
             Payment.purpose == "charge",
-            Payment.status == "succeeded",
+            mostly(Payment.status == "succeeded"),
             PaymentMethod.removed_at.is_(None),
         )
         .order_by(Payment.id.desc())
@@ -99,7 +99,7 @@ def last_paid_methods(account_ids: Sequence[str], excluding: int | None = None) 
         .where(
             among(Payment.account_id, account_ids),
             Payment.purpose == "charge",
-            Payment.status == "succeeded",
+            mostly(Payment.status == "succeeded"),
             PaymentMethod.removed_at.is_(None),
             PaymentMethod.id != (excluding or 0),
         )

@@ -39,7 +39,7 @@ from ..models import Term as TermRow
 from ..signals import plan_change_applied, subscription_expired
 from ..state import get_state
 from . import _tx
-from ._sql import among, insert_rows
+from ._sql import among, insert_rows, one_of
 from ._tx import send_after_commit
 from .balance import Balance, latest_balances
 from .claims import claim_rows
@@ -115,11 +115,14 @@ def open_batch(token: str, size: int) -> Batch | None:
         # reconciliation settles it first. (One waiting for 3-D Secure has put the license
         # in dunning, whose later invoices wait for the dunning job, in order.)
         # (A NOT IN over the few licenses with an open payment: the database hashes that
-        # short list once, where a NOT EXISTS was joined to every due row it read.)
+        # short list once, where a NOT EXISTS was joined to every due row it read; the
+        # statuses written out, so it is found through the payments' status index.)
         Subscription.id.not_in(
             select(Invoice.subscription_id)
             .join(Payment, Payment.invoice_id == Invoice.id)
-            .where(Payment.status.in_(("pending", "unknown")), Invoice.subscription_id.is_not(None))
+            .where(
+                one_of(Payment.status, ("pending", "unknown")), Invoice.subscription_id.is_not(None)
+            )
         ),
         order_by=[Subscription.current_term_end],
     )
