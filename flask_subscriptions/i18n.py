@@ -230,9 +230,11 @@ def _number(value: int, locale: str) -> str:
     return str(format_decimal(value, locale=locale))
 
 
+@lru_cache(maxsize=1024)
 def pad(text: str, width: int) -> str:
     """``Amount paid:  ``: a label padded to ``width`` columns, so a text e-mail's values line
-    up; a wide (CJK) character takes two columns."""
+    up; a wide (CJK) character takes two columns. Remembered: every receipt of a batch pads
+    the same few labels (a fifth of a receipt's rendering)."""
     columns = sum(2 if east_asian_width(char) in "WF" else 1 for char in str(text))
     return str(text) + " " * max(1, width - columns)
 

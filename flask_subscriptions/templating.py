@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from flask import Blueprint, Flask, current_app, has_request_context, request, url_for
+from flask import Blueprint, Flask, has_request_context, request, url_for
 from werkzeug.routing import BuildError
 
 from . import i18n, wording
@@ -58,25 +58,29 @@ def register_template_helpers(app: Flask, state: State) -> None:
             return ""  # a host that mounts its own views has no such page of ours
         if has_request_context() or any(app.url_default_functions.values()):
             return app_url(endpoint, **values)  # url_defaults callbacks may add values
-        config = current_app.config
-        where = tuple(
-            config.get(k) for k in ("SERVER_NAME", "PREFERRED_URL_SCHEME", "APPLICATION_ROOT")
+        config = app.config
+        where = (
+            config.get("SERVER_NAME"),
+            config.get("PREFERRED_URL_SCHEME"),
+            config.get("APPLICATION_ROOT"),
         )
         try:
-            return job_link(endpoint, where, tuple(values.items()))
+            return job_link(endpoint, where, values)
         except TypeError:  # a value that cannot be remembered
             return app_url(endpoint, **values)
 
-    def job_link(endpoint: str, where: tuple[Any, ...], values: tuple[tuple[str, Any], ...]) -> str:
+    def job_link(endpoint: str, where: tuple[Any, ...], values: dict[str, Any]) -> str:
         """A batch's links differ only in their values (each receipt's invoice number): the
         link is built once per endpoint with placeholders, then filled in. A value that a
         URL would spell differently (it needs quoting) is built the ordinary way."""
-        texts = [str(value) for _key, value in values]
-        pattern = link_pattern(endpoint, where, tuple(key for key, _value in values))
-        if pattern is None or any(quote(text, safe="") != text for text in texts):
-            return app_url(endpoint, **dict(values))
-        for position, text in enumerate(texts):
-            pattern = pattern.replace(_placeholder(position), text)
+        pattern = link_pattern(endpoint, where, tuple(values))
+        if pattern is None or len(values) > len(_PLACEHOLDERS):
+            return app_url(endpoint, **values)
+        for placeholder, value in zip(_PLACEHOLDERS, values.values(), strict=False):
+            text = str(value)
+            if not _unquoted(text):
+                return app_url(endpoint, **values)
+            pattern = pattern.replace(placeholder, text)
         return pattern
 
     @lru_cache(maxsize=256)
@@ -108,3 +112,8 @@ def page_url(prefix: str, direction: str, cursor: str, endpoint: str | None = No
 
 def _placeholder(position: int) -> str:
     return f"subs-link-value-{position}-"
+
+
+_PLACEHOLDERS = tuple(_placeholder(i) for i in range(16))
+#: What a URL spells as it is (``urllib.parse.quote(text, safe="")`` leaves it unchanged).
+_unquoted = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
