@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.utils import parseaddr
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, select
 from sqlalchemy.exc import IntegrityError
 
 from ..accounts import BillingAccount
@@ -116,8 +116,25 @@ def account_locale(account: BillingAccount, profile: BillingProfile | None = Non
     if chosen is not None:
         return chosen
     if profile is None:
-        profile = find_profile(account.billing_id)
-    return profile.locale if profile is not None else None
+        return stored_locale(account.billing_id)
+    return profile.locale
+
+
+def stored_locale(account_id: str) -> str | None:
+    """The account's stored preferred language: one column, not the whole profile (a host's
+    locale selector asks on every page)."""
+    return get_state().session.scalar(_locale_query(account_id))
+
+
+def stored_locale_of(account_id: str | ColumnElement[str]) -> ScalarSelect[str | None]:
+    """SQL: the stored preferred language of ``account_id`` (a value, or a column of the
+    host's own statement), so a host can read it with a statement it runs anyway: the
+    example app reads it with the signed-in person."""
+    return _locale_query(account_id).scalar_subquery()
+
+
+def _locale_query(account_id: str | ColumnElement[str]) -> Select[str | None]:
+    return select(BillingProfile.locale).where(BillingProfile.account_id == account_id)
 
 
 def account_locales(account_ids: list[str]) -> dict[str, str]:
