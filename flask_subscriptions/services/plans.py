@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..models import AddOn, Plan, PlanChangeOption, Price
 from ..state import get_state
@@ -24,9 +24,22 @@ class Offer:
         return not self.plan.is_free and bool(self.prices)
 
 
+#: The pages' statements, built once: building one costs about as much as running it.
+_CURRENCIES = select(Price.currency).where(Price.active).distinct()
+_PLANS = select(Plan).where(Plan.active).order_by(Plan.position)
+_ADDONS = select(AddOn).where(AddOn.active)
+_PRICES = select(Price).where(Price.active, Price.currency == bindparam("currency"))
+_OPTIONS = (
+    select(Plan)
+    .join(PlanChangeOption, PlanChangeOption.to_plan_id == Plan.id)
+    .where(PlanChangeOption.from_plan_id == bindparam("plan_id"), Plan.active)
+    .order_by(Plan.position)
+)
+
+
 def available_currencies() -> list[str]:
     session = get_state().session
-    return sorted(set(session.scalars(select(Price.currency).where(Price.active).distinct())))
+    return sorted(set(session.scalars(_CURRENCIES)))
 
 
 @dataclass(frozen=True)
@@ -56,9 +69,9 @@ def choose_currency(account_id: str | None, requested: str | None) -> CurrencyCh
 def list_offers(currency: str) -> list[Offer]:
     """Every active plan with its active prices in ``currency`` (three queries in all)."""
     session = get_state().session
-    plans = session.scalars(select(Plan).where(Plan.active).order_by(Plan.position)).all()
-    addons = {a.code: a for a in session.scalars(select(AddOn).where(AddOn.active))}
-    prices = session.scalars(select(Price).where(Price.active, Price.currency == currency)).all()
+    plans = session.scalars(_PLANS).all()
+    addons = {a.code: a for a in session.scalars(_ADDONS)}
+    prices = session.scalars(_PRICES, {"currency": currency}).all()
     by_plan: dict[int, dict[str, Price]] = {}
     by_addon: dict[int, dict[str, Price]] = {}
     for price in prices:
@@ -83,12 +96,4 @@ def list_offers(currency: str) -> list[Offer]:
 
 def change_options(plan_id: int) -> list[Plan]:
     """The plans ``plan_id`` may change to (R-CAT-2), in catalog order."""
-    session = get_state().session
-    return list(
-        session.scalars(
-            select(Plan)
-            .join(PlanChangeOption, PlanChangeOption.to_plan_id == Plan.id)
-            .where(PlanChangeOption.from_plan_id == plan_id, Plan.active)
-            .order_by(Plan.position)
-        )
-    )
+    return list(get_state().session.scalars(_OPTIONS, {"plan_id": plan_id}))
