@@ -29,7 +29,7 @@ from . import _tx
 from ._tx import send_after_commit
 from .dunning import needs_support
 from .entitlement_cache import touch_entitlements
-from .plans import change_options
+from .plans import CatalogCopy, change_options
 
 ENABLED, DISABLED, PAYMENT_FAILED, RESTRICTED, EXPIRED = (
     "Enabled",
@@ -135,14 +135,15 @@ class HeldPlan:
     options: frozenset[str]
 
 
-def held_plan(account_id: str) -> HeldPlan | None:
+def held_plan(account_id: str, catalog: CatalogCopy | None = None) -> HeldPlan | None:
     """The plans page offers a change of this license instead of a purchase that step 1
-    would refuse; two queries, however long the account's history."""
+    would refuse; one query, however long the account's history (two without
+    ``catalog``, which has the options)."""
     row = get_state().session.execute(_HELD, {"account_id": account_id}).first()
     if row is None:
         return None
     subscription_id, plan = row
-    options = frozenset({plan.code, *(p.code for p in change_options(plan.id))})
+    options = frozenset({plan.code, *(p.code for p in change_options(plan.id, catalog))})
     return HeldPlan(subscription_id, plan, options)
 
 
