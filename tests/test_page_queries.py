@@ -30,8 +30,8 @@ PAGES = {
     "/billing/licenses": 5,
     "/billing/licenses/{license}": 7,  # which card pays the next renewal, if any
     "/billing/licenses/{license}/change": 12,
-    "/billing/history": 7,  # a page of rows, then what they fold in (settled, declined)
-    "/billing/payment-methods": 5,  # the default card is read on its own (R-DUN-5)
+    "/billing/history": 6,  # a page of rows, then what they fold in (settled, declined)
+    "/billing/payment-methods": 4,  # the default card (R-DUN-5) is read with the cards
     "/billing/balance": 4,
 }
 

@@ -58,6 +58,23 @@ def preselected_method_id(account_id: str, offered: Sequence[PaymentMethod]) -> 
     return offered[-1].id
 
 
+def methods_and_default(account_id: str) -> tuple[list[PaymentMethod], int | None]:
+    """The account's registered cards and the default card's id (:func:`default_method_id`),
+    in one statement (the default read on its own when there is no card)."""
+    rows = get_state().session.execute(_METHODS_AND_DEFAULT, {"account_id": account_id}).all()
+    if not rows:
+        return [], default_method_id(account_id)
+    return [row[0] for row in rows], rows[0][1]
+
+
+def usable_and_preselected(account_id: str) -> tuple[list[PaymentMethod], int | None]:
+    """:func:`usable_methods` and :func:`preselected_method_id` in one statement."""
+    methods, default = methods_and_default(account_id)
+    today = get_state().today()
+    usable = [m for m in methods if not is_expired(m, today)]
+    return usable, default if default is not None or not usable else usable[-1].id
+
+
 def _default_id(account_id: Any) -> ColumnElement[Any]:
     """SQL: the default card's id (see :func:`default_method_id`), to read or to join;
     ``account_id`` a value or a bound parameter."""
@@ -89,6 +106,7 @@ _METHODS = (
     .order_by(PaymentMethod.id)
 )
 _DEFAULT = select(_default_id(bindparam("account_id")))
+_METHODS_AND_DEFAULT = _METHODS.add_columns(_default_id(bindparam("account_id")))
 _RENEWAL_METHOD = select(PaymentMethod).where(
     PaymentMethod.id
     == func.coalesce(_default_id(bindparam("account_id")), bindparam("method_id", type_=Integer))
