@@ -101,6 +101,11 @@ BILLING_PAGES = ("plans", "licenses", "license", "history", "balance", "payment-
 PERSON = "alice"
 TARGET_MS = 3.0
 TARGET_CHECK_MS = 0.1
+#: Sent by the sign-in and by ``ab``: Flask-Login's session protection compares each
+#: request's User-Agent with the sign-in's, and on a mismatch marks the session not fresh,
+#: which re-signs and re-sends the session cookie on every request (``ab`` always sends the
+#: cookie of the sign-in). A browser keeps its User-Agent, so the bench does too.
+AGENT = "flask-subscriptions-bench"
 ACCESS_LOG = "access.log"
 SERVER_LOG = "gunicorn.log"
 #: gunicorn's config file: readiness, and each request's CPU time in its worker (a sync
@@ -248,7 +253,7 @@ def _request(
 ) -> tuple[int, dict[str, str], str]:
     """One request, redirects not followed: status, headers, body."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Cookie": cookie} if cookie else {}
+    headers = {"User-Agent": AGENT, **({"Cookie": cookie} if cookie else {})}
     body = None
     if form is not None:
         body = urlencode(form)
@@ -295,6 +300,8 @@ def resolve(port: int, cookie: str, names: list[str]) -> dict[str, str]:
         if status != 200 or text not in body:
             where = headers.get("Location", "")
             raise SystemExit(f"{name} ({path}) answered {status} {where}, without {text!r}")
+        if "Set-Cookie" in headers:  # ab would measure re-signing the session every time
+            raise SystemExit(f"{name} ({path}) sets a cookie: {headers['Set-Cookie']}")
         paths[name] = path
     return paths
 
@@ -312,7 +319,7 @@ def run_ab(
     logs = {name: (tmp / name).stat().st_size for name in (ACCESS_LOG, SERVER_LOG)}
     done = subprocess.run(
         [ab, "-q", "-l", "-t", str(seconds), "-n", str(cap), "-c", str(connections),
-         "-C", cookie, "-e", str(csv), url],
+         "-C", cookie, "-H", f"User-Agent: {AGENT}", "-e", str(csv), url],
         capture_output=True, text=True,
     )  # fmt: skip
     out = done.stdout
@@ -385,7 +392,8 @@ def _figure(text: str, pattern: str, default: float | None = None) -> float:
 def warm(ab: str, url: str, cookie: str, workers: int) -> None:
     """Enough requests, from enough connections, that every worker has served the page."""
     subprocess.run(
-        [ab, "-q", "-l", "-n", str(50 * workers), "-c", str(2 * workers), "-C", cookie, url],
+        [ab, "-q", "-l", "-n", str(50 * workers), "-c", str(2 * workers), "-C", cookie,
+         "-H", f"User-Agent: {AGENT}", url],
         capture_output=True, check=True,
     )  # fmt: skip
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, session
+from flask import Flask, g, session
 from flask.cli import with_appcontext
 from flask_babel import Babel
 from flask_login import LoginManager, current_user
@@ -30,7 +30,7 @@ from flask_subscriptions.services.catalog import load_catalog
 from flask_subscriptions.services.profiles import account_locale
 from flask_subscriptions.state import get_state
 
-from .models import User, db, load_account, seed_demo_people, support_access
+from .models import User, db, load_account, load_signed_in, seed_demo_people, support_access
 
 CATALOG = Path(__file__).with_name("catalog.toml")
 
@@ -48,10 +48,24 @@ def select_locale() -> str | None:
     if picked in LANGUAGES:
         return str(picked)
     if getattr(current_user, "is_authenticated", False):
-        preferred = account_locale(current_user.account)
+        preferred = _preferred_locale(current_user._get_current_object())
         if preferred:
             return preferred
     return browser_locale()
+
+
+#: ``flask.g`` key: the signed-in person as ``_load_user`` read them, with their account's
+#: stored language (this request only).
+_LOADED = "example_signed_in"
+
+
+def _preferred_locale(user: User) -> str | None:
+    """The account's preferred language: read with the person by ``_load_user`` (one
+    statement for both), else asked for (a person just signed in by ``login_user``)."""
+    loaded = g.get(_LOADED)
+    if loaded is not None and loaded[0] is user:
+        return loaded[1]  # type: ignore[no-any-return]
+    return account_locale(user.account)
 
 
 def create_app(config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
@@ -146,7 +160,11 @@ def _stripe_settings_from_environment(app: Flask) -> None:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+    found = load_signed_in(int(user_id))
+    if found is None:
+        return None
+    setattr(g, _LOADED, found)
+    return found[0]
 
 
 @subscriptions.current_account_loader

@@ -4,64 +4,110 @@ card details go only to the payment service's own form (R-SEC-1, R-SEC-3)."""
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
+from typing import Any
 
+from babel.support import NullTranslations, Translations
+from flask import current_app, has_request_context
+from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, IntegerField, SelectMultipleField, StringField, TextAreaField
+from wtforms.i18n import messages_path
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 from wtforms.widgets import HiddenInput
 
 from .i18n import N_, lazy_gettext
 
 
-class ActionForm(FlaskForm):
+class WTFormsWords:
+    """WTForms' own words (its field labels and messages) in the request's language, as
+    Flask-WTF gives them, but with each language's catalog read once per process:
+    Flask-WTF reads it from disk in every request that builds a form."""
+
+    def gettext(self, string: str) -> str:
+        return str(_catalog().ugettext(string))
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return str(_catalog().ungettext(singular, plural, n))
+
+
+def _catalog() -> NullTranslations:
+    if not has_request_context() or "babel" not in current_app.extensions:
+        return _NULL  # Flask-WTF's own conditions for leaving the words as they are
+    return _wtforms_catalog(str(get_locale()))
+
+
+_NULL = NullTranslations()
+
+
+@lru_cache(maxsize=32)
+def _wtforms_catalog(locale: str) -> NullTranslations:
+    return Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+_WORDS = WTFormsWords()
+
+
+class BillingForm(FlaskForm):
+    """Every billing form: Flask-WTF's (the CSRF token), with WTForms' words from
+    :class:`WTFormsWords`."""
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form: Any) -> Any:
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return _WORDS
+
+
+class ActionForm(BillingForm):
     """A button that changes something: only the CSRF token."""
 
 
 INTERVALS = {"month": N_("Monthly"), "year": N_("Annual")}
 
 
-class OrderForm(FlaskForm):
+class OrderForm(BillingForm):
     interval = StringField(validators=[DataRequired(), AnyOf(list(INTERVALS))])
     currency = HiddenField(validators=[DataRequired(), Regexp(r"^[A-Z]{3}$")])
     addons = SelectMultipleField(choices=[], validate_choice=False)
 
 
-class ChooseCardForm(FlaskForm):
+class ChooseCardForm(BillingForm):
     payment_method = IntegerField(validators=[DataRequired(lazy_gettext("Choose a card."))])
 
 
-class CouponForm(FlaskForm):
+class CouponForm(BillingForm):
     code = StringField(
         lazy_gettext("Use Coupon"),
         validators=[DataRequired(lazy_gettext("Enter a coupon code.")), Length(max=64)],
     )
 
 
-class PlaceOrderForm(FlaskForm):
+class PlaceOrderForm(BillingForm):
     fingerprint = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{64}$")])
 
 
-class BillingEmailForm(FlaskForm):
+class BillingEmailForm(BillingForm):
     email = StringField(
         lazy_gettext("Payment-notification e-mail"), validators=[Optional(), Length(max=320)]
     )
 
 
-class LicenseForm(FlaskForm):
+class LicenseForm(BillingForm):
     """The license page (R-LIC-3..5): the plan is checked against the options on the server."""
 
     auto_renewal = StringField(validators=[DataRequired(), AnyOf(["enabled", "disabled"])])
     renew_with = StringField(validators=[Optional(), Length(max=64)])
 
 
-class SettleForm(FlaskForm):
+class SettleForm(BillingForm):
     """Pay all unpaid (R-DUN-3): the quote shown, and the card to pay with."""
 
     fingerprint = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{64}$")])
     payment_method = IntegerField(validators=[Optional()])
 
 
-class ChangeForm(FlaskForm):
+class ChangeForm(BillingForm):
     """Confirm change (R-PRO-7): what was chosen, and the fingerprint of the quote shown."""
 
     plan = StringField(validators=[DataRequired(), Length(max=64)])
@@ -71,7 +117,7 @@ class ChangeForm(FlaskForm):
     payment_method = IntegerField(validators=[Optional()])
 
 
-class WithdrawForm(FlaskForm):
+class WithdrawForm(BillingForm):
     """Confirm withdrawal (R-BAL-2): the balance the person saw, by its ledger position."""
 
     seq = IntegerField(widget=HiddenInput(), validators=[DataRequired()])
@@ -86,7 +132,7 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-class SupportActionForm(FlaskForm):
+class SupportActionForm(BillingForm):
     """What every action needs; the action's own fields are read by its view."""
 
     key = HiddenField(validators=[DataRequired(), Regexp(r"^[0-9a-f]{32}$")])

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from flask_subscriptions.core.catalog import CatalogError, load_catalog_file, parse_catalog
-from flask_subscriptions.models import Coupon, Plan, PlanChangeOption, Price
+from flask_subscriptions.models import CatalogVersion, Coupon, Plan, PlanChangeOption, Price
 from flask_subscriptions.services.plans import change_options
 
 from .conftest import SAMPLE_CATALOG
@@ -166,3 +166,31 @@ def test_multi_currency_prices_in_minor_units_R_MON_1() -> None:
     assert amounts[("JPY", "month")] == 1100
     assert amounts[("KWD", "month")] == 3250
     assert amounts[("JPY", "year")] == 13200  # no annual discount declared
+
+
+def test_the_plans_page_shows_a_changed_catalog_at_once_R_CAT_1_R_BUY_1(
+    app: Flask, tmp_path: Path
+) -> None:
+    """Each process keeps a copy of the catalog for the plans page; a load that changes the
+    catalog is seen by the next view, never the copy from before."""
+    _load(app, SAMPLE_CATALOG)
+    client = app.test_client()
+    assert "$100.00" in client.get("/billing/plans").text  # the copy is made here
+    changed = tmp_path / "catalog.toml"
+    changed.write_text(SAMPLE_CATALOG.read_text().replace('month = "100.00"', 'month = "120.00"'))
+    _load(app, changed)
+    page = client.get("/billing/plans").text
+    assert "$120.00" in page and "$100.00" not in page
+
+
+def test_the_plans_page_sees_another_processs_catalog_change_R_CAT_1(app: Flask) -> None:
+    """Another process's load commits the rows and the bumped version together: this
+    process's copy, made before, is not shown after that commit."""
+    _load(app, SAMPLE_CATALOG)
+    client = app.test_client()
+    assert "Small" in client.get("/billing/plans").text
+    with db.engine.begin() as other:  # what another process's load commits
+        other.execute(update(Plan).where(Plan.code == "small").values(name="Compact"))
+        other.execute(update(CatalogVersion).values(version=CatalogVersion.version + 1))
+    page = client.get("/billing/plans").text
+    assert "Compact" in page and ">Small<" not in page

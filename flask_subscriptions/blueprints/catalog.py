@@ -8,7 +8,7 @@ from flask import Blueprint, render_template, request
 
 from ..access import current_account, is_owner
 from ..services.licenses import held_plan
-from ..services.plans import choose_currency, list_offers
+from ..services.plans import choose_currency, current_catalog, list_offers
 
 bp = Blueprint("catalog", __name__)
 
@@ -16,11 +16,14 @@ bp = Blueprint("catalog", __name__)
 @bp.get("/plans")
 def plans() -> str:
     account = current_account()
-    choice = choose_currency(account.billing_id if account else None, request.args.get("currency"))
-    held = held_plan(account.billing_id) if account is not None and is_owner(account) else None
+    catalog = current_catalog()  # this process's copy, unless the catalog changed
+    account_id = account.billing_id if account else None
+    choice = choose_currency(account_id, request.args.get("currency"), catalog)
+    owner = account is not None and is_owner(account)
+    held = held_plan(account.billing_id, catalog) if account is not None and owner else None
     return render_template(
         "subscriptions/plans.html",
-        offers=list_offers(choice.currency),
+        offers=list_offers(choice.currency, catalog),
         currency=choice.currency,
         currencies=list(choice.switchable),
         held=held,

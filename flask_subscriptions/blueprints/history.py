@@ -16,7 +16,7 @@ from ..i18n import gettext as _
 from ..services import settlement as service
 from ..services.invoice_details import history_page
 from ..services.paging import Cursor, page_size
-from ..services.payment_methods import preselected_method_id, usable_methods
+from ..services.payment_methods import usable_and_preselected
 from ._errors import message, status_of
 from ._paging import page_cursor
 
@@ -54,7 +54,7 @@ def _render(
     account: BillingAccount, status: int = 200, cursor: Cursor | None = None
 ) -> tuple[str, int] | str:
     offer = service.settlement_for(account.billing_id)
-    methods = usable_methods(account.billing_id)
+    methods, preselected = usable_and_preselected(account.billing_id)
     rows = history_page(account.billing_id, cursor or Cursor(), page_size())
     page = render_template(
         "subscriptions/history.html",
@@ -64,8 +64,7 @@ def _render(
         waiting=service.waiting_settlement(account.billing_id, [r.invoice for r in rows.items]),
         offer=offer,
         methods=methods,
-        chosen=request.form.get("payment_method", type=int)
-        or preselected_method_id(account.billing_id, methods),
+        chosen=request.form.get("payment_method", type=int) or preselected,
         form=SettleForm(formdata=None, fingerprint=offer.quote.fingerprint if offer.quote else ""),
     )
     return (page, status) if status != 200 else page

@@ -32,10 +32,11 @@ def _render(
     at_risk: list[service.RenewalAtRisk] | None = None,
 ) -> str:
     profile = find_profile(account.billing_id)
+    methods, default_id = service.methods_and_default(account.billing_id)
     return render_template(
         "subscriptions/payment_methods.html",
-        methods=service.list_methods(account.billing_id),
-        default_id=service.default_method_id(account.billing_id),
+        methods=methods,
+        default_id=default_id,
         today=get_state().today(),
         form=ActionForm(),
         email_form=BillingEmailForm(email=profile.billing_email if profile else None),

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import BalanceChanged, InsufficientBalance
@@ -33,18 +33,19 @@ class Balance:
     seq: int
 
 
+#: Built once: building a statement costs about as much as running it.
+_LAST = (
+    select(BalanceEntry.balance_after, BalanceEntry.currency, BalanceEntry.seq)
+    .where(BalanceEntry.account_id == bindparam("account_id"))
+    .order_by(BalanceEntry.seq.desc())
+    .limit(1)
+)
+_ENTRIES = select(BalanceEntry).where(BalanceEntry.account_id == bindparam("account_id"))
+
+
 def current_balance(account_id: str) -> Balance:
     """The latest running balance (one indexed query)."""
-    last = (
-        get_state()
-        .session.execute(
-            select(BalanceEntry.balance_after, BalanceEntry.currency, BalanceEntry.seq)
-            .where(BalanceEntry.account_id == account_id)
-            .order_by(BalanceEntry.seq.desc())
-            .limit(1)
-        )
-        .first()
-    )
+    last = get_state().session.execute(_LAST, {"account_id": account_id}).first()
     if last is None:
         return Balance(0, None, 0)
     return Balance(last.balance_after, last.currency, last.seq)
@@ -181,6 +182,5 @@ def append_entry(
 
 def history(account_id: str, cursor: Cursor, size: int) -> Page[BalanceEntry]:
     """One page of the ledger, newest first, by its sequence number (one indexed read)."""
-    query = select(BalanceEntry).where(BalanceEntry.account_id == account_id)
-    found, more = keyset(query, (BalanceEntry.seq,), cursor, size)
+    found, more = keyset(_ENTRIES, (BalanceEntry.seq,), cursor, size, {"account_id": account_id})
     return page_of([row[0] for row in found], lambda entry: (entry.seq,), cursor, more)

@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import BindParameter, Select, and_, bindparam, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from ..models import AddOn, Invoice, InvoiceLine, Payment, PaymentMethod, Plan
@@ -233,13 +234,9 @@ def history_page(account_id: str, cursor: Cursor, size: int) -> Page[HistoryRow]
     declined purchase, change or settlement) in the row of the invoice it tried to pay; a
     void one that nothing paid after it took no money and is owed by nobody: it has its
     own page, but no row."""
-    shown_query = select(Invoice).where(
-        Invoice.account_id == account_id,
-        Invoice.number.is_not(None),
-        Invoice.status != "void",
-        Invoice.paid_by_invoice_id.is_(None),
+    found, more = keyset(
+        _SHOWN, (Invoice.created_at, Invoice.id), cursor, size, {"account_id": account_id}
     )
-    found, more = keyset(shown_query, (Invoice.created_at, Invoice.id), cursor, size)
     shown = [row[0] for row in found]
     ids = [invoice.id for invoice in shown]
     settles: dict[int, list[InvoiceRef]] = {}
@@ -276,6 +273,14 @@ def _folded(account_id: str, ids: list[int]) -> list[tuple[Invoice, int | None]]
     change under the license's next change. One statement; none without rows."""
     if not ids:
         return []
+    rows = get_state().session.execute(_FOLDED, {"account_id": account_id, "ids": ids})
+    return [(invoice, owner) for invoice, owner in rows]
+
+
+def _folded_query() -> Select[Any]:
+    """The statement of :func:`_folded`, built once (building it cost more than running it):
+    ``account_id`` and the rows' ``ids`` are its parameters."""
+    ids: BindParameter[int] = bindparam("ids", expanding=True)
     later, covered = aliased(Invoice), aliased(Invoice)
     after_it = or_(
         later.created_at > Invoice.created_at,
@@ -311,10 +316,10 @@ def _folded(account_id: str, ids: list[int]) -> list[tuple[Invoice, int | None]]
         (Invoice.kind.in_(("purchase", "change")), next_of_kind),
         else_=None,
     )
-    query = (
+    return (
         select(Invoice, owner)
         .where(
-            Invoice.account_id == account_id,
+            Invoice.account_id == bindparam("account_id"),
             Invoice.number.is_not(None),
             or_(
                 Invoice.paid_by_invoice_id.in_(ids),
@@ -323,7 +328,24 @@ def _folded(account_id: str, ids: list[int]) -> list[tuple[Invoice, int | None]]
         )
         .order_by(Invoice.created_at, Invoice.id)
     )
-    return [(invoice, owner) for invoice, owner in get_state().session.execute(query)]
+
+
+#: The History page's statements, built once.
+_SHOWN = select(Invoice).where(
+    Invoice.account_id == bindparam("account_id"),
+    Invoice.number.is_not(None),
+    Invoice.status != "void",
+    Invoice.paid_by_invoice_id.is_(None),
+)
+_FOLDED = _folded_query()
+_SPANS = (
+    select(InvoiceLine.invoice_id, func.min(InvoiceLine.start), func.max(InvoiceLine.end))
+    .where(
+        InvoiceLine.invoice_id.in_(bindparam("ids", expanding=True)),
+        InvoiceLine.start.is_not(None),
+    )
+    .group_by(InvoiceLine.invoice_id)
+)
 
 
 def _period(
@@ -344,11 +366,7 @@ def _period(
 def _change_spans(invoice_ids: list[int]) -> dict[int, tuple[date, date]]:
     if not invoice_ids:
         return {}
-    rows = get_state().session.execute(
-        select(InvoiceLine.invoice_id, func.min(InvoiceLine.start), func.max(InvoiceLine.end))
-        .where(InvoiceLine.invoice_id.in_(invoice_ids), InvoiceLine.start.is_not(None))
-        .group_by(InvoiceLine.invoice_id)
-    )
+    rows = get_state().session.execute(_SPANS, {"ids": invoice_ids})
     return {invoice_id: (start, end) for invoice_id, start, end in rows if start and end}
 
 

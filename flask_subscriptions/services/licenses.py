@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..accounts import BillingAccount
 from ..core.proration import Holding
@@ -29,7 +29,7 @@ from . import _tx
 from ._tx import send_after_commit
 from .dunning import needs_support
 from .entitlement_cache import touch_entitlements
-from .plans import change_options
+from .plans import CatalogCopy, change_options
 
 ENABLED, DISABLED, PAYMENT_FAILED, RESTRICTED, EXPIRED = (
     "Enabled",
@@ -75,29 +75,40 @@ class License:
         return s.state == "active" and s.next_plan_id is not None and s.next_plan_id != s.plan_id
 
 
+#: The pages' statements, built once: building one costs about as much as running it.
+_SUBSCRIPTIONS = (
+    select(Subscription)
+    .where(Subscription.account_id == bindparam("account_id"))
+    .order_by(Subscription.state, Subscription.id.desc())
+)
+_PLANS = select(Plan).where(Plan.id.in_(bindparam("ids", expanding=True)))
+_ITEM_ADDONS = (
+    select(SubscriptionItem.subscription_id, AddOn)
+    .join(AddOn, AddOn.id == SubscriptionItem.addon_id)
+    .where(
+        SubscriptionItem.subscription_id.in_(bindparam("ids", expanding=True)),
+        SubscriptionItem.removed_on.is_(None),
+    )
+    .order_by(SubscriptionItem.id)
+)
+_HELD = (
+    select(Subscription.id, Plan)
+    .join(Plan, Plan.id == Subscription.plan_id)
+    .where(Subscription.live_account_id == bindparam("account_id"))
+)
+
+
 def list_licenses(account_id: str) -> list[License]:
     """Every license of the account, current first (three queries whatever the count)."""
     session = get_state().session
-    subscriptions = session.scalars(
-        select(Subscription)
-        .where(Subscription.account_id == account_id)
-        .order_by(Subscription.state, Subscription.id.desc())
-    ).all()
+    subscriptions = session.scalars(_SUBSCRIPTIONS, {"account_id": account_id}).all()
     if not subscriptions:
         return []
     plan_ids = {s.plan_id for s in subscriptions} | {
         s.next_plan_id for s in subscriptions if s.next_plan_id
     }
-    plans = {p.id: p for p in session.scalars(select(Plan).where(Plan.id.in_(plan_ids)))}
-    rows = session.execute(
-        select(SubscriptionItem.subscription_id, AddOn)
-        .join(AddOn, AddOn.id == SubscriptionItem.addon_id)
-        .where(
-            SubscriptionItem.subscription_id.in_([s.id for s in subscriptions]),
-            SubscriptionItem.removed_on.is_(None),
-        )
-        .order_by(SubscriptionItem.id)
-    ).all()
+    plans = {p.id: p for p in session.scalars(_PLANS, {"ids": sorted(plan_ids)})}
+    rows = session.execute(_ITEM_ADDONS, {"ids": [s.id for s in subscriptions]}).all()
     addons: dict[int, list[AddOn]] = {}
     for subscription_id, addon in rows:
         addons.setdefault(subscription_id, []).append(addon)
@@ -124,22 +135,15 @@ class HeldPlan:
     options: frozenset[str]
 
 
-def held_plan(account_id: str) -> HeldPlan | None:
+def held_plan(account_id: str, catalog: CatalogCopy | None = None) -> HeldPlan | None:
     """The plans page offers a change of this license instead of a purchase that step 1
-    would refuse; two queries, however long the account's history."""
-    row = (
-        get_state()
-        .session.execute(
-            select(Subscription.id, Plan)
-            .join(Plan, Plan.id == Subscription.plan_id)
-            .where(Subscription.live_account_id == account_id)
-        )
-        .first()
-    )
+    would refuse; one query, however long the account's history (two without
+    ``catalog``, which has the options)."""
+    row = get_state().session.execute(_HELD, {"account_id": account_id}).first()
     if row is None:
         return None
     subscription_id, plan = row
-    options = frozenset({plan.code, *(p.code for p in change_options(plan.id))})
+    options = frozenset({plan.code, *(p.code for p in change_options(plan.id, catalog))})
     return HeldPlan(subscription_id, plan, options)
 
 

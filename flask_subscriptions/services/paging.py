@@ -10,7 +10,7 @@ so it is unique and the order stable.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -85,22 +85,50 @@ def _decode(part: str, kind: type) -> Any:
     return int(part)
 
 
-def keyset(query: Any, columns: Sequence[Any], cursor: Cursor, size: int) -> tuple[list[Any], bool]:
+def keyset(
+    query: Any,
+    columns: Sequence[Any],
+    cursor: Cursor,
+    size: int,
+    params: Mapping[str, Any] | None = None,
+) -> tuple[list[Any], bool]:
     """``query`` limited to one page by ``columns`` (the sort key, id last), newest first,
-    and whether more rows lie beyond the page in the direction read."""
+    and whether more rows lie beyond the page in the direction read. ``params``: the values
+    of ``query``'s bound parameters, for a query built once (module-level): its first
+    page's statement is then built once too."""
     if cursor.direction == "after":
         query = query.where(_beyond(columns, cursor.key, newer=True))
-        query = query.order_by(*(c.asc() for c in columns))
+        query = query.order_by(*(c.asc() for c in columns)).limit(size + 1)
+    elif cursor.direction == "before":
+        query = query.where(_beyond(columns, cursor.key, newer=False))
+        query = query.order_by(*(c.desc() for c in columns)).limit(size + 1)
+    elif params is not None:
+        query = _first_page(query, tuple(columns), size)
     else:
-        if cursor.direction == "before":
-            query = query.where(_beyond(columns, cursor.key, newer=False))
-        query = query.order_by(*(c.desc() for c in columns))
-    rows = list(get_state().session.execute(query.limit(size + 1)))
+        query = query.order_by(*(c.desc() for c in columns)).limit(size + 1)
+    rows = list(get_state().session.execute(query, params or {}))
     more = len(rows) > size
     rows = rows[:size]
     if cursor.direction == "after":
         rows.reverse()
     return rows, more
+
+
+#: (id of a query built once, size) → the query (kept, so that its id stays its own), and
+#: its first page's statement.
+_FIRST_PAGES: dict[tuple[int, int], tuple[Any, Any]] = {}
+
+
+def _first_page(query: Any, columns: tuple[Any, ...], size: int) -> Any:
+    """Most page views are a list's first page: building a statement costs about as much
+    as running it, so a query built once gets its first page built once (per page size)."""
+    key = (id(query), size)
+    kept = _FIRST_PAGES.get(key)
+    if kept is not None and kept[0] is query:
+        return kept[1]
+    statement = query.order_by(*(c.desc() for c in columns)).limit(size + 1)
+    _FIRST_PAGES[key] = (query, statement)
+    return statement
 
 
 def page_of(

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, Integer, bindparam, func, select, update
 
 from .. import signals
 from ..accounts import BillingAccount
@@ -33,13 +33,7 @@ def is_expired(method: PaymentMethod, today: date) -> bool:
 
 
 def list_methods(account_id: str) -> list[PaymentMethod]:
-    return list(
-        get_state().session.scalars(
-            select(PaymentMethod)
-            .where(PaymentMethod.account_id == account_id, PaymentMethod.removed_at.is_(None))
-            .order_by(PaymentMethod.id)
-        )
-    )
+    return list(get_state().session.scalars(_METHODS, {"account_id": account_id}))
 
 
 def usable_methods(account_id: str) -> list[PaymentMethod]:
@@ -51,7 +45,7 @@ def default_method_id(account_id: str) -> int | None:
     """The default card (R-DUN-5): the one the owner last set as default on the payment
     methods page; until they set one, the card that last paid. A card that was declined,
     or only registered, is never the default by itself. One statement."""
-    found: int | None = get_state().session.scalar(select(_default_id(account_id)))
+    found: int | None = get_state().session.scalar(_DEFAULT, {"account_id": account_id})
     return found
 
 
@@ -64,8 +58,26 @@ def preselected_method_id(account_id: str, offered: Sequence[PaymentMethod]) -> 
     return offered[-1].id
 
 
-def _default_id(account_id: str) -> ColumnElement[Any]:
-    """SQL: the default card's id (see :func:`default_method_id`), to read or to join."""
+def methods_and_default(account_id: str) -> tuple[list[PaymentMethod], int | None]:
+    """The account's registered cards and the default card's id (:func:`default_method_id`),
+    in one statement (the default read on its own when there is no card)."""
+    rows = get_state().session.execute(_METHODS_AND_DEFAULT, {"account_id": account_id}).all()
+    if not rows:
+        return [], default_method_id(account_id)
+    return [row[0] for row in rows], rows[0][1]
+
+
+def usable_and_preselected(account_id: str) -> tuple[list[PaymentMethod], int | None]:
+    """:func:`usable_methods` and :func:`preselected_method_id` in one statement."""
+    methods, default = methods_and_default(account_id)
+    today = get_state().today()
+    usable = [m for m in methods if not is_expired(m, today)]
+    return usable, default if default is not None or not usable else usable[-1].id
+
+
+def _default_id(account_id: Any) -> ColumnElement[Any]:
+    """SQL: the default card's id (see :func:`default_method_id`), to read or to join;
+    ``account_id`` a value or a bound parameter."""
     chosen = (
         select(BillingProfile.default_payment_method_id)
         .where(BillingProfile.account_id == account_id)
@@ -85,6 +97,20 @@ def _default_id(account_id: str) -> ColumnElement[Any]:
         .scalar_subquery()
     )
     return func.coalesce(chosen, last_paid)
+
+
+#: The pages' statements, built once: building one costs about as much as running it.
+_METHODS = (
+    select(PaymentMethod)
+    .where(PaymentMethod.account_id == bindparam("account_id"), PaymentMethod.removed_at.is_(None))
+    .order_by(PaymentMethod.id)
+)
+_DEFAULT = select(_default_id(bindparam("account_id")))
+_METHODS_AND_DEFAULT = _METHODS.add_columns(_default_id(bindparam("account_id")))
+_RENEWAL_METHOD = select(PaymentMethod).where(
+    PaymentMethod.id
+    == func.coalesce(_default_id(bindparam("account_id")), bindparam("method_id", type_=Integer))
+)
 
 
 def last_paid_methods(account_ids: Sequence[str], excluding: int | None = None) -> dict[str, int]:
@@ -128,8 +154,10 @@ def renewal_method(subscription: Subscription) -> PaymentMethod | None:
     """The card that pays the license's renewals (:func:`renewal_method_id`), if it can pay
     today. One statement."""
     state = get_state()
-    wanted = func.coalesce(_default_id(subscription.account_id), subscription.payment_method_id)
-    method = state.session.scalar(select(PaymentMethod).where(PaymentMethod.id == wanted))
+    method = state.session.scalar(
+        _RENEWAL_METHOD,
+        {"account_id": subscription.account_id, "method_id": subscription.payment_method_id},
+    )
     return method if can_pay(method, state.today()) else None
 
 
