@@ -44,6 +44,7 @@ from ..notifications import Mailing, enqueue_rendered, render_many
 from ..signals import subscription_renewed
 from ..state import get_state
 from . import _tx
+from ._gc import full_collections_deferred
 from ._sql import among
 from ._tx import send_after_commit
 from .claims import release
@@ -125,7 +126,7 @@ def renew_due(
     token = uuid.uuid4().hex
     run = _Run(RenewalReport(), progress)
     reconcile_unknown_payments()  # heal what a crashed run left: never charged twice
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with full_collections_deferred(), ThreadPoolExecutor(max_workers=workers) as pool:
         if workers == 1 or answered_in_one_call():
             run.lane(token, pool if workers > 1 else None)
         else:
