@@ -4,9 +4,10 @@ A run keeps each batch's rows, quotes and receipts alive while the batch lasts: 
 objects that outlive CPython's young collections and are promoted, so every second batch or
 so the collector runs a full collection, which walks every object of the process (the app,
 its modules, the ORM's registries): 7 of them took 0.45–0.65 s of a 3.9 s run of 10,000
-renewals on SQLite. While any run is in progress in the process, full collections wait
-(young ones still run, so cyclic garbage of the batches is still freed); the collector's
-own thresholds are put back when the last run ends.
+renewals on SQLite. While any run is in progress in the process, a full collection comes
+after a hundred middle-generation ones rather than ten (none in a run of 10,000, a few in
+one of 100,000, whose peak memory stays flat: 15.7 MB, against 19.3 MB with none at all);
+the collector's own thresholds are put back when the last run ends.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from threading import Lock
 
-#: Young collections between two full ones while a run is in progress (CPython's is 10).
-DEFERRED = 1_000_000
+#: Middle-generation collections between two full ones while a run is in progress
+#: (CPython's default is 10).
+DEFERRED = 100
 
 _lock = Lock()
 _runs = 0
@@ -26,8 +28,8 @@ _saved: tuple[int, int, int] | None = None
 
 @contextmanager
 def full_collections_deferred() -> Iterator[None]:
-    """Defer full collections for the block; nested and concurrent blocks share one saving
-    of the thresholds, put back by the last to leave."""
+    """Full collections ten times rarer for the block; nested and concurrent blocks share
+    one saving of the thresholds, put back by the last to leave."""
     global _runs, _saved
     with _lock:
         if _runs == 0:
