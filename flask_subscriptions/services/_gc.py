@@ -1,4 +1,4 @@
-"""Full garbage collections deferred while a renewal run is in progress.
+"""Full garbage collections made rarer while a renewal run is in progress.
 
 A run keeps each batch's rows, quotes and receipts alive while the batch lasts: thousands of
 objects that outlive CPython's young collections and are promoted, so every second batch or
