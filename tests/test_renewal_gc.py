@@ -46,14 +46,16 @@ def test_a_renewal_run_defers_full_collections_and_gives_the_hosts_settings_back
     assert all(threshold == (500, 7, DEFERRED) for threshold in seen), seen
 
 
-def test_the_settings_come_back_when_a_run_fails(host_thresholds: tuple[int, int, int]) -> None:
+def test_the_settings_come_back_when_a_run_fails_R_REN_2(
+    host_thresholds: tuple[int, int, int],
+) -> None:
     with pytest.raises(RuntimeError), full_collections_deferred():
         assert gc.get_threshold() == (500, 7, DEFERRED)
         raise RuntimeError("the database went away")
     assert gc.get_threshold() == host_thresholds
 
 
-def test_overlapping_runs_give_the_settings_back_when_the_last_one_ends(
+def test_overlapping_runs_give_the_settings_back_when_the_last_one_ends_R_REN_2(
     host_thresholds: tuple[int, int, int],
 ) -> None:
     """Two runs in one process (the scheduler's thread and a CLI call): the first to end
@@ -74,3 +76,14 @@ def test_overlapping_runs_give_the_settings_back_when_the_last_one_ends(
     first_may_leave.set()
     runner.join(5)
     assert gc.get_threshold() == host_thresholds
+
+
+def test_a_host_that_made_full_collections_rarer_keeps_its_setting_R_REN_2() -> None:
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 1000)
+    try:
+        with full_collections_deferred():
+            assert gc.get_threshold() == (700, 10, 1000)
+        assert gc.get_threshold() == (700, 10, 1000)
+    finally:
+        gc.set_threshold(*before)

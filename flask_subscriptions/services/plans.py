@@ -6,7 +6,9 @@ catalog load changes it, which bumps ``subs_catalog_version`` in the same transa
 (:func:`current_catalog`), and each use reads the version (one statement) instead of the
 catalog (four): a change committed by any process is seen by the next page that starts
 after the commit, as if read afresh. The copy's rows are loaded in a session of their own,
-so no request's session ever holds them (a commit there cannot expire them).
+so no request's session ever holds them (a commit there cannot expire them). A database
+restored or recreated under a running process starts its version again: restart the
+processes (as after any restore), or their copies may match an old version's number.
 """
 
 from __future__ import annotations

@@ -493,11 +493,11 @@ def test_threads_racing_on_one_key_make_one_charge_R_BUY_6(
     assert _attempts(sandbox, card.token) == 1
 
 
-def test_losing_the_insert_race_returns_the_winner(
+def test_a_replay_loses_the_insert_to_the_first_request_and_returns_its_charge_R_BUY_6(
     sandbox: SandboxGateway, register: Register, customer: str
 ) -> None:
-    """R-BUY-6: the unique key decides; the loser's work (its card attempt) is rolled back.
-    A replay loses that race to the first request: nothing looks the key up first."""
+    """R-BUY-6: nothing looks the key up first; the unique key decides, and the replay's
+    work (its card attempt) is rolled back. (Racing threads: the test above.)"""
     card = register("4242424242424242")
     first = pay(sandbox, customer, card.token, "k")
     assert pay(sandbox, customer, card.token, "k") == first
@@ -586,6 +586,31 @@ def test_fail_before_charge_records_nothing_and_is_safe_to_retry(
     assert sandbox.charge_count() == 0 and sandbox.lookup_charge("k") is None
     sandbox.fail_before_charge = False
     assert outcome(pay(sandbox, customer, card.token, "k")) is SUCCEEDS
+    assert sandbox.charge_count() == 1
+
+
+def test_no_free_storage_connection_is_an_unanswered_charge_found_later_R_REN_2(
+    sandbox: SandboxGateway, register: Register, customer: str
+) -> None:
+    """Every pooled connection busy past the pool's wait: the charge is unanswered (its
+    outcome unknown, as for a remote service that timed out), nothing is charged, and a
+    later call with the key charges once."""
+    card = register("4242424242424242")
+    engine = sandbox.engine()
+    pool = engine.pool
+    if not hasattr(pool, "_timeout"):
+        pytest.fail(f"{type(pool).__name__} has no wait to run out")
+    held = [engine.connect() for _ in range(pool.size() + max(pool._max_overflow, 0))]  # type: ignore[attr-defined]
+    waited, pool._timeout = pool._timeout, 0.05  # type: ignore[attr-defined]
+    try:
+        with pytest.raises(GatewayTimeout):
+            pay(sandbox, customer, card.token, "renewal:7:1")
+    finally:
+        pool._timeout = waited  # type: ignore[attr-defined]
+        for connection in held:
+            connection.close()
+    assert sandbox.lookup_charge("renewal:7:1") is None
+    assert outcome(pay(sandbox, customer, card.token, "renewal:7:1")) is SUCCEEDS
     assert sandbox.charge_count() == 1
 
 

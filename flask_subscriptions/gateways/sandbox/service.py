@@ -303,7 +303,7 @@ class SandboxGateway:
         try:
             with self._write() as conn:
                 rows = self._record_many(conn, requests)
-        except sa.exc.DBAPIError:
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError):
             return [self._answer(req) for req in requests]
         answers: list[ChargeResult | GatewayError] = []
         for req in requests:
@@ -536,9 +536,14 @@ class SandboxGateway:
     @staticmethod
     @contextmanager
     def _storage(error: type[GatewayError]) -> Iterator[None]:
-        """Storage failures look like what they would be for a remote service."""
+        """Storage failures look like what they would be for a remote service, and so does
+        no storage connection free in time (every pooled one busy): for a charge, an
+        unanswered call, which reconciliation asks about again by its key (a replay that
+        lost its insert to the first request may be waiting for its row)."""
         try:
             yield
+        except sa.exc.TimeoutError as exc:
+            raise error(f"Sandbox Pay is busy: {exc}") from exc
         except sa.exc.DBAPIError as exc:
             if isinstance(exc, sa.exc.IntegrityError):
                 raise
