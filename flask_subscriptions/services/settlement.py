@@ -20,7 +20,7 @@ from ..models import Invoice, Payment, Subscription
 from ..state import get_state
 from . import _tx
 from ._sql import updated
-from .balance import current_balance
+from .balance import Balance, current_balance
 from .dunning import clear_dunning
 from .invoices import mark_paid, void_and_return_balance
 from .notices import mail_about
@@ -90,11 +90,12 @@ def settlement_for(account_id: str) -> Settlement:
     invoices = unpaid_invoices(account_id)
     if not invoices:
         return Settlement((), None)
-    return Settlement(tuple(invoices), _quote(account_id, invoices))
+    return Settlement(tuple(invoices), _quote(invoices, current_balance(account_id)))
 
 
-def _quote(account_id: str, invoices: list[Invoice]) -> Quote:
-    balance = current_balance(account_id)
+def _quote(invoices: list[Invoice], balance: Balance) -> Quote:
+    """The settlement of ``invoices``, the balance first: ``balance`` as the caller read it,
+    so a reservation checks the ledger's seq of the very balance it quoted."""
     currency = invoices[0].currency
     usable = balance.amount if balance.currency in (None, currency) else 0
     lines = [(i.id, f"Invoice {i.number}", i.amount_due) for i in invoices]
@@ -156,7 +157,7 @@ def _reserve(account: BillingAccount, fingerprint: str, method_id: int | None) -
         raise NothingUnpaid()
     balance = current_balance(account.billing_id)
     try:
-        quote = _quote(account.billing_id, invoices)
+        quote = _quote(invoices, balance)
     except NothingToChange:
         raise NothingUnpaid() from None
     if quote.fingerprint != fingerprint:
