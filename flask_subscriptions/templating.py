@@ -74,7 +74,7 @@ def register_template_helpers(app: Flask, state: State) -> None:
         link is built once per endpoint with placeholders, then filled in. A value that a
         URL would spell differently (it needs quoting) is built the ordinary way."""
         pattern = link_pattern(endpoint, where, tuple(values))
-        if pattern is None or len(values) > len(_PLACEHOLDERS):
+        if pattern is None:
             return app_url(endpoint, **values)
         for placeholder, value in zip(_PLACEHOLDERS, values.values(), strict=False):
             text = str(value)
@@ -86,8 +86,11 @@ def register_template_helpers(app: Flask, state: State) -> None:
     @lru_cache(maxsize=256)
     def link_pattern(endpoint: str, _where: tuple[Any, ...], keys: tuple[str, ...]) -> str | None:
         """The link with a placeholder for each value, remembered per endpoint and config;
-        None when a converter refuses the placeholder (an integer id)."""
-        placeholders: dict[str, Any] = {key: _placeholder(i) for i, key in enumerate(keys)}
+        None when a converter refuses the placeholder (an integer id), or for more values
+        than there are placeholders."""
+        if len(keys) > len(_PLACEHOLDERS):
+            return None
+        placeholders: dict[str, Any] = dict(zip(keys, _PLACEHOLDERS, strict=False))
         try:
             return app_url(endpoint, **placeholders)
         except (BuildError, ValueError):
@@ -110,10 +113,7 @@ def page_url(prefix: str, direction: str, cursor: str, endpoint: str | None = No
     return url_for(endpoint or request.endpoint or "", **values)
 
 
-def _placeholder(position: int) -> str:
-    return f"subs-link-value-{position}-"
-
-
-_PLACEHOLDERS = tuple(_placeholder(i) for i in range(16))
+#: What a remembered link holds in place of each value, in order.
+_PLACEHOLDERS = tuple(f"subs-link-value-{i}-" for i in range(16))
 #: What a URL spells as it is (``urllib.parse.quote(text, safe="")`` leaves it unchanged).
 _unquoted = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
