@@ -106,7 +106,7 @@ def test_a_warm_check_sends_no_statement_a_cold_one_sends_one_R_USE_3(
     assert status == 200 and warm == []
 
 
-def test_a_ttl_of_zero_asks_the_versions_on_every_request(
+def test_a_ttl_of_zero_asks_the_versions_on_every_request_R_USE_3(
     app: Flask, views: None, alice: User, catalog: None, ticks: FakeMonotonic
 ) -> None:
     get_state(app).entitlement_cache.ttl = 0  # type: ignore[union-attr]
@@ -116,7 +116,7 @@ def test_a_ttl_of_zero_asks_the_versions_on_every_request(
     assert len(billing_statements(client)[1]) == 1
 
 
-def test_a_new_billing_day_computes_again(
+def test_a_new_billing_day_computes_again_R_USE_3(
     app: Flask, views: None, alice: User, catalog: None, ticks: FakeMonotonic, clock: FrozenClock
 ) -> None:
     """Entitlements depend on the date (an add-on removed from tomorrow): a new day is cold."""
@@ -128,7 +128,7 @@ def test_a_new_billing_day_computes_again(
     assert len(billing_statements(client)[1]) == 1
 
 
-def test_the_cache_keeps_at_most_its_size() -> None:
+def test_the_cache_keeps_at_most_its_size_R_USE_3() -> None:
     cache = EntitlementCache(ttl=1, size=2)
     entry: Any = object()
     for n in range(5):

@@ -153,7 +153,7 @@ def _visible_text(source: str, env: Environment) -> tuple[str, list[str]]:
     return f"{text} {attributes}", list(_literal_phrases(tree))
 
 
-def test_the_scan_sees_english_outside_the_calls() -> None:
+def test_the_scan_sees_english_outside_the_calls_R_I18N_1() -> None:
     """The check's own check: it catches a sentence, a label and a conditional word."""
     text, phrases = _visible_text(
         '<p title="Hover me">{{ _subs("Fine") }} Pay now</p>{{ "Yes, do" if x }}', Environment()

@@ -95,7 +95,7 @@ def add_renewal_invoices(subscription: Subscription, count: int, first: int = 1)
 # --- Subscription History -------------------------------------------------------------------
 
 
-def test_history_costs_the_same_with_1_or_1000_invoices_and_pages_through_them_all(
+def test_history_costs_the_same_with_1_or_1000_invoices_and_pages_through_them_R_INV_1(
     app: Flask, alice: User, catalog: None
 ) -> None:
     subscription = subscribe(alice)
@@ -123,7 +123,7 @@ def test_history_costs_the_same_with_1_or_1000_invoices_and_pages_through_them_a
     assert link(back, "older") is not None
 
 
-def test_a_page_is_as_large_with_1000_invoices_as_with_a_page_of_them(
+def test_a_page_is_as_large_with_1000_invoices_as_with_a_page_of_them_R_INV_1(
     app: Flask, alice: User, catalog: None
 ) -> None:
     subscription = subscribe(alice)
@@ -196,7 +196,7 @@ def add_ledger_entries(account_id: str, count: int) -> None:
     db.session.commit()
 
 
-def test_the_ledger_costs_the_same_with_1_or_1000_entries_and_pages_through_them(
+def test_the_ledger_costs_the_same_with_1_or_1000_entries_and_pages_through_them_R_BAL_3(
     app: Flask, alice: User, catalog: None
 ) -> None:
     client = signed_in(app, alice)
