@@ -59,8 +59,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -83,6 +81,7 @@ from example_app.models import User, db  # noqa: E402
 from flask_subscriptions.models import PaymentMethod  # noqa: E402
 from flask_subscriptions.services.balance import append_entry  # noqa: E402
 from tests.flows import VISA, choose_card, place, register_card, start_order  # noqa: E402
+from tests.servers import free_port, stop  # noqa: E402
 
 #: name → (path, a text the page shows when it is the right page with alice's data).
 #: ``{license}`` is alice's license, found on the License Management page.
@@ -211,7 +210,7 @@ def _user_id(html: str, name: str) -> str:
 @contextmanager
 def serving(env: dict[str, str], workers: int, tmp: Path) -> Iterator[int]:
     """gunicorn on a free port, once every worker has loaded the app; stopped after."""
-    port = _free_port()
+    port = free_port()
     hooks, log = tmp / "gunicorn_hooks.py", tmp / SERVER_LOG
     hooks.write_text(HOOKS)
     with log.open("w") as out:
@@ -231,21 +230,10 @@ def serving(env: dict[str, str], workers: int, tmp: Path) -> Iterator[int]:
             time.sleep(0.2)
         yield port
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
     for failure in ("Traceback", "Worker failed to boot", "ERROR"):
         if failure in log.read_text():
             raise SystemExit(f"gunicorn's log shows {failure}:\n" + log.read_text())
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _request(

@@ -16,15 +16,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
+from .servers import HOST, free_port
 
 
 @dataclass(frozen=True)

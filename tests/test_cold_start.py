@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import queue
 import re
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,18 +26,13 @@ import sqlalchemy as sa
 from flask_subscriptions.gateways.sandbox.migrations import SANDBOX
 from flask_subscriptions.migrations import upgrade
 
+from .servers import free_port, stop
 from .test_migrations import new_database
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres_only]
 ROOT = Path(__file__).resolve().parents[1]
 WORKERS = 4
 STARTS = 5
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _migrate(url: str) -> None:
@@ -76,7 +69,7 @@ def post_worker_init(worker):
 def _serve_once(url: str, hooks: Path) -> str:
     """Start gunicorn, wait until every worker has loaded the app, get the billing page,
     stop it; its log."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "TEST_DATABASE_URL": url,
@@ -111,12 +104,7 @@ def _serve_once(url: str, hooks: Path) -> str:
             lines.append(line)
         assert _get(port, "/billing/plans") == 200
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
         reader.join(timeout=10)
     while not output.empty():
         lines.append(output.get())

@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.cookiejar
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .servers import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -52,12 +53,6 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return env_dir
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _shell(script: str, cwd: Path, env: dict[str, str]) -> None:
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script], cwd=cwd, env=env, capture_output=True, text=True
@@ -75,7 +70,7 @@ def served(venv: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterat
         "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
         "HOME": str(tmp_path),
         "VIRTUAL_ENV": str(venv),
-        "FLASK_RUN_PORT": str(_free_port()),  # `flask run` as printed, on a free port
+        "FLASK_RUN_PORT": str(free_port()),  # `flask run` as printed, on a free port
     }
     _shell(readme_block(setup), tmp_path, env)
     log = (tmp_path / "server.log").open("w")
@@ -91,8 +86,7 @@ def served(venv: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterat
         _wait_for(base, server, tmp_path / "server.log")
         yield base
     finally:
-        server.terminate()
-        server.wait(10)
+        stop(server, timeout=10)
         log.close()
 
 
