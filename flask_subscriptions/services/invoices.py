@@ -133,14 +133,3 @@ def _core_prices(price_ids: list[int]) -> tuple[Price, ...]:
         item: Plan | AddOn = plans[row.plan_id] if row.plan_id else addons[row.addon_id]  # type: ignore[index]
         prices.append(core_price(row, item.code, "plan" if row.plan_id else "addon", item.name))
     return tuple(prices)
-
-
-def account_invoices(account_id: str) -> list[Invoice]:
-    """Every invoice of the account, newest first, for the history page."""
-    return list(
-        get_state().session.scalars(
-            select(Invoice)
-            .where(Invoice.account_id == account_id, Invoice.number.is_not(None))
-            .order_by(Invoice.created_at.desc(), Invoice.id.desc())
-        )
-    )
