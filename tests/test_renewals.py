@@ -24,7 +24,7 @@ from flask_subscriptions.services.balance import append_entry, current_balance
 from flask_subscriptions.services.licenses import status_of
 from flask_subscriptions.services.renewals import renew_batch, renew_due
 
-from .conftest import Outbox, at_noon
+from .conftest import Outbox, at_noon, statements
 from .factories import new_user, subscribe
 from .flows import FIRST_CHARGE_ONLY
 from .hosts import User, db
@@ -491,22 +491,6 @@ def _plan(code: str) -> Plan:
     return db.session.scalar(select(Plan).where(Plan.code == code))
 
 
-def _statements(app: Flask, action: object) -> int:
-    count = 0
-
-    def counter(*_args: object) -> None:
-        nonlocal count
-        count += 1
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", counter)
-    try:
-        action()  # type: ignore[operator]
-    finally:
-        event.remove(engine, "before_cursor_execute", counter)
-    return count
-
-
 def test_statements_per_renewal_batch_are_fixed_R_REN_2(
     app: Flask, catalog: None, clock: object
 ) -> None:
@@ -523,7 +507,9 @@ def test_statements_per_renewal_batch_are_fixed_R_REN_2(
     for month in range(4):
         at_noon(clock, date(2026, 5 + month, 17))
         db.session.commit()  # each run starts with no transaction open
-        counts.append(_statements(app, lambda: renew_due(concurrency=1)))
+        with statements() as sent:
+            renew_due(concurrency=1)
+        counts.append(len(sent))
     # May to August renew all nine: three with 2 to 5 terms of history, six with 1 to 4.
     assert counts[0] == counts[1] == counts[2] == counts[3], counts
     # measured: 30 with SQLite's BEGINs, 26 on PostgreSQL (one reads the cards that last paid)
