@@ -345,10 +345,7 @@ class SandboxGateway:
             row = _charge_row(req, status, code, now)
             rows[req.idempotency_key] = row
             new.append(row)
-        if counted:
-            conn.execute(
-                _COUNT_ATTEMPT, [{"b_token": t, "b_attempt": a} for t, a in counted.items()]
-            )
+        _add_attempts(conn, counted, cards_by_token)
         if new:  # in key order, as every batch: two batches never wait on each other's keys
             conn.execute(charges.insert(), sorted(new, key=lambda row: row["idempotency_key"]))
         return rows
@@ -568,6 +565,27 @@ _COUNT_ATTEMPT = (
     .where(cards.c.token == sa.bindparam("b_token"))
     .values(charge_attempts=sa.bindparam("b_attempt"))
 )
+
+_ADD_ATTEMPTS = (
+    cards.update()
+    .where(cards.c.token.in_(sa.bindparam("tokens", expanding=True)))
+    .values(charge_attempts=cards.c.charge_attempts + sa.bindparam("added"))
+)
+
+
+def _add_attempts(
+    conn: sa.Connection, counted: Mapping[str, int], cards_by_token: Mapping[str, Any]
+) -> None:
+    """Each card's attempt count as the batch left it, one statement per number of
+    attempts added (a renewal batch tries each card once: one statement, not a row each).
+    The cards are locked, so adding is setting."""
+    tokens_by_added: dict[int, list[str]] = {}
+    for token, attempts in counted.items():
+        added = attempts - cards_by_token[token]["charge_attempts"]
+        tokens_by_added.setdefault(added, []).append(token)
+    for added, tokens in tokens_by_added.items():
+        conn.execute(_ADD_ATTEMPTS, {"added": added, "tokens": sorted(tokens)})
+
 
 _write_locks: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _write_locks_guard = threading.Lock()
