@@ -99,14 +99,14 @@ def _from_po(language: str) -> Translations | None:
 
 def gettext(message: str, /, **values: Any) -> str:
     """``message`` in the current language, ``%(name)s`` filled from ``values``."""
-    text: str = domain.get_translations().ugettext(message)
+    text: str = _catalog().ugettext(message)
     return text % values if values else text
 
 
 def ngettext(singular: str, plural: str, num: int, /, **values: Any) -> str:
     """The plural form for ``num`` (``%(num)s`` is filled in too)."""
     values.setdefault("num", num)
-    text: str = domain.get_translations().ungettext(singular, plural, num)
+    text: str = _catalog().ungettext(singular, plural, num)
     return text % values
 
 
@@ -140,6 +140,13 @@ def current_locale() -> str:
 #: that request's context (a thread's next request, or a test's, chooses again).
 _forced: ContextVar[str | None] = ContextVar("subs_forced_locale", default=None)
 _chosen: ContextVar[tuple[object, str] | None] = ContextVar("subs_request_locale", default=None)
+#: The catalog of ``_forced``: a batch's receipts look their words up without asking again.
+_forced_catalog: ContextVar[NullTranslations | None] = ContextVar("subs_catalog", default=None)
+
+
+def _catalog() -> NullTranslations:
+    catalog = _forced_catalog.get()
+    return catalog if catalog is not None else domain.get_translations()
 
 
 def _settings_locale() -> str:
@@ -171,10 +178,12 @@ def browser_locale() -> str | None:
 def rendering_locale(locale: str | None) -> Iterator[None]:
     """Render in ``locale`` (an account's preferred language) inside the block; None keeps
     the current one. A job's e-mails and PDFs have no request to choose for them."""
-    token = _forced.set(locale if locale is not None else current_locale())
+    chosen = locale if locale is not None else current_locale()
+    token, catalog = _forced.set(chosen), _forced_catalog.set(translations_for(chosen))
     try:
         yield
     finally:
+        _forced_catalog.reset(catalog)
         _forced.reset(token)
 
 
@@ -247,7 +256,7 @@ def template_gettext(eval_ctx: EvalContext, message: str, /, **values: Any) -> s
     """``{{ _subs("Pay %(amount)s now", amount=...) }}``: our domain's words. In an HTML
     template the message may hold markup (ours, reviewed like code) and the values are
     escaped; a text e-mail gets plain text."""
-    text = domain.get_translations().ugettext(message)
+    text = _catalog().ugettext(message)
     return _filled(eval_ctx, text, values)
 
 
@@ -257,7 +266,7 @@ def template_ngettext(
 ) -> str:
     """``{{ _subs_n("%(num)s day", "%(num)s days", n) }}``: the plural form for ``num``."""
     values.setdefault("num", num)
-    text = domain.get_translations().ungettext(singular, plural, num)
+    text = _catalog().ungettext(singular, plural, num)
     return _filled(eval_ctx, text, values)
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from .core.entitlements import Reason
-from .i18n import N_, gettext, long_date, medium_date, ngettext, number
+from .core.proration import QuoteLine
+from .i18n import N_, current_locale, gettext, long_date, medium_date, ngettext, number
 
 _ONE_DAY = timedelta(days=1)
 
@@ -57,6 +59,19 @@ def days_share(days: int | None, term_days: int | None) -> str:
 def line_description(line: Any) -> str:
     """A quote line as one phrase for pages and e-mails (the amount is shown beside it).
     A line that is only a ``description`` (a host's own e-mail context) is shown as it is."""
+    if isinstance(line, QuoteLine):
+        return _remembered_description(line, current_locale())
+    return _description(line)
+
+
+@lru_cache(maxsize=1024)
+def _remembered_description(line: QuoteLine, _locale: str) -> str:
+    """A core line's phrase, once per language: a renewal batch's receipts mostly show the
+    same few lines (one plan, one term)."""
+    return _description(line)
+
+
+def _description(line: Any) -> str:
     if not hasattr(line, "kind") or not hasattr(line, "name"):
         return str(getattr(line, "description", ""))
     start, end = getattr(line, "start", None), getattr(line, "end", None)
