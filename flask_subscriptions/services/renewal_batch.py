@@ -61,6 +61,11 @@ METHODS = cast(Table, PaymentMethod.__table__)
 #: A Core row (its columns as attributes).
 CoreRow = Any
 
+#: The billing profile of an account that has none yet.
+_NO_PROFILE = SimpleNamespace(
+    gateway_customer=None, default_payment_method_id=None, billing_email=None, locale=None
+)
+
 
 class Snapshot(SimpleNamespace):
     """A row's columns as attributes (``invoice.number``), as a template reads them.
@@ -70,11 +75,29 @@ class Snapshot(SimpleNamespace):
     """
 
 
+class RowChanged:
+    """A Core row's columns as attributes, some of them changed (a license's row after its
+    renewal, as its receipt reads it): nothing is copied until a template asks for a column.
+    """
+
+    __slots__ = ("_changes", "_row")
+
+    def __init__(self, row: CoreRow, **changes: Any) -> None:
+        self._row = row
+        self._changes = changes
+
+    def __getattr__(self, name: str) -> Any:
+        if name in RowChanged.__slots__:  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        changes = self._changes
+        return changes[name] if name in changes else getattr(self._row, name)
+
+
 @dataclass(frozen=True)
 class Renewed:
     """One license's new term in this batch, as its receipt shows it."""
 
-    subscription: Snapshot  # the row as it now is
+    subscription: RowChanged  # the row as it now is
     plan: Plan
     lines: tuple[QuoteLine, ...]
     method: CoreRow | None  # the row of the card that pays it, if one is usable
@@ -317,11 +340,11 @@ class TermWriter:
     def _draft(self, sub: CoreRow, plan: Plan, quote: Quote, term_id: int) -> Draft:
         """The next term's invoice; the card pays unless the license is in dunning (its
         unpaid invoices wait for the dunning job)."""
-        method = self._method(sub)
+        profile = self.facts.profiles.get(sub.account_id) or _NO_PROFILE
+        method = self._method(sub, profile)
         card = None
         if method is not None and sub.payment_failed_on is None:
-            customer = self._profile_value(sub.account_id, "gateway_customer")
-            card = Card(method.id, method.token, customer or "")
+            card = Card(method.id, method.token, profile.gateway_customer or "")
         term = quote.new_term
         assert term is not None
         return Draft(
@@ -341,8 +364,8 @@ class TermWriter:
                 plan=plan,
                 lines=quote.lines,
                 method=method,
-                billing_email=self._profile_value(sub.account_id, "billing_email"),
-                locale=self._profile_value(sub.account_id, "locale"),
+                billing_email=profile.billing_email,
+                locale=profile.locale,
             ),
         )
 
@@ -471,29 +494,23 @@ class TermWriter:
             return self.facts.plans[item.plan_id].code
         return self.facts.addons[item.addon_id].code
 
-    def _subscription_after(self, sub: CoreRow, plan: Plan, quote: Quote) -> Snapshot:
+    def _subscription_after(self, sub: CoreRow, plan: Plan, quote: Quote) -> RowChanged:
         term = quote.new_term
         assert term is not None
-        return Snapshot(
-            **{
-                **sub._asdict(),
-                "plan_id": plan.id,
-                "next_plan_id": None,
-                "current_term_start": term.start,
-                "current_term_end": term.end,
-                "version": sub.version + 1,
-            }
+        return RowChanged(
+            sub,
+            plan_id=plan.id,
+            next_plan_id=None,
+            current_term_start=term.start,
+            current_term_end=term.end,
+            version=sub.version + 1,
         )
 
-    def _profile_value(self, account_id: str, name: str) -> Any:
-        profile = self.facts.profiles.get(account_id)
-        return getattr(profile, name) if profile is not None else None
-
-    def _method(self, sub: CoreRow) -> CoreRow | None:
+    def _method(self, sub: CoreRow, profile: CoreRow) -> CoreRow | None:
         """The card that pays the renewal, if it can (its row, read-only, whose columns a
         template reads as attributes)."""
         method_id = renewal_method_id(
-            self._profile_value(sub.account_id, "default_payment_method_id"),
+            profile.default_payment_method_id,
             self.facts.last_paid.get(sub.account_id),
             sub.payment_method_id,
         )

@@ -5,7 +5,6 @@ there and then."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -53,15 +52,14 @@ def reserve(
         for d, i, n in zip(drafts, ids, numbers, strict=True)
         if d.card is not None and d.quote.card_amount > 0
     ]
-    opened = {r.invoice_id: r for r in open_attempts(attempts)}
-    reserved = [
-        replace(
-            opened.get(i) or Reserved(i, n, d.kind, d.account_id),
-            context=d.context,
-            invoice={**row, "id": i, "number": n},
+    opened = dict(_open_payments(attempts))
+    reserved = []
+    for d, i, n, row in zip(drafts, ids, numbers, rows, strict=True):
+        payment_id, request = opened.get(i, (None, None))
+        invoice = {**row, "id": i, "number": n}
+        reserved.append(
+            Reserved(i, n, d.kind, d.account_id, payment_id, request, d.context, invoice)
         )
-        for d, i, n, row in zip(drafts, ids, numbers, rows, strict=True)
-    ]
     paid_now = [r for r, d in zip(reserved, drafts, strict=True) if d.quote.card_amount == 0]
     for kind in dict.fromkeys(r.kind for r in paid_now):
         outcomes_for(kind).paid([r for r in paid_now if r.kind == kind])
@@ -71,6 +69,18 @@ def reserve(
 def open_attempts(attempts: Sequence[Attempt]) -> list[Reserved]:
     """A pending payment for each attempt, in the caller's transaction (the caller commits),
     with the request that charges it."""
+    return [
+        Reserved(a.invoice_id, a.number, a.kind, a.account_id, payment_id, request)
+        for a, (_invoice_id, (payment_id, request)) in zip(
+            attempts, _open_payments(attempts), strict=True
+        )
+    ]
+
+
+def _open_payments(
+    attempts: Sequence[Attempt],
+) -> list[tuple[int, tuple[int, ChargeRequest]]]:
+    """Each attempt's invoice id, and its new pending payment's id and charge request."""
     if not attempts:
         return []
     state = get_state()
@@ -97,7 +107,7 @@ def open_attempts(attempts: Sequence[Attempt]) -> list[Reserved]:
         ],
     )
     return [
-        Reserved(a.invoice_id, a.number, a.kind, a.account_id, payment_id, _request(a, key))
+        (a.invoice_id, (payment_id, _request(a, key)))
         for a, key, payment_id in zip(attempts, keys, ids, strict=True)
     ]
 
