@@ -52,7 +52,8 @@ def reserve(
         for d, i, n in zip(drafts, ids, numbers, strict=True)
         if d.card is not None and d.quote.card_amount > 0
     ]
-    opened = dict(_open_payments(attempts))
+    payments = _open_payments(attempts)
+    opened = {a.invoice_id: p for a, p in zip(attempts, payments, strict=True)}
     reserved = []
     for d, i, n, row in zip(drafts, ids, numbers, rows, strict=True):
         payment_id, request = opened.get(i, (None, None))
@@ -71,16 +72,12 @@ def open_attempts(attempts: Sequence[Attempt]) -> list[Reserved]:
     with the request that charges it."""
     return [
         Reserved(a.invoice_id, a.number, a.kind, a.account_id, payment_id, request)
-        for a, (_invoice_id, (payment_id, request)) in zip(
-            attempts, _open_payments(attempts), strict=True
-        )
+        for a, (payment_id, request) in zip(attempts, _open_payments(attempts), strict=True)
     ]
 
 
-def _open_payments(
-    attempts: Sequence[Attempt],
-) -> list[tuple[int, tuple[int, ChargeRequest]]]:
-    """Each attempt's invoice id, and its new pending payment's id and charge request."""
+def _open_payments(attempts: Sequence[Attempt]) -> list[tuple[int, ChargeRequest]]:
+    """Each attempt's new pending payment: its id and the request that charges it."""
     if not attempts:
         return []
     state = get_state()
@@ -107,7 +104,7 @@ def _open_payments(
         ],
     )
     return [
-        (a.invoice_id, (payment_id, _request(a, key)))
+        (payment_id, _request(a, key))
         for a, key, payment_id in zip(attempts, keys, ids, strict=True)
     ]
 
