@@ -26,7 +26,7 @@ from .hosts import User, db
 
 #: Statements per page, measured: a page that starts issuing more fails here.
 PAGES = {
-    "/billing/plans": 5,  # the catalog is a copy, checked by its version; + the held license
+    "/billing/plans": 3,  # the catalog copy's version, the currency and the license: one
     "/billing/licenses": 3,  # each license with its plans and add-ons in one statement
     "/billing/licenses/{license}": 5,  # which card pays the next renewal, if any
     "/billing/licenses/{license}/change": 10,

@@ -30,7 +30,7 @@ from . import _tx
 from ._tx import send_after_commit
 from .dunning import needs_support
 from .entitlement_cache import touch_entitlements
-from .plans import CatalogCopy, change_options
+from .plans import change_options
 
 ENABLED, DISABLED, PAYMENT_FAILED, RESTRICTED, EXPIRED = (
     "Enabled",
@@ -97,11 +97,6 @@ _LICENSES = (
     .where(Subscription.account_id == bindparam("account_id"))
     .order_by(Subscription.state, Subscription.id.desc(), SubscriptionItem.id)
 )
-_HELD = (
-    select(Subscription.id, Plan)
-    .join(Plan, Plan.id == Subscription.plan_id)
-    .where(Subscription.live_account_id == bindparam("account_id"))
-)
 
 
 def list_licenses(account_id: str) -> list[License]:
@@ -121,28 +116,6 @@ def list_licenses(account_id: str) -> list[License]:
         )
         for s, plan, next_plan, addons in found.values()
     ]
-
-
-@dataclass(frozen=True)
-class HeldPlan:
-    """The account's one valid license as the plans page needs it (R-BUY-8): which plan it
-    holds, and the codes of the plans it may change to (R-CAT-2)."""
-
-    subscription_id: int
-    plan: Plan
-    options: frozenset[str]
-
-
-def held_plan(account_id: str, catalog: CatalogCopy | None = None) -> HeldPlan | None:
-    """The plans page offers a change of this license instead of a purchase that step 1
-    would refuse; one query, however long the account's history (two without
-    ``catalog``, which has the options)."""
-    row = get_state().session.execute(_HELD, {"account_id": account_id}).first()
-    if row is None:
-        return None
-    subscription_id, plan = row
-    options = frozenset({plan.code, *(p.code for p in change_options(plan.id, catalog))})
-    return HeldPlan(subscription_id, plan, options)
 
 
 def find_license(account_id: str, subscription_id: int) -> License:
