@@ -31,7 +31,7 @@ PAGES = {
     "/billing/licenses/{license}": 5,  # which card pays the next renewal, if any
     "/billing/licenses/{license}/change": 10,
     "/billing/history": 6,  # a page of rows, then what they fold in (settled, declined)
-    "/billing/payment-methods": 4,  # the default card (R-DUN-5) is read with the cards
+    "/billing/payment-methods": 3,  # the default card (R-DUN-5) and the address with the cards
     "/billing/balance": 4,
 }
 
