@@ -32,7 +32,7 @@ PAGES = {
     "/billing/licenses/{license}/change": 10,
     "/billing/history": 6,  # a page of rows, then what they fold in (settled, declined)
     "/billing/payment-methods": 3,  # the default card (R-DUN-5) and the address with the cards
-    "/billing/balance": 4,
+    "/billing/balance": 3,  # the newest entry of the first page holds the balance
 }
 
 
