@@ -28,7 +28,7 @@ from .hosts import User, db
 PAGES = {
     "/billing/plans": 3,  # the catalog copy's version, the currency and the license: one
     "/billing/licenses": 3,  # each license with its plans and add-ons in one statement
-    "/billing/licenses/{license}": 5,  # which card pays the next renewal, if any
+    "/billing/licenses/{license}": 4,  # + which card pays the next renewal, if any
     "/billing/licenses/{license}/change": 10,
     "/billing/history": 6,  # a page of rows, then what they fold in (settled, declined)
     "/billing/payment-methods": 3,  # the default card (R-DUN-5) and the address with the cards

@@ -30,7 +30,7 @@ def index(account: BillingAccount) -> str:
 @owner_required
 def detail(account: BillingAccount, subscription_id: int) -> str | Response | tuple[str, int]:
     try:
-        license_ = service.find_license(account.billing_id, subscription_id)
+        license_, options = service.license_page(account.billing_id, subscription_id)
     except BillingError as exc:
         return refuse(exc)
     form = LicenseForm()
@@ -57,7 +57,7 @@ def detail(account: BillingAccount, subscription_id: int) -> str | Response | tu
         "subscriptions/license.html",
         license=license_,
         form=form,
-        options=license_.renewal_options,
+        options=options,
         dunning=service.dunning_notice(license_.subscription),
         no_renewal_card=renews_without_card(license_.subscription),
         support_email=get_state().settings.support_email,

@@ -3,8 +3,10 @@ a subscription, its plan and its status."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
@@ -30,7 +32,7 @@ from . import _tx
 from ._tx import send_after_commit
 from .dunning import needs_support
 from .entitlement_cache import touch_entitlements
-from .plans import change_options
+from .plans import VERSION, catalog_at, change_options
 
 ENABLED, DISABLED, PAYMENT_FAILED, RESTRICTED, EXPIRED = (
     "Enabled",
@@ -101,9 +103,13 @@ _LICENSES = (
 
 def list_licenses(account_id: str) -> list[License]:
     """Every license of the account, current first (one query whatever the count)."""
+    return _licenses(get_state().session.execute(_LICENSES, {"account_id": account_id}))
+
+
+def _licenses(rows: Iterable[Sequence[Any]]) -> list[License]:
+    """Licenses from rows of :data:`_LICENSES` (one per add-on), in the rows' order."""
     found: dict[int, tuple[Subscription, Plan, Plan | None, list[AddOn]]] = {}
-    rows = get_state().session.execute(_LICENSES, {"account_id": account_id})
-    for subscription, plan, next_plan, addon in rows:
+    for subscription, plan, next_plan, addon, *_ in rows:
         entry = found.setdefault(subscription.id, (subscription, plan, next_plan, []))
         if addon is not None:
             entry[3].append(addon)
@@ -116,6 +122,23 @@ def list_licenses(account_id: str) -> list[License]:
         )
         for s, plan, next_plan, addons in found.values()
     ]
+
+
+#: One license, with the catalog's version (its renewal options come from the copy).
+_LICENSE = _LICENSES.add_columns(VERSION).where(Subscription.id == bindparam("subscription_id"))
+
+
+def license_page(account_id: str, subscription_id: int) -> tuple[License, list[Plan]]:
+    """The account's license and the plans it may renew with (R-LIC-3, R-CAT-2), for its
+    page: one statement, the options from this process's copy of the catalog. Another
+    account's license is NotFound (R-SEC-2)."""
+    params = {"account_id": account_id, "subscription_id": subscription_id}
+    rows = get_state().session.execute(_LICENSE, params).all()
+    if not rows:
+        raise NotFound()
+    (license_,) = _licenses(rows)
+    options = change_options(license_.plan.id, catalog_at(rows[0][-1]))
+    return license_, [license_.plan, *options]
 
 
 def find_license(account_id: str, subscription_id: int) -> License:
