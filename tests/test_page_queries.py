@@ -30,7 +30,7 @@ PAGES = {
     "/billing/licenses": 3,  # each license with its plans and add-ons in one statement
     "/billing/licenses/{license}": 4,  # + which card pays the next renewal, if any
     "/billing/licenses/{license}/change": 10,
-    "/billing/history": 6,  # a page of rows, then what they fold in (settled, declined)
+    "/billing/history": 5,  # a page of rows, what they fold in; the cards only if unpaid
     "/billing/payment-methods": 3,  # the default card (R-DUN-5) and the address with the cards
     "/billing/balance": 3,  # the newest entry of the first page holds the balance
 }
