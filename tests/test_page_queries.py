@@ -28,7 +28,7 @@ from .hosts import User, db
 PAGES = {
     "/billing/plans": 3,  # the catalog copy's version, the currency and the license: one
     "/billing/licenses": 3,  # each license with its plans and add-ons in one statement
-    "/billing/licenses/{license}": 4,  # + which card pays the next renewal, if any
+    "/billing/licenses/{license}": 3,  # with the catalog version and the renewal card
     "/billing/licenses/{license}/change": 10,
     "/billing/history": 5,  # a page of rows, what they fold in; the cards only if unpaid
     "/billing/payment-methods": 3,  # the default card (R-DUN-5) and the address with the cards

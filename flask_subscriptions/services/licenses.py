@@ -20,6 +20,7 @@ from ..models import (
     Invoice,
     Order,
     Payment,
+    PaymentMethod,
     Plan,
     Subscription,
     SubscriptionItem,
@@ -32,6 +33,7 @@ from . import _tx
 from ._tx import send_after_commit
 from .dunning import needs_support
 from .entitlement_cache import touch_entitlements
+from .payment_methods import renewal_card_id
 from .plans import VERSION, catalog_at, change_options
 
 ENABLED, DISABLED, PAYMENT_FAILED, RESTRICTED, EXPIRED = (
@@ -124,21 +126,40 @@ def _licenses(rows: Iterable[Sequence[Any]]) -> list[License]:
     ]
 
 
-#: One license, with the catalog's version (its renewal options come from the copy).
-_LICENSE = _LICENSES.add_columns(VERSION).where(Subscription.id == bindparam("subscription_id"))
+@dataclass(frozen=True)
+class LicensePage:
+    license: License
+    #: The plans it may renew with (R-LIC-3, R-CAT-2): its own first.
+    options: list[Plan]
+    #: The card that would pay its renewal (R-DUN-5), whether or not it can.
+    renewal_card: PaymentMethod | None
 
 
-def license_page(account_id: str, subscription_id: int) -> tuple[License, list[Plan]]:
-    """The account's license and the plans it may renew with (R-LIC-3, R-CAT-2), for its
-    page: one statement, the options from this process's copy of the catalog. Another
-    account's license is NotFound (R-SEC-2)."""
+_RENEWAL_CARD = aliased(PaymentMethod)
+#: One license, with the catalog's version (its renewal options come from the copy) and the
+#: card that would pay its renewal.
+_LICENSE = (
+    _LICENSES.add_columns(VERSION, _RENEWAL_CARD)
+    .outerjoin(
+        _RENEWAL_CARD,
+        _RENEWAL_CARD.id
+        == renewal_card_id(Subscription.account_id, Subscription.payment_method_id),
+    )
+    .where(Subscription.id == bindparam("subscription_id"))
+)
+
+
+def license_page(account_id: str, subscription_id: int) -> LicensePage:
+    """The account's license as its page shows it, in one statement: the options from this
+    process's copy of the catalog. Another account's license is NotFound (R-SEC-2)."""
     params = {"account_id": account_id, "subscription_id": subscription_id}
     rows = get_state().session.execute(_LICENSE, params).all()
     if not rows:
         raise NotFound()
     (license_,) = _licenses(rows)
-    options = change_options(license_.plan.id, catalog_at(rows[0][-1]))
-    return license_, [license_.plan, *options]
+    version, card = rows[0][-2:]
+    options = change_options(license_.plan.id, catalog_at(version))
+    return LicensePage(license_, [license_.plan, *options], card)
 
 
 def find_license(account_id: str, subscription_id: int) -> License:

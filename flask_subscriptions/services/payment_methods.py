@@ -179,15 +179,22 @@ def renewal_method(subscription: Subscription) -> PaymentMethod | None:
     return method if can_pay(method, state.today()) else None
 
 
-def renews_without_card(subscription: Subscription) -> bool:
+def renews_without_card(subscription: Subscription, card: PaymentMethod | None) -> bool:
     """An auto-renewing license, not in dunning, whose next renewal no card can pay: its
-    page says so while there is still time to register one."""
+    page says so while there is still time to register one. ``card``: the one that would
+    pay it (:func:`renewal_card_id`), read with the license."""
     return (
         subscription.state == "active"
         and subscription.auto_renew
         and subscription.payment_failed_on is None
-        and renewal_method(subscription) is None
+        and not can_pay(card, get_state().today())
     )
+
+
+def renewal_card_id(account_id: Any, license_method_id: Any) -> ColumnElement[Any]:
+    """SQL: the id of the card that pays a license's renewals (:func:`renewal_method_id`),
+    for a statement that reads the license (columns of it, or values)."""
+    return func.coalesce(_default_id(account_id), license_method_id)
 
 
 @dataclass(frozen=True)
