@@ -20,6 +20,7 @@ one snapshot, which separate statements would not.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -43,8 +44,10 @@ def begin_at_first_write(engine: Engine) -> bool:
     return True
 
 
+@lru_cache(maxsize=1024)
 def is_plain_read(statement: str) -> bool:
-    """Whether ``statement`` only reads, and reads the same outside a transaction."""
+    """Whether ``statement`` only reads, and reads the same outside a transaction.
+    Remembered: the statements are built once, and a page's can be long."""
     return bool(_PLAIN_READ.match(statement)) and not _LOCKING.search(statement)
 
 
