@@ -31,6 +31,7 @@ from flask_subscriptions.services.profiles import account_locale
 from flask_subscriptions.state import get_state
 
 from .models import User, db, load_account, load_signed_in, seed_demo_people, support_access
+from .reads import begin_at_first_write
 
 CATALOG = Path(__file__).with_name("catalog.toml")
 
@@ -95,6 +96,9 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
     app.config.update(config or {})
 
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            begin_at_first_write(engine)
     csrf.init_app(app)
     # Before billing: it then uses this app's selector rather than setting up its own.
     babel.init_app(app, locale_selector=select_locale)

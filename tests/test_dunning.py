@@ -167,6 +167,7 @@ def test_never_paid_restricted_after_7_days_then_open_invoices_then_settled_R_DU
     visa = db.session.scalar(select(PaymentMethod).where(PaymentMethod.last4 == "4242"))
     page = client.get("/billing/history")
     assert "Pay all unpaid" in page.text and "<strong>$300.00</strong>" in page.text
+    assert f'name="payment_method" value="{visa.id}"' in page.text  # offered to pay with
     fingerprint = settlement_for(alice.billing_id).quote.fingerprint  # type: ignore[union-attr]
     done = client.post(
         "/billing/history/settle",

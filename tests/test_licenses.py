@@ -19,6 +19,7 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from flask_subscriptions.models import Invoice, PaymentMethod, Plan, Subscription
+from flask_subscriptions.services.entitlement_cache import touch_catalog
 from flask_subscriptions.services.renewals import renew_due
 
 from .conftest import Outbox, at_noon, csrf_token, sign_in
@@ -482,6 +483,22 @@ def test_page_offers_only_the_options_and_points_to_support_R_LIC_7_R_CAT_2(
     assert "Large" not in page
     assert NOT_AN_OPTION in page
     assert "For other plans, contact support" in page
+
+
+def test_the_options_follow_a_catalog_change_at_once_R_CAT_2(
+    client: FlaskClient, alice: User, catalog: None
+) -> None:
+    """The page takes its options from this process's copy of the catalog: a plan retired
+    after the page was shown is gone from it on the next view, not when the copy expires."""
+    license_id = subscribe(alice, "x_small").id
+    sign_in(client, alice)
+    assert _options(_page(client, license_id).text) == ["x_small", "free", "small", "medium"]
+    medium = db.session.scalar(select(Plan).where(Plan.code == "medium"))
+    assert medium is not None
+    medium.active = False
+    touch_catalog()  # what a catalog load does in its transaction
+    db.session.commit()
+    assert _options(_page(client, license_id).text) == ["x_small", "free", "small"]
 
 
 def test_small_license_page_does_offer_large_R_CAT_2(

@@ -26,13 +26,13 @@ from .hosts import User, db
 
 #: Statements per page, measured: a page that starts issuing more fails here.
 PAGES = {
-    "/billing/plans": 5,  # the catalog is a copy, checked by its version; + the held license
-    "/billing/licenses": 5,
-    "/billing/licenses/{license}": 7,  # which card pays the next renewal, if any
-    "/billing/licenses/{license}/change": 12,
-    "/billing/history": 6,  # a page of rows, then what they fold in (settled, declined)
-    "/billing/payment-methods": 4,  # the default card (R-DUN-5) is read with the cards
-    "/billing/balance": 4,
+    "/billing/plans": 3,  # the catalog copy's version, the currency and the license: one
+    "/billing/licenses": 3,  # each license with its plans and add-ons in one statement
+    "/billing/licenses/{license}": 3,  # with the catalog version and the renewal card
+    "/billing/licenses/{license}/change": 10,
+    "/billing/history": 5,  # a page of rows, what they fold in; the cards only if unpaid
+    "/billing/payment-methods": 3,  # the default card (R-DUN-5) and the address with the cards
+    "/billing/balance": 3,  # the newest entry of the first page holds the balance
 }
 
 

@@ -207,9 +207,12 @@ def test_the_ledger_costs_the_same_with_1_or_1000_entries_and_pages_through_them
     html, statements = get(client, "/billing/balance")
     assert statements == statements_one
     assert "$1,000.00" in html  # the balance is the latest entry's, whatever the page
-    pages = [html, *older_pages(client, html, statements_one)]
+    # The first page's newest entry holds the balance; an older page reads it too.
+    pages = [html, *older_pages(client, html, statements_one + 1)]
     seen = [credit for page in pages for credit in re.findall(r"Credit (\d+)</td>", page)]
     assert seen == [str(n) for n in range(MANY, 0, -1)]
+    shown = {re.findall(r'class="subs-balance-amount">([^<]+)<', page)[0] for page in pages}
+    assert shown == {"$1,000.00"}  # older pages show the balance too, not their newest row's
 
 
 # --- the support console ------------------------------------------------------------------------

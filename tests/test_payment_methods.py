@@ -20,6 +20,7 @@ from flask_subscriptions.gateways.sandbox.storage import cards as sandbox_cards
 from flask_subscriptions.models import BillingProfile, PaymentMethod
 
 from .conftest import SAMPLE_CATALOG, csrf_token, sign_in, snapshot
+from .factories import add_card
 from .flows import (
     DECLINED_AT_REGISTRATION,
     VISA,
@@ -374,6 +375,9 @@ def test_payment_notification_address_is_set_and_cleared_R_NOTE_2(
     )
     assert _email_field(page.text) == "accounts@alice.example"
     assert profile_of(alice.billing_id).billing_email == "accounts@alice.example"  # type: ignore[union-attr]
+    add_card(alice)  # the page reads the address with the cards once there are any
+    db.session.commit()
+    assert _email_field(client.get(PAGE).text) == "accounts@alice.example"
 
     cleared = action(client, f"{PAGE}/billing-email", {"email": ""})
     assert cleared.status_code == 302

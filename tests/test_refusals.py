@@ -19,9 +19,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from flask_subscriptions.gateways.sandbox import SandboxGateway
-from flask_subscriptions.models import PaymentMethod, Subscription
+from flask_subscriptions.models import PaymentMethod, Plan, Subscription
+from flask_subscriptions.services.entitlement_cache import touch_catalog
 
 from .conftest import csrf_token, sign_in, snapshot
+from .factories import subscribe
 from .flows import VISA, choose_card, confirm_page, place, register_card, start_order, text_of
 from .hosts import Team, User, db
 
@@ -261,3 +263,22 @@ def test_plans_page_marks_your_plan_and_offers_change_plan_R_BUY_8_R_LIC_7(
     # The link leads to the change page with Medium chosen and its quote.
     chosen = client.get(f"/billing/licenses/{license_id}/change?plan=medium")
     assert chosen.status_code == 200
+
+
+def test_a_license_on_a_retired_plan_still_offers_its_changes_R_BUY_8(
+    client: FlaskClient, alice: User, catalog: None
+) -> None:
+    """R-BUY-8: a plan taken off the catalog after it was bought has no card, yet its license
+    still changes rather than buys: the plans it may change to say Change plan."""
+    license_id = subscribe(alice, "small").id
+    small = db.session.scalar(select(Plan).where(Plan.code == "small"))
+    assert small is not None
+    small.active = False
+    touch_catalog()
+    db.session.commit()
+    sign_in(client, alice)
+    page = client.get("/billing/plans").text
+    assert 'id="plan-small"' not in page and "Your plan" not in text_of(page)
+    medium = plan_card(page, "medium")
+    assert f'href="/billing/licenses/{license_id}/change?plan=medium"' in medium
+    assert "Buy now" not in text_of(page)

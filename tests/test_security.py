@@ -15,7 +15,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from wtforms.widgets import HiddenInput
 
+from flask_subscriptions.forms import ActionForm
 from flask_subscriptions.gateways.base import ChargeRequest, ChargeStatus
 from flask_subscriptions.gateways.sandbox import TEST_CARDS, SandboxGateway
 from flask_subscriptions.gateways.sandbox.cards import luhn_valid
@@ -32,6 +34,7 @@ from flask_subscriptions.models import (
 from flask_subscriptions.models import metadata as billing_metadata
 
 from .conftest import csrf_token, sign_in, snapshot
+from .factories import add_card
 from .flows import (
     DECLINES_EVERY_CHARGE,
     THREE_D_SECURE,
@@ -737,3 +740,19 @@ def test_malformed_card_ids_in_urls_are_404_R_SEC_4(
     assert snapshot(gateway) == before
     assert db.session.scalar(select(Payment)) is None
     assert db.session.scalar(select(Subscription)) is None
+
+
+def test_each_form_of_a_page_carries_the_token_as_wtforms_writes_it_R_SEC_3(
+    app: Flask, client: FlaskClient, alice: User
+) -> None:
+    """R-SEC-3: every form of the payment methods page carries the request's CSRF token, in
+    the markup WTForms' own hidden input writes (the billing forms write it directly)."""
+    add_card(alice)
+    db.session.commit()
+    sign_in(client, alice)
+    page = client.get(PAGE).text
+    token = csrf_token(page)
+    with app.test_request_context(PAGE):
+        field = ActionForm().csrf_token
+        written = str(HiddenInput()(field)).replace(field.current_token or "", token)
+    assert page.count("<form ") == page.count(written) >= 3

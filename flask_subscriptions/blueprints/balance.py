@@ -10,7 +10,7 @@ from ..accounts import BillingAccount
 from ..errors import BillingError
 from ..forms import WithdrawForm
 from ..i18n import gettext as _
-from ..services.balance import current_balance, history
+from ..services.balance import balance_and_history
 from ..services.paging import page_size
 from ..services.withdrawals import withdraw, withdrawal_quote
 from ..state import get_state
@@ -23,10 +23,10 @@ bp = Blueprint("balance", __name__, url_prefix="/balance")
 @bp.get("")
 @owner_required
 def index(account: BillingAccount) -> str:
-    entries = history(account.billing_id, page_cursor((int,)), page_size())
+    balance, entries = balance_and_history(account.billing_id, page_cursor((int,)), page_size())
     return render_template(
         "subscriptions/balance.html",
-        balance=current_balance(account.billing_id),
+        balance=balance,
         entries=entries.items,
         pager=entries,
     )

@@ -7,8 +7,8 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from ..access import current_account, is_owner
-from ..services.licenses import held_plan
-from ..services.plans import choose_currency, current_catalog, list_offers
+from ..services.plans import list_offers
+from ..services.plans_page import read_plans_page
 
 bp = Blueprint("catalog", __name__)
 
@@ -16,15 +16,13 @@ bp = Blueprint("catalog", __name__)
 @bp.get("/plans")
 def plans() -> str:
     account = current_account()
-    catalog = current_catalog()  # this process's copy, unless the catalog changed
-    account_id = account.billing_id if account else None
-    choice = choose_currency(account_id, request.args.get("currency"), catalog)
     owner = account is not None and is_owner(account)
-    held = held_plan(account.billing_id, catalog) if account is not None and owner else None
+    account_id = account.billing_id if account is not None else None
+    page = read_plans_page(account_id, request.args.get("currency"), owner)
     return render_template(
         "subscriptions/plans.html",
-        offers=list_offers(choice.currency, catalog),
-        currency=choice.currency,
-        currencies=list(choice.switchable),
-        held=held,
+        offers=list_offers(page.currency.currency, page.catalog),
+        currency=page.currency.currency,
+        currencies=list(page.currency.switchable),
+        held=page.held,
     )

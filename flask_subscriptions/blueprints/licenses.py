@@ -30,9 +30,10 @@ def index(account: BillingAccount) -> str:
 @owner_required
 def detail(account: BillingAccount, subscription_id: int) -> str | Response | tuple[str, int]:
     try:
-        license_ = service.find_license(account.billing_id, subscription_id)
+        page = service.license_page(account.billing_id, subscription_id)
     except BillingError as exc:
         return refuse(exc)
+    license_ = page.license
     form = LicenseForm()
     status = 200
     if request.method == "POST":
@@ -57,8 +58,8 @@ def detail(account: BillingAccount, subscription_id: int) -> str | Response | tu
         "subscriptions/license.html",
         license=license_,
         form=form,
-        options=license_.renewal_options,
+        options=page.options,
         dunning=service.dunning_notice(license_.subscription),
-        no_renewal_card=renews_without_card(license_.subscription),
+        no_renewal_card=renews_without_card(license_.subscription, page.renewal_card),
         support_email=get_state().settings.support_email,
     ), status

@@ -13,7 +13,7 @@ from ..forms import ActionForm, BillingEmailForm
 from ..i18n import gettext as _
 from ..models import PaymentMethod
 from ..services import payment_methods as service
-from ..services.profiles import find_profile, set_billing_email
+from ..services.profiles import set_billing_email
 from ..state import get_state
 from ._errors import fail, message, refuse
 
@@ -31,15 +31,14 @@ def _render(
     removing: PaymentMethod | None = None,
     at_risk: list[service.RenewalAtRisk] | None = None,
 ) -> str:
-    profile = find_profile(account.billing_id)
-    methods, default_id = service.methods_and_default(account.billing_id)
+    cards = service.methods_and_default(account.billing_id)
     return render_template(
         "subscriptions/payment_methods.html",
-        methods=methods,
-        default_id=default_id,
+        methods=cards.methods,
+        default_id=cards.default_id,
         today=get_state().today(),
         form=ActionForm(),
-        email_form=BillingEmailForm(email=profile.billing_email if profile else None),
+        email_form=BillingEmailForm(email=cards.billing_email),
         removing=removing,
         at_risk=at_risk or [],
     )

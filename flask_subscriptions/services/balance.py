@@ -184,3 +184,18 @@ def history(account_id: str, cursor: Cursor, size: int) -> Page[BalanceEntry]:
     """One page of the ledger, newest first, by its sequence number (one indexed read)."""
     found, more = keyset(_ENTRIES, (BalanceEntry.seq,), cursor, size, {"account_id": account_id})
     return page_of([row[0] for row in found], lambda entry: (entry.seq,), cursor, more)
+
+
+def balance_and_history(
+    account_id: str, cursor: Cursor, size: int
+) -> tuple[Balance, Page[BalanceEntry]]:
+    """The Balance page's reads (R-BAL-1, R-BAL-3): on the ledger's first page the newest
+    entry, read first, holds the running balance, so the page costs one statement (two on
+    older pages)."""
+    page = history(account_id, cursor, size)
+    if cursor.direction is not None:
+        return current_balance(account_id), page
+    if not page.items:
+        return Balance(0, None, 0), page
+    newest = page.items[0]
+    return Balance(newest.balance_after, newest.currency, newest.seq), page

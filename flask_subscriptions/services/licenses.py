@@ -3,10 +3,13 @@ a subscription, its plan and its status."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import aliased
 
 from ..accounts import BillingAccount
 from ..core.proration import Holding
@@ -17,6 +20,7 @@ from ..models import (
     Invoice,
     Order,
     Payment,
+    PaymentMethod,
     Plan,
     Subscription,
     SubscriptionItem,
@@ -29,7 +33,8 @@ from . import _tx
 from ._tx import send_after_commit
 from .dunning import needs_support
 from .entitlement_cache import touch_entitlements
-from .plans import CatalogCopy, change_options
+from .payment_methods import renewal_card_id
+from .plans import VERSION, catalog_at, change_options
 
 ENABLED, DISABLED, PAYMENT_FAILED, RESTRICTED, EXPIRED = (
     "Enabled",
@@ -76,75 +81,85 @@ class License:
 
 
 #: The pages' statements, built once: building one costs about as much as running it.
-_SUBSCRIPTIONS = (
-    select(Subscription)
-    .where(Subscription.account_id == bindparam("account_id"))
-    .order_by(Subscription.state, Subscription.id.desc())
-)
-_PLANS = select(Plan).where(Plan.id.in_(bindparam("ids", expanding=True)))
-_ITEM_ADDONS = (
-    select(SubscriptionItem.subscription_id, AddOn)
-    .join(AddOn, AddOn.id == SubscriptionItem.addon_id)
-    .where(
-        SubscriptionItem.subscription_id.in_(bindparam("ids", expanding=True)),
-        SubscriptionItem.removed_on.is_(None),
-    )
-    .order_by(SubscriptionItem.id)
-)
-_HELD = (
-    select(Subscription.id, Plan)
+_RENEWS_WITH = aliased(Plan)
+#: Every license of an account with its plan, the plan it renews with and its add-ons, in
+#: one statement (a round trip to the database costs more than the rows): one row per
+#: add-on, one for a license without any.
+_LICENSES = (
+    select(Subscription, Plan, _RENEWS_WITH, AddOn)
     .join(Plan, Plan.id == Subscription.plan_id)
-    .where(Subscription.live_account_id == bindparam("account_id"))
+    .outerjoin(_RENEWS_WITH, _RENEWS_WITH.id == Subscription.next_plan_id)
+    .outerjoin(
+        SubscriptionItem,
+        and_(
+            SubscriptionItem.subscription_id == Subscription.id,
+            SubscriptionItem.addon_id.is_not(None),
+            SubscriptionItem.removed_on.is_(None),
+        ),
+    )
+    .outerjoin(AddOn, AddOn.id == SubscriptionItem.addon_id)
+    .where(Subscription.account_id == bindparam("account_id"))
+    .order_by(Subscription.state, Subscription.id.desc(), SubscriptionItem.id)
 )
 
 
 def list_licenses(account_id: str) -> list[License]:
-    """Every license of the account, current first (three queries whatever the count)."""
-    session = get_state().session
-    subscriptions = session.scalars(_SUBSCRIPTIONS, {"account_id": account_id}).all()
-    if not subscriptions:
-        return []
-    plan_ids = {s.plan_id for s in subscriptions} | {
-        s.next_plan_id for s in subscriptions if s.next_plan_id
-    }
-    plans = {p.id: p for p in session.scalars(_PLANS, {"ids": sorted(plan_ids)})}
-    rows = session.execute(_ITEM_ADDONS, {"ids": [s.id for s in subscriptions]}).all()
-    addons: dict[int, list[AddOn]] = {}
-    for subscription_id, addon in rows:
-        addons.setdefault(subscription_id, []).append(addon)
+    """Every license of the account, current first (one query whatever the count)."""
+    return _licenses(get_state().session.execute(_LICENSES, {"account_id": account_id}))
+
+
+def _licenses(rows: Iterable[Sequence[Any]]) -> list[License]:
+    """Licenses from rows of :data:`_LICENSES` (one per add-on), in the rows' order."""
+    found: dict[int, tuple[Subscription, Plan, Plan | None, list[AddOn]]] = {}
+    for subscription, plan, next_plan, addon, *_ in rows:
+        entry = found.setdefault(subscription.id, (subscription, plan, next_plan, []))
+        if addon is not None:
+            entry[3].append(addon)
     return [
         License(
             subscription=s,
-            plan=plans[s.plan_id],
-            addons=tuple(addons.get(s.id, ())),
-            renews_with=None
-            if not s.auto_renew or s.state == "ended"
-            else plans[s.next_plan_id or s.plan_id],
+            plan=plan,
+            addons=tuple(addons),
+            renews_with=None if not s.auto_renew or s.state == "ended" else next_plan or plan,
         )
-        for s in subscriptions
+        for s, plan, next_plan, addons in found.values()
     ]
 
 
 @dataclass(frozen=True)
-class HeldPlan:
-    """The account's one valid license as the plans page needs it (R-BUY-8): which plan it
-    holds, and the codes of the plans it may change to (R-CAT-2)."""
+class LicensePage:
+    license: License
+    #: The plans it may renew with (R-LIC-3, R-CAT-2): its own first.
+    options: list[Plan]
+    #: The card that would pay its renewal (R-DUN-5), whether or not it can.
+    renewal_card: PaymentMethod | None
 
-    subscription_id: int
-    plan: Plan
-    options: frozenset[str]
+
+_RENEWAL_CARD = aliased(PaymentMethod)
+#: One license, with the catalog's version (its renewal options come from the copy) and the
+#: card that would pay its renewal.
+_LICENSE = (
+    _LICENSES.add_columns(VERSION, _RENEWAL_CARD)
+    .outerjoin(
+        _RENEWAL_CARD,
+        _RENEWAL_CARD.id
+        == renewal_card_id(Subscription.account_id, Subscription.payment_method_id),
+    )
+    .where(Subscription.id == bindparam("subscription_id"))
+)
 
 
-def held_plan(account_id: str, catalog: CatalogCopy | None = None) -> HeldPlan | None:
-    """The plans page offers a change of this license instead of a purchase that step 1
-    would refuse; one query, however long the account's history (two without
-    ``catalog``, which has the options)."""
-    row = get_state().session.execute(_HELD, {"account_id": account_id}).first()
-    if row is None:
-        return None
-    subscription_id, plan = row
-    options = frozenset({plan.code, *(p.code for p in change_options(plan.id, catalog))})
-    return HeldPlan(subscription_id, plan, options)
+def license_page(account_id: str, subscription_id: int) -> LicensePage:
+    """The account's license as its page shows it, in one statement: the options from this
+    process's copy of the catalog. Another account's license is NotFound (R-SEC-2)."""
+    params = {"account_id": account_id, "subscription_id": subscription_id}
+    rows = get_state().session.execute(_LICENSE, params).all()
+    if not rows:
+        raise NotFound()
+    (license_,) = _licenses(rows)
+    version, card = rows[0][-2:]
+    options = change_options(license_.plan.id, catalog_at(version))
+    return LicensePage(license_, [license_.plan, *options], card)
 
 
 def find_license(account_id: str, subscription_id: int) -> License:

@@ -58,20 +58,32 @@ def preselected_method_id(account_id: str, offered: Sequence[PaymentMethod]) -> 
     return offered[-1].id
 
 
-def methods_and_default(account_id: str) -> tuple[list[PaymentMethod], int | None]:
-    """The account's registered cards and the default card's id (:func:`default_method_id`),
-    in one statement (the default read on its own when there is no card)."""
-    rows = get_state().session.execute(_METHODS_AND_DEFAULT, {"account_id": account_id}).all()
+@dataclass(frozen=True)
+class Cards:
+    """The account's registered cards, the default card's id (:func:`default_method_id`) and
+    the payment-notification address (R-NOTE-2): what the payment methods page shows."""
+
+    methods: list[PaymentMethod]
+    default_id: int | None
+    billing_email: str | None
+
+
+def methods_and_default(account_id: str) -> Cards:
+    """:class:`Cards`, from one statement whether or not the account has a card."""
+    params = {"account_id": account_id}
+    rows = get_state().session.execute(_METHODS_AND_DEFAULT, params).all()
     if not rows:
-        return [], default_method_id(account_id)
-    return [row[0] for row in rows], rows[0][1]
+        default_id, email = get_state().session.execute(_NO_METHODS, params).one()
+        return Cards([], default_id, email)
+    return Cards([row[0] for row in rows], rows[0][1], rows[0][2])
 
 
 def usable_and_preselected(account_id: str) -> tuple[list[PaymentMethod], int | None]:
     """:func:`usable_methods` and :func:`preselected_method_id` in one statement."""
-    methods, default = methods_and_default(account_id)
+    cards = methods_and_default(account_id)
     today = get_state().today()
-    usable = [m for m in methods if not is_expired(m, today)]
+    usable = [m for m in cards.methods if not is_expired(m, today)]
+    default = cards.default_id
     return usable, default if default is not None or not usable else usable[-1].id
 
 
@@ -106,7 +118,13 @@ _METHODS = (
     .order_by(PaymentMethod.id)
 )
 _DEFAULT = select(_default_id(bindparam("account_id")))
-_METHODS_AND_DEFAULT = _METHODS.add_columns(_default_id(bindparam("account_id")))
+_BILLING_EMAIL = (
+    select(BillingProfile.billing_email)
+    .where(BillingProfile.account_id == bindparam("account_id"))
+    .scalar_subquery()
+)
+_METHODS_AND_DEFAULT = _METHODS.add_columns(_default_id(bindparam("account_id")), _BILLING_EMAIL)
+_NO_METHODS = select(_default_id(bindparam("account_id")), _BILLING_EMAIL)
 _RENEWAL_METHOD = select(PaymentMethod).where(
     PaymentMethod.id
     == func.coalesce(_default_id(bindparam("account_id")), bindparam("method_id", type_=Integer))
@@ -161,15 +179,22 @@ def renewal_method(subscription: Subscription) -> PaymentMethod | None:
     return method if can_pay(method, state.today()) else None
 
 
-def renews_without_card(subscription: Subscription) -> bool:
+def renews_without_card(subscription: Subscription, card: PaymentMethod | None) -> bool:
     """An auto-renewing license, not in dunning, whose next renewal no card can pay: its
-    page says so while there is still time to register one."""
+    page says so while there is still time to register one. ``card``: the one that would
+    pay it (:func:`renewal_card_id`), read with the license."""
     return (
         subscription.state == "active"
         and subscription.auto_renew
         and subscription.payment_failed_on is None
-        and renewal_method(subscription) is None
+        and not can_pay(card, get_state().today())
     )
+
+
+def renewal_card_id(account_id: Any, license_method_id: Any) -> ColumnElement[Any]:
+    """SQL: the id of the card that pays a license's renewals (:func:`renewal_method_id`),
+    for a statement that reads the license (columns of it, or values)."""
+    return func.coalesce(_default_id(account_id), license_method_id)
 
 
 @dataclass(frozen=True)

@@ -55,13 +55,21 @@ class CatalogCopy:
 _COPY = "subs_catalog_copy"  # State.extras: this app's copy in this process
 _LOCK = threading.Lock()
 _VERSION = select(CatalogVersion.version).where(CatalogVersion.id == 1)
+#: SQL: the catalog's version, for a statement that reads it with other things.
+VERSION = _VERSION.scalar_subquery()
 
 
 def current_catalog() -> CatalogCopy:
     """The active catalog as the database has it now: this process's copy when its version
     is still the database's (one statement), else read again and kept (five)."""
+    return catalog_at(get_state().session.scalar(_VERSION))
+
+
+def catalog_at(version: int | None) -> CatalogCopy:
+    """The catalog at ``version``, which the caller read now (:data:`VERSION`, perhaps in a
+    statement of its own): this process's copy when it is at that version, else read
+    again and kept."""
     state = get_state()
-    version = state.session.scalar(_VERSION)
     kept: CatalogCopy | None = state.extras.get(_COPY)
     if kept is not None and kept.version == version and version is not None:
         return kept
@@ -128,6 +136,13 @@ def choose_currency(
     if fixed is not None:
         return CurrencyChoice(fixed, ())
     sold = catalog.currencies() if catalog is not None else available_currencies()
+    return currency_choice(fixed, requested, sold)
+
+
+def currency_choice(fixed: str | None, requested: str | None, sold: list[str]) -> CurrencyChoice:
+    """:func:`choose_currency`'s rule, given the account's fixed currency and what is sold."""
+    if fixed is not None:
+        return CurrencyChoice(fixed, ())
     default = get_state().settings.default_currency
     for wanted in (requested, default):
         if wanted and wanted in sold:
