@@ -23,7 +23,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, Select, event
 
 #: A statement that only reads: SELECT (or VALUES) with no locking clause (``FOR UPDATE``,
 #: ``FOR NO KEY UPDATE``, ``FOR SHARE``, ``FOR KEY SHARE``). ``WITH`` is not in it: a CTE may
@@ -61,10 +61,19 @@ def _read_without_transaction(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _begin_before_write(
-    conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
+    conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
 ) -> None:
     dbapi_connection = conn.connection.dbapi_connection
     if not dbapi_connection.autocommit or "isolation_level" in conn.get_execution_options():
         return  # in a transaction already, or autocommit asked for by the caller
-    if not is_plain_read(statement):
+    if not (_built_select(context) and is_plain_read(statement)):
         dbapi_connection.autocommit = False  # psycopg sends BEGIN before this statement
+
+
+def _built_select(context: Any) -> bool:
+    """Whether the statement is a ``select()`` built with SQLAlchemy. SQL written as text
+    always starts the transaction, whatever it looks like: ``SELECT
+    pg_advisory_xact_lock(...)`` (how migrations keep two deploys apart) locks until the
+    transaction ends, and outside one it would end at once."""
+    compiled = getattr(context, "compiled", None)
+    return compiled is not None and isinstance(compiled.statement, Select)

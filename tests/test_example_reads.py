@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, column, create_engine, select, table, text
 from sqlalchemy.orm import Session
 
 from example_app.reads import begin_at_first_write, is_plain_read
@@ -71,11 +71,27 @@ def _status(session: Session) -> str:
     return str(session.connection().connection.dbapi_connection.info.transaction_status.name)  # type: ignore[union-attr]
 
 
+_PROBE = table("example_reads_probe", column("id"), column("x"))
+
+
 @pytest.mark.postgres_only
 def test_a_session_that_only_reads_opens_no_transaction(engine: Engine) -> None:
     with Session(engine) as session:
-        assert session.scalar(text("SELECT x FROM example_reads_probe WHERE id = 1")) == 0
+        assert session.scalar(select(_PROBE.c.x).where(_PROBE.c.id == 1)) == 0
         assert _status(session) == "IDLE"  # no BEGIN was sent, so no ROLLBACK will be
+
+
+@pytest.mark.postgres_only
+def test_a_select_written_as_text_starts_the_transaction(engine: Engine) -> None:
+    """An advisory lock taken by ``SELECT pg_advisory_xact_lock`` (the migrations' guard
+    against two deploys at once) is held until the commit, as without the example's reads."""
+    with Session(engine) as holder, Session(engine) as other:
+        holder.execute(text("SELECT pg_advisory_xact_lock(7352199)"))
+        assert _status(holder) == "INTRANS"
+        assert other.scalar(text("SELECT pg_try_advisory_xact_lock(7352199)")) is False
+        other.rollback()
+        holder.commit()
+        assert other.scalar(text("SELECT pg_try_advisory_xact_lock(7352199)")) is True
 
 
 @pytest.mark.postgres_only
