@@ -82,9 +82,9 @@ def test_a_session_that_only_reads_opens_no_transaction(engine: Engine) -> None:
 
 
 @pytest.mark.postgres_only
-def test_a_select_written_as_text_starts_the_transaction(engine: Engine) -> None:
-    """An advisory lock taken by ``SELECT pg_advisory_xact_lock`` (the migrations' guard
-    against two deploys at once) is held until the commit, as without the example's reads."""
+def test_a_select_written_as_text_starts_the_transaction_R_OPS_3(engine: Engine) -> None:
+    """R-OPS-3: an advisory lock taken by ``SELECT pg_advisory_xact_lock`` (the migrations'
+    guard against two deploys at once) is held until the commit, as without these reads."""
     with Session(engine) as holder, Session(engine) as other:
         holder.execute(text("SELECT pg_advisory_xact_lock(7352199)"))
         assert _status(holder) == "INTRANS"

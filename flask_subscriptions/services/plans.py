@@ -133,10 +133,10 @@ def choose_currency(
     bought (R-MON-3); else the one asked for, if the catalog sells in it; else
     ``SUBSCRIPTIONS_DEFAULT_CURRENCY`` if sold; else the catalog's first currency."""
     fixed = profile_currency(account_id) if account_id is not None else None
-    if fixed is not None:
-        return CurrencyChoice(fixed, ())
+    if fixed is not None:  # what is sold need not be read
+        return currency_choice(fixed, requested, [])
     sold = catalog.currencies() if catalog is not None else available_currencies()
-    return currency_choice(fixed, requested, sold)
+    return currency_choice(None, requested, sold)
 
 
 def currency_choice(fixed: str | None, requested: str | None, sold: list[str]) -> CurrencyChoice:
