@@ -135,17 +135,14 @@ class LicensePage:
     renewal_card: PaymentMethod | None
 
 
+#: One license of the account (none: another account's, R-SEC-2).
+_ONE_LICENSE = _LICENSES.where(Subscription.id == bindparam("subscription_id"))
 _RENEWAL_CARD = aliased(PaymentMethod)
 #: One license, with the catalog's version (its renewal options come from the copy) and the
 #: card that would pay its renewal.
-_LICENSE = (
-    _LICENSES.add_columns(VERSION, _RENEWAL_CARD)
-    .outerjoin(
-        _RENEWAL_CARD,
-        _RENEWAL_CARD.id
-        == renewal_card_id(Subscription.account_id, Subscription.payment_method_id),
-    )
-    .where(Subscription.id == bindparam("subscription_id"))
+_LICENSE = _ONE_LICENSE.add_columns(VERSION, _RENEWAL_CARD).outerjoin(
+    _RENEWAL_CARD,
+    _RENEWAL_CARD.id == renewal_card_id(Subscription.account_id, Subscription.payment_method_id),
 )
 
 
@@ -163,11 +160,13 @@ def license_page(account_id: str, subscription_id: int) -> LicensePage:
 
 
 def find_license(account_id: str, subscription_id: int) -> License:
-    """The account's license, or NotFound: another account's id shows nothing (R-SEC-2)."""
-    for license_ in list_licenses(account_id):
-        if license_.subscription.id == subscription_id:
-            return license_
-    raise NotFound()
+    """The account's license, or NotFound: another account's id shows nothing (R-SEC-2).
+    One statement, which reads that license alone (not every license of the account)."""
+    params = {"account_id": account_id, "subscription_id": subscription_id}
+    licenses = _licenses(get_state().session.execute(_ONE_LICENSE, params))
+    if not licenses:
+        raise NotFound()
+    return licenses[0]
 
 
 def update_license(
