@@ -480,3 +480,23 @@ def test_the_header_switches_the_language_R_I18N_1(example: Flask) -> None:
     assert "今すぐ購入" in client.get("/billing/plans").text
     client.get("/language/en")
     assert "Buy now" in client.get("/billing/plans").text
+
+
+def test_the_header_is_remembered_per_kind_of_visitor_and_language_R_EX_1(
+    example: Flask,
+) -> None:
+    """R-EX-1, R-SEC-2, R-I18N-1: the header's links are rendered once per kind of visitor
+    and language, then remembered; an owner's links never reach a member or a visitor, and
+    a language's words never reach another language's pages, in the same app."""
+    owner, member, visitor, support = (example.test_client() for _ in range(4))
+    assert "License Management" in header(sign_in_as(owner, "olivia").text)
+    member_top = header(sign_in_as(member, "mike").text)
+    assert "/billing/" not in member_top and "Support console" not in member_top
+    visitor_top = header(visitor.get("/").text)
+    assert "/billing/plans" in visitor_top and "Mail" not in visitor_top
+    assert "Support console" in header(sign_in_as(support, "sam").text)
+    owner.get("/language/ja")
+    assert ">プラン</a>" in header(owner.get("/").text)
+    assert ">Plans</a>" in header(visitor.get("/").text)
+    owner.get("/language/en")
+    assert ">Plans</a>" in header(owner.get("/").text)
