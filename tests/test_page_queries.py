@@ -30,7 +30,7 @@ PAGES = {
     "/billing/licenses": 3,  # each license with its plans and add-ons in one statement
     "/billing/licenses/{license}": 3,  # with the catalog version and the renewal card
     "/billing/licenses/{license}/change": 10,
-    "/billing/history": 5,  # a page of rows, what they fold in; the cards only if unpaid
+    "/billing/history": 4,  # rows and whether anything is unpaid, what they fold in
     "/billing/payment-methods": 3,  # the default card (R-DUN-5) and the address with the cards
     "/billing/balance": 3,  # the newest entry of the first page holds the balance
 }

@@ -53,10 +53,10 @@ def settle(account: BillingAccount) -> str | Response | tuple[str, int]:
 def _render(
     account: BillingAccount, status: int = 200, cursor: Cursor | None = None
 ) -> tuple[str, int] | str:
-    offer = service.settlement_for(account.billing_id)
+    rows = history_page(account.billing_id, cursor or Cursor(), page_size())
+    offer = service.settlement_for(account.billing_id, rows.owes)
     # The cards are for the Pay all form, shown only when something is unpaid.
     methods, preselected = usable_and_preselected(account.billing_id) if offer.quote else ([], None)
-    rows = history_page(account.billing_id, cursor or Cursor(), page_size())
     page = render_template(
         "subscriptions/history.html",
         rows=rows.items,

@@ -21,6 +21,7 @@ from sqlalchemy.orm import aliased
 from ..models import AddOn, Invoice, InvoiceLine, Payment, PaymentMethod, Plan
 from ..state import get_state
 from .paging import Cursor, Page, keyset, page_of
+from .settlement import ANY_UNPAID
 
 #: The largest id an integer primary key holds on every database we run on: anything above
 #: is not an invoice of anyone's, and PostgreSQL would refuse to compare it (a 500, not a 404).
@@ -224,7 +225,15 @@ def invoice_detail(account_id: str, ident: str) -> InvoiceDetail | None:
     )
 
 
-def history_page(account_id: str, cursor: Cursor, size: int) -> Page[HistoryRow]:
+@dataclass(frozen=True)
+class HistoryPage(Page[HistoryRow]):
+    """A page of History, and whether the account owes anything (its page's statement reads
+    it too): ``None`` for an empty page, where nothing was read."""
+
+    owes: bool | None = None
+
+
+def history_page(account_id: str, cursor: Cursor, size: int) -> HistoryPage:
     """One page of the account's History, newest first: its rows in one keyset read, and
     what they fold in (the invoices they settled, the attempts declined under them) in one
     more, plus one for changes' periods only when the page has any: the same statements
@@ -263,7 +272,9 @@ def history_page(account_id: str, cursor: Cursor, size: int) -> Page[HistoryRow]
                 declined=tuple(declined.get(invoice.id, ())),
             )
         )
-    return page_of(rows, lambda r: (r.invoice.created_at, r.invoice.id), cursor, more)
+    page = page_of(rows, lambda r: (r.invoice.created_at, r.invoice.id), cursor, more)
+    owes = bool(found[0].owes) if found else None
+    return HistoryPage(page.items, page.newer, page.older, owes)
 
 
 def _folded(account_id: str, ids: list[int]) -> list[tuple[Invoice, int | None]]:
@@ -330,8 +341,9 @@ def _folded_query() -> Select[Any]:
     )
 
 
-#: The History page's statements, built once.
-_SHOWN = select(Invoice).where(
+#: The History page's statements, built once. The page's rows carry whether the account
+#: owes anything, which the page's Pay all needs.
+_SHOWN = select(Invoice, ANY_UNPAID).where(
     Invoice.account_id == bindparam("account_id"),
     Invoice.number.is_not(None),
     Invoice.status != "void",

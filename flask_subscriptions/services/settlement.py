@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, select, update
+from sqlalchemy.orm import aliased
 
 from ..accounts import BillingAccount
 from ..core.quotes import NothingToChange, Quote, quote_settlement
@@ -71,22 +73,33 @@ def unpaid_invoices(account_id: str) -> list[Invoice]:
     return list(get_state().session.scalars(_UNPAID, {"account_id": account_id}))
 
 
+def _unpaid(invoice: Any) -> tuple[ColumnElement[bool], ...]:
+    """SQL: ``invoice`` (``Invoice`` or an alias) is one of :func:`unpaid_invoices`, of the
+    account bound as ``account_id``."""
+    return (
+        invoice.account_id == bindparam("account_id"),
+        invoice.kind == "renewal",
+        invoice.status == "open",
+        invoice.paid_by_invoice_id.is_(None),
+        ~attempt_open(invoice),
+    )
+
+
 #: Built once (the history page asks on every view): building a statement costs about as
 #: much as running it.
-_UNPAID = (
-    select(Invoice)
-    .where(
-        Invoice.account_id == bindparam("account_id"),
-        Invoice.kind == "renewal",
-        Invoice.status == "open",
-        Invoice.paid_by_invoice_id.is_(None),
-        ~attempt_open(),
-    )
-    .order_by(Invoice.period_start, Invoice.id)
-)
+_UNPAID = select(Invoice).where(*_unpaid(Invoice)).order_by(Invoice.period_start, Invoice.id)
+
+#: SQL: whether the account bound as ``account_id`` has an unpaid invoice, as a column the
+#: History page's own statement carries, so that a page with nothing to settle reads no
+#: more (``settlement_for``'s ``owes``).
+ANY_UNPAID = exists().where(*_unpaid(aliased(Invoice))).label("owes")
 
 
-def settlement_for(account_id: str) -> Settlement:
+def settlement_for(account_id: str, owes: bool | None = None) -> Settlement:
+    """What the History page offers to pay. ``owes``: whether anything is unpaid, when a
+    statement of the page read :data:`ANY_UNPAID` already (``False``: no statement)."""
+    if owes is False:
+        return Settlement((), None)
     invoices = unpaid_invoices(account_id)
     if not invoices:
         return Settlement((), None)

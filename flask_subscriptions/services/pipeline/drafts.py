@@ -35,10 +35,11 @@ def payment_key(invoice_kind: str, invoice_id: int, attempt: int) -> str:
     return f"{invoice_kind}:{invoice_id}:{attempt}"
 
 
-def attempt_open() -> Exists:
-    """SQL, correlated to ``Invoice``: an attempt to pay it can still take money (in flight,
-    its outcome unknown, or waiting for 3-D Secure). Nothing may start a second one then."""
-    return exists().where(Payment.invoice_id == Invoice.id, Payment.status.in_(OPEN_STATUSES))
+def attempt_open(invoice: Any = Invoice) -> Exists:
+    """SQL, correlated to ``invoice`` (``Invoice`` or an alias of it): an attempt to pay it
+    can still take money (in flight, its outcome unknown, or waiting for 3-D Secure).
+    Nothing may start a second one then."""
+    return exists().where(Payment.invoice_id == invoice.id, Payment.status.in_(OPEN_STATUSES))
 
 
 # --- what goes in and comes out ------------------------------------------------------------
