@@ -12,8 +12,9 @@ from flask_subscriptions.core.catalog import CatalogError, load_catalog_file, pa
 from flask_subscriptions.models import CatalogVersion, Coupon, Plan, PlanChangeOption, Price
 from flask_subscriptions.services.plans import change_options
 
-from .conftest import SAMPLE_CATALOG
-from .hosts import db
+from .conftest import SAMPLE_CATALOG, signed_in
+from .factories import subscribe
+from .hosts import User, db
 
 
 def _load(app: Flask, path: Path) -> str:
@@ -194,3 +195,24 @@ def test_the_plans_page_sees_another_processs_catalog_change_R_CAT_1(app: Flask)
         other.execute(update(CatalogVersion).values(version=CatalogVersion.version + 1))
     page = client.get("/billing/plans").text
     assert "Compact" in page and ">Small<" not in page
+
+
+def test_the_remembered_plan_cards_are_each_viewers_own_R_BUY_1_R_BUY_8_R_I18N_1(
+    app: Flask, alice: User, catalog: None
+) -> None:
+    """The plans page's cards are rendered once per catalog version, currency, language
+    and license held, then remembered: an owner's Change plan never reaches a person who
+    holds no license or a visitor, and one language's cards never another's, in one app."""
+    subscribe(alice)
+    bob = User(name="bob", email="bob@example.com")
+    db.session.add(bob)
+    db.session.commit()
+    holder, buyer, visitor = signed_in(app, alice), signed_in(app, bob), app.test_client()
+    for _ in range(2):  # rendered, then remembered
+        held = holder.get("/billing/plans").text
+        assert "Your plan" in held and "Change plan" in held and "Buy now" not in held
+        for page in (buyer.get("/billing/plans").text, visitor.get("/billing/plans").text):
+            assert "Buy now" in page and "Your plan" not in page and "Change plan" not in page
+        japanese = visitor.get("/billing/plans", headers={"Accept-Language": "ja"}).text
+        assert "今すぐ購入" in japanese and "Buy now" not in japanese
+        assert "Buy now" in visitor.get("/billing/plans").text
